@@ -1,0 +1,174 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and served at
+//! `GET /v1/openapi.json`, plus the response shapes that only exist on the wire.
+
+use crate::problem::Problem;
+use app::paging::Listing;
+use model::FieldError;
+use model::group::Group;
+use model::patient::Patient;
+use model::practitioner::Practitioner;
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
+
+/// A record with the version it was read at (also sent as the `ETag`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Versioned<T> {
+    #[serde(flatten)]
+    pub record: T,
+    /// Goes up by one on every change; send it back in `If-Match` to update.
+    pub version: u64,
+}
+
+impl<T> From<store::Versioned<T>> for Versioned<T> {
+    fn from(v: store::Versioned<T>) -> Self {
+        Versioned {
+            record: v.value,
+            version: v.version,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupList {
+    pub items: Vec<Versioned<Group>>,
+}
+
+/// Declares one page of a listing of `T`.
+macro_rules! page {
+    ($name:ident, $record:ty) => {
+        #[derive(Debug, Serialize, ToSchema)]
+        pub struct $name {
+            pub items: Vec<Versioned<$record>>,
+            /// Pass as `cursor` for the next page; absent on the last page.
+            pub next_cursor: Option<String>,
+        }
+
+        impl From<Listing<store::Versioned<$record>>> for $name {
+            fn from(listing: Listing<store::Versioned<$record>>) -> Self {
+                $name {
+                    items: listing.items.into_iter().map(Versioned::from).collect(),
+                    next_cursor: listing.next_cursor,
+                }
+            }
+        }
+    };
+}
+
+page!(PatientPage, Patient);
+page!(PractitionerPage, Practitioner);
+
+/// The problems any operation may answer with.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum Problems {
+    #[response(status = 400, description = "Malformed JSON, unknown members, bad query or cursor", content_type = "application/problem+json")]
+    BadRequest(Problem),
+    #[response(status = 401, description = "No valid token", content_type = "application/problem+json")]
+    Unauthenticated(Problem),
+    #[response(status = 403, description = "The token does not reach this group, or lacks a role", content_type = "application/problem+json")]
+    Forbidden(Problem),
+    #[response(status = 404, description = "No such group or record", content_type = "application/problem+json")]
+    NotFound(Problem),
+    #[response(status = 409, description = "Already exists, or an external id is linked elsewhere", content_type = "application/problem+json")]
+    Conflict(Problem),
+    #[response(status = 412, description = "The record changed since the version in If-Match", content_type = "application/problem+json")]
+    Stale(Problem),
+    #[response(status = 413, description = "Body over 1 MiB", content_type = "application/problem+json")]
+    TooLarge(Problem),
+    #[response(status = 415, description = "Body is not JSON", content_type = "application/problem+json")]
+    UnsupportedMediaType(Problem),
+    #[response(status = 422, description = "Fields failed validation; see `errors`", content_type = "application/problem+json")]
+    Invalid(Problem),
+    #[response(status = 428, description = "If-Match is required", content_type = "application/problem+json")]
+    PreconditionRequired(Problem),
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "carebridge API",
+        version = "1",
+        description = "Patient-data integration hub: groups, patients and practitioners. Authenticate with a bearer JWT whose claims name your `groups` and `roles`."
+    ),
+    paths(
+        crate::routes::list_groups,
+        crate::routes::create_group,
+        crate::routes::get_group,
+        crate::routes::list_patients,
+        crate::routes::create_patient,
+        crate::routes::get_patient,
+        crate::routes::update_patient,
+        crate::routes::list_practitioners,
+        crate::routes::create_practitioner,
+        crate::routes::get_practitioner,
+        crate::routes::update_practitioner,
+    ),
+    components(schemas(Problem, FieldError)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "groups", description = "Customer groups (tenants)"),
+        (name = "patients", description = "Patients (participants)"),
+        (name = "practitioners", description = "Coaches, physicians and staff"),
+    )
+)]
+pub struct ApiDoc;
+
+pub fn document() -> serde_json::Value {
+    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::{ROUTES, Route};
+
+    #[test]
+    fn the_document_is_openapi_3_1() {
+        let doc = document();
+        assert_eq!(doc["openapi"].as_str().map(|v| &v[..3]), Some("3.1"));
+        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    }
+
+    #[test]
+    fn the_document_describes_exactly_the_routes_served() {
+        let doc = document();
+        let paths = doc["paths"].as_object().unwrap();
+        let mut described = 0;
+        for (route, template, allow) in ROUTES.iter().filter(|(r, _, _)| *r != Route::OpenApi) {
+            let item = paths.get(*template).unwrap_or_else(|| panic!("{template} ({route:?}) is not documented"));
+            for method in allow.split(", ") {
+                assert!(item[method.to_lowercase()].is_object(), "{method} {template} is not documented");
+                described += 1;
+            }
+        }
+        let documented: usize = paths.values().map(|item| item.as_object().unwrap().len()).sum();
+        assert_eq!(described, documented, "the document describes operations that are not served");
+    }
+
+    #[test]
+    fn every_operation_documents_its_problems() {
+        let doc = document();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let responses = operation["responses"].as_object().unwrap();
+                for status in ["400", "401", "403", "404", "422"] {
+                    assert!(responses.contains_key(status), "{method} {path} lacks {status}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! The route table and one handler per operation. Handlers are thin: read the request, call one
+//! use case, encode the result. Their `#[utoipa::path]` attributes are the OpenAPI document.
+
+use crate::problem::Problem;
+use crate::request::{self, etag};
+use crate::openapi::{GroupList, Problems, Versioned};
+use app::people;
+use app::{Deps, groups};
+use lambda_http::{Body, Request, Response};
+use model::GroupId;
+use model::group::{Group, GroupInput};
+use model::patient::{Patient, PatientInput};
+use model::practitioner::{Practitioner, PractitionerInput};
+use serde::Serialize;
+
+type Answer = Result<Response<Body>, Problem>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    OpenApi,
+    Groups,
+    Group,
+    Patients,
+    Patient,
+    Practitioners,
+    Practitioner,
+}
+
+/// Every route: its path template and the methods it allows. The OpenAPI test checks that the
+/// document describes exactly these.
+pub const ROUTES: &[(Route, &str, &str)] = &[
+    (Route::OpenApi, "/v1/openapi.json", "GET"),
+    (Route::Groups, "/v1/groups", "GET, POST"),
+    (Route::Group, "/v1/groups/{group}", "GET"),
+    (Route::Patients, "/v1/groups/{group}/patients", "GET, POST"),
+    (Route::Patient, "/v1/groups/{group}/patients/{patient}", "GET, PATCH"),
+    (Route::Practitioners, "/v1/groups/{group}/practitioners", "GET, POST"),
+    (Route::Practitioner, "/v1/groups/{group}/practitioners/{practitioner}", "GET, PATCH"),
+];
+
+impl Route {
+    pub fn template(self) -> &'static str {
+        ROUTES.iter().find(|(route, _, _)| *route == self).map(|(_, t, _)| *t).unwrap_or("")
+    }
+}
+
+/// A matched route with its path parameters in template order.
+#[derive(Debug)]
+pub struct Matched<'p> {
+    pub route: Route,
+    pub method: &'p str,
+    pub params: Vec<&'p str>,
+}
+
+fn match_template<'p>(template: &str, path: &'p str) -> Option<Vec<&'p str>> {
+    let mut params = Vec::new();
+    let mut parts = path.trim_end_matches('/').split('/');
+    for expected in template.split('/') {
+        let part = parts.next()?;
+        if expected.starts_with('{') {
+            if part.is_empty() {
+                return None;
+            }
+            params.push(part);
+        } else if expected != part {
+            return None;
+        }
+    }
+    parts.next().is_none().then_some(params)
+}
+
+pub fn find<'p>(method: &'p str, path: &'p str) -> Result<Matched<'p>, Problem> {
+    for (route, template, allow) in ROUTES {
+        if let Some(params) = match_template(template, path) {
+            if !allow.split(", ").any(|m| m == method) {
+                return Err(Problem::method_not_allowed(allow));
+            }
+            return Ok(Matched { route: *route, method, params });
+        }
+    }
+    Err(Problem::not_found("no such resource; see /v1/openapi.json for what this API offers"))
+}
+
+pub async fn dispatch(deps: &Deps, request: &Request, matched: Matched<'_>) -> Answer {
+    if matched.route == Route::OpenApi {
+        return Ok(json(200, &crate::openapi::document()));
+    }
+    let caller = request::caller(request)?;
+    let group = match matched.params.first() {
+        Some(raw) => Some(GroupId::parse(raw).map_err(|_| Problem::not_found("no such group"))?),
+        None => None,
+    };
+    let call = Call { deps, request, caller };
+    let id = matched.params.get(1).copied().unwrap_or_default();
+    match (matched.route, matched.method, group) {
+        (Route::Groups, "GET", _) => list_groups(&call).await,
+        (Route::Groups, _, _) => create_group(&call).await,
+        (Route::Group, _, Some(group)) => get_group(&call, &group).await,
+        (Route::Patients, "GET", Some(group)) => list_patients(&call, &group).await,
+        (Route::Patients, _, Some(group)) => create_patient(&call, &group).await,
+        (Route::Patient, "GET", Some(group)) => get_patient(&call, &group, id).await,
+        (Route::Patient, _, Some(group)) => update_patient(&call, &group, id).await,
+        (Route::Practitioners, "GET", Some(group)) => list_practitioners(&call, &group).await,
+        (Route::Practitioners, _, Some(group)) => create_practitioner(&call, &group).await,
+        (Route::Practitioner, "GET", Some(group)) => get_practitioner(&call, &group, id).await,
+        (Route::Practitioner, _, Some(group)) => update_practitioner(&call, &group, id).await,
+        _ => Err(Problem::internal()),
+    }
+}
+
+pub(crate) struct Call<'a> {
+    deps: &'a Deps,
+    request: &'a Request,
+    caller: model::access::Caller,
+}
+
+fn json<T: Serialize>(status: u16, value: &T) -> Response<Body> {
+    match serde_json::to_string(value) {
+        Ok(body) => Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::Text(body))
+            .unwrap_or_else(|_| Problem::internal().into_response()),
+        Err(error) => {
+            tracing::error!(error = %error, "response could not be encoded");
+            Problem::internal().into_response()
+        }
+    }
+}
+
+/// A single record with its version in the body and as its ETag.
+fn record<T: Serialize>(status: u16, versioned: store::Versioned<T>, location: Option<String>) -> Response<Body> {
+    let tag = etag(versioned.version);
+    let mut response = json(status, &Versioned::from(versioned));
+    let headers = response.headers_mut();
+    if let Ok(value) = tag.parse() {
+        headers.insert("etag", value);
+    }
+    if let Some(value) = location.and_then(|l| l.parse().ok()) {
+        headers.insert("location", value);
+    }
+    response
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups", tag = "groups",
+    description = "The groups named in your token that exist.",
+    responses((status = 200, body = GroupList), Problems)
+)]
+pub(crate) async fn list_groups(call: &Call<'_>) -> Answer {
+    let items = groups::list_mine(call.deps, &call.caller).await?;
+    Ok(json(200, &GroupList { items: items.into_iter().map(Versioned::from).collect() }))
+}
+
+#[utoipa::path(
+    post, path = "/v1/groups", tag = "groups",
+    description = "Creates a customer group. Role: platform_admin.",
+    request_body = GroupInput,
+    responses((status = 201, body = Versioned<Group>, headers(("ETag" = String), ("Location" = String))), Problems)
+)]
+pub(crate) async fn create_group(call: &Call<'_>) -> Answer {
+    let input: GroupInput = request::json(call.request)?;
+    let created = groups::create(call.deps, &call.caller, input).await?;
+    let location = format!("/v1/groups/{}", created.value.id);
+    Ok(record(201, created, Some(location)))
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}", tag = "groups",
+    params(("group" = String, Path, description = "Group id")),
+    responses((status = 200, body = Versioned<Group>, headers(("ETag" = String))), Problems)
+)]
+pub(crate) async fn get_group(call: &Call<'_>, group: &GroupId) -> Answer {
+    Ok(record(200, groups::get(call.deps, &call.caller, group).await?, None))
+}
+
+/// Declares the four handlers of one kind of person record (list, create, get, patch), so
+/// patients and practitioners expose the same contract from one definition.
+macro_rules! person_routes {
+    ($kind:ty, $input:ty, $collection:literal, $collection_path:literal, $item_path:literal, $param:literal,
+     $tag:literal, $page:ty, $list:ident, $create:ident, $get:ident, $update:ident) => {
+        #[utoipa::path(
+            get, path = $collection_path, tag = $tag,
+            params(
+                ("group" = String, Path, description = "Group id"),
+                ("cursor" = Option<String>, Query, description = "next_cursor from the previous page"),
+                ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)")
+            ),
+            responses((status = 200, body = $page), Problems)
+        )]
+        pub(crate) async fn $list(call: &Call<'_>, group: &GroupId) -> Answer {
+            let limit = request::query_number(call.request, "limit")?;
+            let cursor = request::query(call.request, "cursor");
+            let page = people::list::<$kind>(call.deps, &call.caller, group, cursor, limit).await?;
+            Ok(json(200, &<$page>::from(page)))
+        }
+
+        #[utoipa::path(
+            post, path = $collection_path, tag = $tag,
+            description = "Role: group_admin.",
+            params(("group" = String, Path, description = "Group id")),
+            request_body = $input,
+            responses((status = 201, body = Versioned<$kind>, headers(("ETag" = String), ("Location" = String))), Problems)
+        )]
+        pub(crate) async fn $create(call: &Call<'_>, group: &GroupId) -> Answer {
+            let input: $input = request::json(call.request)?;
+            let created = people::create::<$kind>(call.deps, &call.caller, group, input).await?;
+            let location = format!(concat!("/v1/groups/{}/", $collection, "/{}"), group, created.value.id);
+            Ok(record(201, created, Some(location)))
+        }
+
+        #[utoipa::path(
+            get, path = $item_path, tag = $tag,
+            params(("group" = String, Path, description = "Group id"), ($param = String, Path, description = "Record id")),
+            responses((status = 200, body = Versioned<$kind>, headers(("ETag" = String))), Problems)
+        )]
+        pub(crate) async fn $get(call: &Call<'_>, group: &GroupId, id: &str) -> Answer {
+            Ok(record(200, people::get::<$kind>(call.deps, &call.caller, group, id).await?, None))
+        }
+
+        #[utoipa::path(
+            patch, path = $item_path, tag = $tag,
+            description = "JSON Merge Patch (RFC 7396): members set replace, `null` clears. Requires If-Match with the ETag of your last read; role group_admin.",
+            params(
+                ("group" = String, Path, description = "Group id"),
+                ($param = String, Path, description = "Record id"),
+                ("If-Match" = String, Header, description = "ETag of the version you read")
+            ),
+            request_body(content = $input, content_type = "application/merge-patch+json"),
+            responses((status = 200, body = Versioned<$kind>, headers(("ETag" = String))), Problems)
+        )]
+        pub(crate) async fn $update(call: &Call<'_>, group: &GroupId, id: &str) -> Answer {
+            let version = request::if_match(call.request)?;
+            let patch: serde_json::Value = request::json(call.request)?;
+            let updated = people::update::<$kind>(call.deps, &call.caller, group, id, version, &patch).await?;
+            Ok(record(200, updated, None))
+        }
+    };
+}
+
+person_routes!(
+    Patient, PatientInput, "patients", "/v1/groups/{group}/patients", "/v1/groups/{group}/patients/{patient}",
+    "patient", "patients", crate::openapi::PatientPage,
+    list_patients, create_patient, get_patient, update_patient
+);
+person_routes!(
+    Practitioner, PractitionerInput, "practitioners", "/v1/groups/{group}/practitioners",
+    "/v1/groups/{group}/practitioners/{practitioner}", "practitioner", "practitioners", crate::openapi::PractitionerPage,
+    list_practitioners, create_practitioner, get_practitioner, update_practitioner
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_templates_and_capture_parameters() {
+        let matched = find("GET", "/v1/groups/acme/patients/pat_1").unwrap();
+        assert_eq!(matched.route, Route::Patient);
+        assert_eq!(matched.params, ["acme", "pat_1"]);
+        assert_eq!(find("GET", "/v1/groups/").unwrap().route, Route::Groups);
+        assert_eq!(find("POST", "/v1/groups/acme/practitioners").unwrap().route, Route::Practitioners);
+    }
+
+    #[test]
+    fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
+        assert_eq!(find("GET", "/v1/nothing").unwrap_err().status, 404);
+        assert_eq!(find("GET", "/v1/groups/acme/patients/pat_1/extra").unwrap_err().status, 404);
+        assert_eq!(find("GET", "/v1/groups//patients").unwrap_err().status, 404);
+        let wrong = find("DELETE", "/v1/groups/acme/patients/pat_1").unwrap_err();
+        assert_eq!((wrong.status, wrong.allow), (405, Some("GET, PATCH")));
+    }
+}

@@ -1,0 +1,50 @@
+//! What a use case can refuse, in terms a handler maps straight onto an HTTP status.
+
+use model::ValidationErrors;
+use model::access::Denied;
+use store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("the request body is not valid: {0}")]
+    BadBody(String),
+    #[error(transparent)]
+    Invalid(ValidationErrors),
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the {what} has changed since version {expected} was read (it is now at version {current}); read it again and reapply your change")]
+    StaleVersion {
+        what: &'static str,
+        expected: u64,
+        current: u64,
+    },
+    #[error("the paging cursor is not valid for this listing")]
+    BadCursor,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::InvalidCursor => AppError::BadCursor,
+            other => AppError::Store(other),
+        }
+    }
+}
+
+impl From<ValidationErrors> for AppError {
+    fn from(errors: ValidationErrors) -> Self {
+        AppError::Invalid(errors)
+    }
+}
+
+impl AppError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, AppError::Store(e) if e.is_retryable())
+    }
+}

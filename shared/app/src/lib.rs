@@ -1,0 +1,49 @@
+//! carebridge's use cases. Handlers call exactly one of these; each checks access with the
+//! model's rules, validates with the model, and reads and writes through the store's ports.
+
+pub mod error;
+pub mod groups;
+pub mod paging;
+pub mod people;
+pub mod patients;
+pub mod practitioners;
+
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use store::Records;
+
+pub use error::AppError;
+
+/// The ports and settings every use case may need; built once per function instance.
+#[derive(Clone)]
+pub struct Deps {
+    pub records: Arc<dyn Records>,
+    pub clock: Clock,
+}
+
+/// Where use cases get the time from, so tests can fix it.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Self {
+        Clock(Arc::new(Utc::now))
+    }
+
+    pub fn fixed(at: DateTime<Utc>) -> Self {
+        Clock(Arc::new(move || at))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.0)()
+    }
+}
+
+impl Deps {
+    pub fn new(records: Arc<dyn Records>) -> Self {
+        Deps {
+            records,
+            clock: Clock::system(),
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Patients through the shared person flow; a patient's coach must exist in the same group.
+
+use crate::people::Person;
+use chrono::{DateTime, NaiveDate, Utc};
+use model::external::ExternalIds;
+use model::group::Group;
+use model::patient::{Context, Patient, PatientFields, PatientInput};
+use model::{FieldError, GroupId, PatientId, ValidationErrors};
+use store::Key;
+use store::keys::{self, LinkedKind};
+
+pub use crate::people::{create, get, list, update};
+
+impl Person for Patient {
+    type Input = PatientInput;
+    type Fields = PatientFields;
+    type Id = PatientId;
+    type Stored = Patient;
+
+    const WHAT: &'static str = "patient";
+    const SORT_KEY_PREFIX: &'static str = keys::PATIENT_PREFIX;
+    const LINKS: LinkedKind = LinkedKind::Patient;
+
+    fn new_id() -> PatientId {
+        PatientId::generate()
+    }
+
+    fn parse_id(raw: &str) -> Option<PatientId> {
+        PatientId::parse(raw).ok()
+    }
+
+    fn key(group: &GroupId, id: &PatientId) -> Key {
+        keys::patient(group, id)
+    }
+
+    fn validate(input: &PatientInput, group: &Group, today: NaiveDate) -> Result<PatientFields, ValidationErrors> {
+        input.validate(&Context {
+            default_country: group.settings.default_country.clone(),
+            today,
+        })
+    }
+
+    fn external_ids(fields: &PatientFields) -> &ExternalIds {
+        &fields.external_ids
+    }
+
+    fn references(group: &GroupId, fields: &PatientFields) -> Vec<(Key, FieldError)> {
+        fields
+            .practitioner_id
+            .iter()
+            .map(|practitioner| {
+                (
+                    keys::practitioner(group, practitioner),
+                    FieldError::new(
+                        "practitioner_id",
+                        "unknown_practitioner",
+                        "practitioner_id names no practitioner in this group",
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    fn assemble(id: PatientId, group: GroupId, fields: PatientFields, created_at: DateTime<Utc>, updated_at: DateTime<Utc>) -> Patient {
+        Patient {
+            id,
+            group,
+            fields,
+            created_at,
+            updated_at,
+        }
+    }
+
+    fn id(stored: &Patient) -> &PatientId {
+        &stored.id
+    }
+
+    fn fields(stored: &Patient) -> &PatientFields {
+        &stored.fields
+    }
+
+    fn created_at(stored: &Patient) -> DateTime<Utc> {
+        stored.created_at
+    }
+}

@@ -1,0 +1,230 @@
+//! The one flow every kind of person record (patients, practitioners) follows: create, read,
+//! update by JSON Merge Patch at a known version, and list a page. Each record's external ids
+//! get link records written in the same transaction, so an external id belongs to at most one
+//! record of its kind per group and finds that record in one read.
+
+use crate::paging::{Listing, decode_cursor, encode_cursor, page_size};
+use crate::{AppError, Deps, groups};
+use chrono::{DateTime, NaiveDate, Utc};
+use model::access::{Action, Caller, authorize};
+use model::external::ExternalIds;
+use model::group::Group;
+use model::{FieldError, GroupId, ValidationErrors, merge_patch};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use store::keys::{self, LinkedKind};
+use store::{Condition, Key, PageRequest, Record, StoreError, Versioned, Write};
+
+/// What the shared flow needs to know about one kind of person record.
+pub trait Person {
+    /// What callers send; `From<&Fields>` gives the base a patch is merged onto.
+    type Input: Serialize + DeserializeOwned + for<'a> From<&'a Self::Fields>;
+    type Fields: Clone + PartialEq;
+    type Id: Clone + std::fmt::Display;
+    /// The record as stored and returned.
+    type Stored: Serialize + DeserializeOwned;
+
+    /// The kind's name in messages ("patient").
+    const WHAT: &'static str;
+    const SORT_KEY_PREFIX: &'static str;
+    const LINKS: LinkedKind;
+
+    fn new_id() -> Self::Id;
+    fn parse_id(raw: &str) -> Option<Self::Id>;
+    fn key(group: &GroupId, id: &Self::Id) -> Key;
+    fn validate(input: &Self::Input, group: &Group, today: NaiveDate) -> Result<Self::Fields, ValidationErrors>;
+    fn external_ids(fields: &Self::Fields) -> &ExternalIds;
+    /// Records these fields point at, which must exist in the group, each with the error to
+    /// report when it does not.
+    fn references(group: &GroupId, fields: &Self::Fields) -> Vec<(Key, FieldError)>;
+    fn assemble(id: Self::Id, group: GroupId, fields: Self::Fields, created_at: DateTime<Utc>, updated_at: DateTime<Utc>) -> Self::Stored;
+    fn id(stored: &Self::Stored) -> &Self::Id;
+    fn fields(stored: &Self::Stored) -> &Self::Fields;
+    fn created_at(stored: &Self::Stored) -> DateTime<Utc>;
+}
+
+pub async fn create<P: Person>(
+    deps: &Deps,
+    caller: &Caller,
+    group_id: &GroupId,
+    input: P::Input,
+) -> Result<Versioned<P::Stored>, AppError> {
+    authorize(caller, Some(group_id), Action::WriteRecords)?;
+    let group = groups::load(deps, group_id).await?;
+    let now = deps.clock.now();
+    let fields = P::validate(&input, &group.value, now.date_naive())?;
+    check_references::<P>(deps, group_id, &fields).await?;
+    let id = P::new_id();
+    let stored = P::assemble(id.clone(), group_id.clone(), fields, now, now);
+    let mut writes = vec![Write::Put {
+        record: Record::encode(P::key(group_id, &id), 1, &stored)?,
+        condition: Condition::Absent,
+    }];
+    writes.extend(link_writes::<P>(group_id, &id, &ExternalIds::new(), P::external_ids(P::fields(&stored)))?);
+    apply::<P>(deps, writes, 0).await?;
+    Ok(Versioned { version: 1, value: stored })
+}
+
+pub async fn get<P: Person>(
+    deps: &Deps,
+    caller: &Caller,
+    group_id: &GroupId,
+    raw_id: &str,
+) -> Result<Versioned<P::Stored>, AppError> {
+    authorize(caller, Some(group_id), Action::ReadRecords)?;
+    groups::load(deps, group_id).await?;
+    load::<P>(deps, group_id, raw_id).await
+}
+
+/// Applies a JSON Merge Patch to the record if it is still at `expected_version`. A patch that
+/// changes nothing writes nothing.
+pub async fn update<P: Person>(
+    deps: &Deps,
+    caller: &Caller,
+    group_id: &GroupId,
+    raw_id: &str,
+    expected_version: u64,
+    patch: &serde_json::Value,
+) -> Result<Versioned<P::Stored>, AppError> {
+    authorize(caller, Some(group_id), Action::WriteRecords)?;
+    if !patch.is_object() {
+        return Err(AppError::BadBody("a patch must be a JSON object".into()));
+    }
+    let group = groups::load(deps, group_id).await?;
+    let current = load::<P>(deps, group_id, raw_id).await?;
+    if current.version != expected_version {
+        return Err(AppError::StaleVersion {
+            what: P::WHAT,
+            expected: expected_version,
+            current: current.version,
+        });
+    }
+    let old_fields = P::fields(&current.value);
+    let mut merged = serde_json::to_value(P::Input::from(old_fields)).map_err(|e| AppError::BadBody(e.to_string()))?;
+    merge_patch::apply(&mut merged, patch);
+    let input: P::Input = serde_json::from_value(merged).map_err(|e| AppError::BadBody(e.to_string()))?;
+    let now = deps.clock.now();
+    let fields = P::validate(&input, &group.value, now.date_naive())?;
+    if &fields == old_fields {
+        return Ok(current);
+    }
+    check_references::<P>(deps, group_id, &fields).await?;
+    let id = P::id(&current.value).clone();
+    let links = link_writes::<P>(group_id, &id, P::external_ids(old_fields), P::external_ids(&fields))?;
+    let stored = P::assemble(id.clone(), group_id.clone(), fields, P::created_at(&current.value), now);
+    let version = expected_version + 1;
+    let mut writes = vec![Write::Put {
+        record: Record::encode(P::key(group_id, &id), version, &stored)?,
+        condition: Condition::AtVersion(expected_version),
+    }];
+    writes.extend(links);
+    apply::<P>(deps, writes, expected_version).await?;
+    Ok(Versioned { version, value: stored })
+}
+
+pub async fn list<P: Person>(
+    deps: &Deps,
+    caller: &Caller,
+    group_id: &GroupId,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Listing<Versioned<P::Stored>>, AppError> {
+    authorize(caller, Some(group_id), Action::ReadRecords)?;
+    let limit = page_size(limit)?;
+    let after = cursor.map(decode_cursor).transpose()?;
+    groups::load(deps, group_id).await?;
+    let page = deps
+        .records
+        .query(&keys::group_partition(group_id), P::SORT_KEY_PREFIX, PageRequest { limit, after })
+        .await?;
+    Ok(Listing {
+        items: page.records.iter().map(Record::decode).collect::<Result<_, _>>()?,
+        next_cursor: page.next.as_deref().map(encode_cursor),
+    })
+}
+
+async fn load<P: Person>(deps: &Deps, group_id: &GroupId, raw_id: &str) -> Result<Versioned<P::Stored>, AppError> {
+    let not_found = AppError::NotFound { what: P::WHAT };
+    let id = P::parse_id(raw_id).ok_or(not_found)?;
+    match deps.records.get(&P::key(group_id, &id)).await? {
+        Some(record) => Ok(record.decode()?),
+        None => Err(AppError::NotFound { what: P::WHAT }),
+    }
+}
+
+async fn check_references<P: Person>(deps: &Deps, group_id: &GroupId, fields: &P::Fields) -> Result<(), AppError> {
+    let references = P::references(group_id, fields);
+    if references.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<Key> = references.iter().map(|(key, _)| key.clone()).collect();
+    let found = deps.records.get_many(&keys).await?;
+    let mut errors = ValidationErrors::default();
+    for (key, error) in references {
+        if !found.iter().any(|record| record.key == key) {
+            errors.push(error);
+        }
+    }
+    errors.into_result(()).map_err(AppError::from)
+}
+
+#[derive(Serialize)]
+struct Link<'a> {
+    id: &'a str,
+}
+
+/// Link records to remove (ids no longer held) and to create (ids newly held).
+fn link_writes<P: Person>(
+    group: &GroupId,
+    id: &P::Id,
+    old: &ExternalIds,
+    new: &ExternalIds,
+) -> Result<Vec<Write>, AppError> {
+    let mut writes = Vec::new();
+    for (system, external_id) in old {
+        if new.get(system) != Some(external_id) {
+            writes.push(Write::Delete {
+                key: keys::external_link(group, P::LINKS, *system, external_id),
+                // Links are written once and never changed.
+                condition: Condition::AtVersion(1),
+            });
+        }
+    }
+    let internal_id = id.to_string();
+    for (system, external_id) in new {
+        if old.get(system) != Some(external_id) {
+            let key = keys::external_link(group, P::LINKS, *system, external_id);
+            writes.push(Write::Put {
+                record: Record::encode(key, 1, &Link { id: &internal_id })?,
+                condition: Condition::Absent,
+            });
+        }
+    }
+    Ok(writes)
+}
+
+/// Writes atomically, explaining a refused condition in the caller's terms.
+async fn apply<P: Person>(deps: &Deps, writes: Vec<Write>, expected_version: u64) -> Result<(), AppError> {
+    let record_key = writes[0].key().clone();
+    match deps.records.write(writes).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::VersionConflict { key, current }) if key == record_key => Err(AppError::StaleVersion {
+            what: P::WHAT,
+            expected: expected_version,
+            current,
+        }),
+        Err(StoreError::NotFound(key)) if key == record_key => Err(AppError::NotFound { what: P::WHAT }),
+        Err(StoreError::AlreadyExists(key)) if key != record_key => {
+            let system = key.sk.split('#').nth(2).unwrap_or("external");
+            Err(AppError::Conflict(format!(
+                "this {system} id is already linked to another {} in the group",
+                P::WHAT
+            )))
+        }
+        Err(StoreError::NotFound(_) | StoreError::VersionConflict { .. }) => Err(AppError::Conflict(format!(
+            "the {}'s external links changed at the same time; read it again and reapply your change",
+            P::WHAT
+        ))),
+        Err(other) => Err(other.into()),
+    }
+}

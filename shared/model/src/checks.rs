@@ -1,0 +1,57 @@
+//! Field checks shared by every kind of person record, so a rule (what a valid phone is, how long
+//! a name may be) lives in one place. Each check records its error and returns the clean value.
+
+use crate::error::{FieldError, ValidationErrors};
+use crate::normalize::{self, Country, Invalid};
+
+pub const MAX_NAME: usize = 100;
+pub const MAX_PREFIX: usize = 20;
+pub const MAX_ADDRESS_LINE: usize = 200;
+pub const MAX_CITY: usize = 100;
+pub const MAX_REGION: usize = 100;
+pub const MAX_POSTCODE: usize = 20;
+
+pub fn invalid(field: &str, why: Invalid) -> FieldError {
+    FieldError::new(field, why.code(), format!("{field} {why}"))
+}
+
+fn present(raw: &Option<String>) -> Option<&str> {
+    raw.as_deref().filter(|s| !s.trim().is_empty())
+}
+
+pub fn optional_text(errors: &mut ValidationErrors, field: &str, raw: &Option<String>, max: usize) -> Option<String> {
+    let value = present(raw)?;
+    errors.check(normalize::text(value, max).map_err(|why| invalid(field, why))).flatten()
+}
+
+pub fn optional_name(errors: &mut ValidationErrors, field: &str, raw: &Option<String>, max: usize) -> Option<String> {
+    let name = normalize::name(present(raw)?)?;
+    if name.chars().count() > max {
+        errors.push(invalid(field, Invalid::TooLong(max)));
+        return None;
+    }
+    Some(name)
+}
+
+pub fn required_name(errors: &mut ValidationErrors, field: &str, raw: &Option<String>) -> Option<String> {
+    if present(raw).is_none() {
+        errors.push(FieldError::required(field));
+        return None;
+    }
+    optional_name(errors, field, raw, MAX_NAME)
+}
+
+pub fn optional_email(errors: &mut ValidationErrors, field: &str, raw: &Option<String>) -> Option<String> {
+    let value = present(raw)?;
+    errors.check(normalize::email(value).map_err(|why| invalid(field, why)))
+}
+
+pub fn optional_phone(errors: &mut ValidationErrors, field: &str, raw: &Option<String>, region: &Country) -> Option<String> {
+    let value = present(raw)?;
+    errors.check(normalize::phone(value, region).map_err(|why| invalid(field, why)))
+}
+
+pub fn optional_country(errors: &mut ValidationErrors, field: &str, raw: &Option<String>) -> Option<Country> {
+    let value = present(raw)?;
+    errors.check(Country::parse(value).map_err(|why| invalid(field, why)))
+}

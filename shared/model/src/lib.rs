@@ -1,0 +1,18 @@
+//! carebridge's domain: the types every other crate speaks and the pure rules about them.
+//!
+//! Nothing here does I/O, talks to AWS or is async, so every rule can be unit-tested on its own:
+//! validation and normalisation of what callers send, who may do what, and how updates merge.
+
+pub mod access;
+mod checks;
+pub mod error;
+pub mod external;
+pub mod group;
+pub mod ids;
+pub mod merge_patch;
+pub mod normalize;
+pub mod patient;
+pub mod practitioner;
+
+pub use error::{FieldError, ValidationErrors};
+pub use ids::{GroupId, PatientId, PractitionerId};

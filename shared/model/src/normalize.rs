@@ -1,0 +1,327 @@
+//! Normalisation of the values people type: one canonical form per value, so matching and
+//! de-duplication compare like with like. Each function returns the canonical value or says
+//! (without repeating the value) what form it expects.
+
+use chrono::{Datelike, NaiveDate};
+use std::str::FromStr;
+
+/// Trims a name and folds runs of white space to one space; blank becomes `None`.
+pub fn name(raw: &str) -> Option<String> {
+    let folded = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!folded.is_empty()).then_some(folded)
+}
+
+/// Why a value could not be normalised.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    #[error("is not a valid e-mail address")]
+    Email,
+    #[error("is not a phone number that can be dialled in {region} or internationally (+country code)")]
+    Phone { region: String },
+    #[error("must be a date in YYYY-MM-DD or MM/DD/YYYY form")]
+    DateFormat,
+    #[error("is not a real calendar date")]
+    ImpossibleDate,
+    #[error("is in the future")]
+    FutureDate,
+    #[error("is before 1900")]
+    TooOld,
+    #[error("must be a US state or territory: its two-letter code or full name")]
+    UsState,
+    #[error("must be a US ZIP code: 5 digits or ZIP+4")]
+    UsZip,
+    #[error("must be a country: an ISO 3166 two-letter code such as US or CA")]
+    Country,
+    #[error("is longer than {0} characters")]
+    TooLong(usize),
+}
+
+impl Invalid {
+    /// A stable code for API clients and row-level import reasons.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Invalid::Email => "invalid_email",
+            Invalid::Phone { .. } => "invalid_phone",
+            Invalid::DateFormat => "invalid_date_format",
+            Invalid::ImpossibleDate => "impossible_date",
+            Invalid::FutureDate => "future_date",
+            Invalid::TooOld => "date_before_1900",
+            Invalid::UsState => "invalid_us_state",
+            Invalid::UsZip => "invalid_us_zip",
+            Invalid::Country => "invalid_country",
+            Invalid::TooLong(_) => "too_long",
+        }
+    }
+}
+
+/// Lower-cases and checks an e-mail address. The check is deliberately plain (one `@`, a dotted
+/// domain of letters, digits and hyphens, no spaces): it catches typing and column mix-ups
+/// without refusing unusual but deliverable addresses.
+pub fn email(raw: &str) -> Result<String, Invalid> {
+    let email = raw.trim().to_lowercase();
+    let (local, domain) = email.split_once('@').ok_or(Invalid::Email)?;
+    let domain_ok = domain.contains('.')
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local.chars().all(|c| !c.is_whitespace() && !c.is_control() && !"@<>()[]\\,;:\"".contains(c));
+    if local_ok && domain_ok && email.len() <= 254 {
+        Ok(email)
+    } else {
+        Err(Invalid::Email)
+    }
+}
+
+/// A country as its ISO 3166-1 alpha-2 code (upper case). Also the region phone numbers are
+/// read in when they carry no `+country` prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, example = "US"))]
+pub struct Country(String);
+
+impl Country {
+    pub fn us() -> Self {
+        Country("US".to_owned())
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let trimmed = raw.trim();
+        let folded = trimmed.to_ascii_uppercase().replace('.', "");
+        let code = match folded.as_str() {
+            "USA" | "UNITED STATES" | "UNITED STATES OF AMERICA" => "US",
+            "CANADA" => "CA",
+            "UNITED KINGDOM" | "UK" | "GREAT BRITAIN" => "GB",
+            "AUSTRALIA" => "AU",
+            "NEW ZEALAND" => "NZ",
+            "MEXICO" => "MX",
+            "IRELAND" => "IE",
+            other => other,
+        };
+        if code.len() == 2 && phonenumber::country::Id::from_str(code).is_ok() {
+            Ok(Country(code.to_owned()))
+        } else {
+            Err(Invalid::Country)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_us(&self) -> bool {
+        self.0 == "US"
+    }
+}
+
+impl TryFrom<String> for Country {
+    type Error = Invalid;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Country::parse(&value)
+    }
+}
+
+impl From<Country> for String {
+    fn from(value: Country) -> Self {
+        value.0
+    }
+}
+
+/// A phone number in E.164 (`+15551234567`). Numbers without a `+country` prefix are read as
+/// numbers of `region`.
+pub fn phone(raw: &str, region: &Country) -> Result<String, Invalid> {
+    let invalid = || Invalid::Phone {
+        region: region.as_str().to_owned(),
+    };
+    let id = phonenumber::country::Id::from_str(region.as_str()).map_err(|_| invalid())?;
+    let number = phonenumber::parse(Some(id), raw.trim()).map_err(|_| invalid())?;
+    if phonenumber::is_valid(&number) {
+        Ok(number.format().mode(phonenumber::Mode::E164).to_string())
+    } else {
+        Err(invalid())
+    }
+}
+
+/// A calendar date typed as ISO `YYYY-MM-DD` or US `MM/DD/YYYY` (one-digit month and day allowed).
+pub fn date(raw: &str) -> Result<NaiveDate, Invalid> {
+    let raw = raw.trim();
+    let (year, month, day) = if let Some((y, rest)) = raw.split_once('-') {
+        let (m, d) = rest.split_once('-').ok_or(Invalid::DateFormat)?;
+        (y, m, d)
+    } else if let Some((m, rest)) = raw.split_once('/') {
+        let (d, y) = rest.split_once('/').ok_or(Invalid::DateFormat)?;
+        (y, m, d)
+    } else {
+        return Err(Invalid::DateFormat);
+    };
+    let digits = |s: &str, lengths: &[usize]| lengths.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(year, &[4]) && digits(month, &[1, 2]) && digits(day, &[1, 2])) {
+        return Err(Invalid::DateFormat);
+    }
+    let number = |s: &str| s.parse::<u32>().map_err(|_| Invalid::DateFormat);
+    let year = i32::try_from(number(year)?).map_err(|_| Invalid::DateFormat)?;
+    NaiveDate::from_ymd_opt(year, number(month)?, number(day)?).ok_or(Invalid::ImpossibleDate)
+}
+
+/// A date of birth: a real date, not after `today` and not before 1900.
+pub fn date_of_birth(raw: &str, today: NaiveDate) -> Result<NaiveDate, Invalid> {
+    let date = date(raw)?;
+    if date > today {
+        Err(Invalid::FutureDate)
+    } else if date.year() < 1900 {
+        Err(Invalid::TooOld)
+    } else {
+        Ok(date)
+    }
+}
+
+/// US states, the District of Columbia, territories and military "states", by code and name.
+const US_STATES: &[(&str, &str)] = &[
+    ("AL", "ALABAMA"), ("AK", "ALASKA"), ("AZ", "ARIZONA"), ("AR", "ARKANSAS"),
+    ("CA", "CALIFORNIA"), ("CO", "COLORADO"), ("CT", "CONNECTICUT"), ("DE", "DELAWARE"),
+    ("DC", "DISTRICT OF COLUMBIA"), ("FL", "FLORIDA"), ("GA", "GEORGIA"), ("HI", "HAWAII"),
+    ("ID", "IDAHO"), ("IL", "ILLINOIS"), ("IN", "INDIANA"), ("IA", "IOWA"), ("KS", "KANSAS"),
+    ("KY", "KENTUCKY"), ("LA", "LOUISIANA"), ("ME", "MAINE"), ("MD", "MARYLAND"),
+    ("MA", "MASSACHUSETTS"), ("MI", "MICHIGAN"), ("MN", "MINNESOTA"), ("MS", "MISSISSIPPI"),
+    ("MO", "MISSOURI"), ("MT", "MONTANA"), ("NE", "NEBRASKA"), ("NV", "NEVADA"),
+    ("NH", "NEW HAMPSHIRE"), ("NJ", "NEW JERSEY"), ("NM", "NEW MEXICO"), ("NY", "NEW YORK"),
+    ("NC", "NORTH CAROLINA"), ("ND", "NORTH DAKOTA"), ("OH", "OHIO"), ("OK", "OKLAHOMA"),
+    ("OR", "OREGON"), ("PA", "PENNSYLVANIA"), ("RI", "RHODE ISLAND"), ("SC", "SOUTH CAROLINA"),
+    ("SD", "SOUTH DAKOTA"), ("TN", "TENNESSEE"), ("TX", "TEXAS"), ("UT", "UTAH"),
+    ("VT", "VERMONT"), ("VA", "VIRGINIA"), ("WA", "WASHINGTON"), ("WV", "WEST VIRGINIA"),
+    ("WI", "WISCONSIN"), ("WY", "WYOMING"), ("AS", "AMERICAN SAMOA"), ("GU", "GUAM"),
+    ("MP", "NORTHERN MARIANA ISLANDS"), ("PR", "PUERTO RICO"), ("VI", "U.S. VIRGIN ISLANDS"),
+    ("UM", "U.S. MINOR OUTLYING ISLANDS"), ("AA", "ARMED FORCES AMERICAS"),
+    ("AE", "ARMED FORCES EUROPE"), ("AP", "ARMED FORCES PACIFIC"),
+];
+
+/// A US state as its two-letter USPS code, from the code or the full name in any case.
+pub fn us_state(raw: &str) -> Result<String, Invalid> {
+    let folded = raw.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_uppercase();
+    US_STATES
+        .iter()
+        .find(|(code, name)| *code == folded || *name == folded || name.replace('.', "") == folded)
+        .map(|(code, _)| (*code).to_owned())
+        .ok_or(Invalid::UsState)
+}
+
+/// A US ZIP code as `12345` or `12345-6789` (nine bare digits gain their hyphen).
+pub fn us_zip(raw: &str) -> Result<String, Invalid> {
+    let zip = raw.trim();
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    match zip.len() {
+        5 if all_digits(zip) => Ok(zip.to_owned()),
+        9 if all_digits(zip) => Ok(format!("{}-{}", &zip[..5], &zip[5..])),
+        10 if all_digits(&zip[..5]) && &zip[5..6] == "-" && all_digits(&zip[6..]) => Ok(zip.to_owned()),
+        _ => Err(Invalid::UsZip),
+    }
+}
+
+/// A free-text value trimmed, blank as `None`, refused past `max` characters.
+pub fn text(raw: &str, max: usize) -> Result<Option<String>, Invalid> {
+    let value = raw.trim();
+    if value.chars().count() > max {
+        Err(Invalid::TooLong(max))
+    } else {
+        Ok((!value.is_empty()).then(|| value.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn names_are_trimmed_and_inner_spaces_folded() {
+        assert_eq!(name("  Mary   Ann \t"), Some("Mary Ann".into()));
+        assert_eq!(name("   "), None);
+    }
+
+    #[test]
+    fn emails_are_lower_cased_and_checked() {
+        assert_eq!(email("  Jo.Smith+care@Example.ORG "), Ok("jo.smith+care@example.org".into()));
+        for bad in ["", "jo", "jo@", "@example.org", "jo@example", "jo smith@example.org", "jo@@example.org", "jo@exa_mple.org", "jo..s@example.org"] {
+            assert_eq!(email(bad), Err(Invalid::Email), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn phones_become_e164_in_the_group_region() {
+        let us = Country::us();
+        assert_eq!(phone("(415) 555-2671", &us), Ok("+14155552671".into()));
+        assert_eq!(phone("415.555.2671", &us), Ok("+14155552671".into()));
+        assert_eq!(phone("+44 20 7946 0958", &us), Ok("+442079460958".into()));
+        let gb = Country::parse("GB").unwrap();
+        assert_eq!(phone("020 7946 0958", &gb), Ok("+442079460958".into()));
+        assert!(matches!(phone("12345", &us), Err(Invalid::Phone { .. })));
+        assert!(matches!(phone("call me", &us), Err(Invalid::Phone { .. })));
+    }
+
+    #[test]
+    fn dates_are_read_in_iso_and_us_forms() {
+        assert_eq!(date("1984-03-07"), Ok(day(1984, 3, 7)));
+        assert_eq!(date("03/07/1984"), Ok(day(1984, 3, 7)));
+        assert_eq!(date("3/7/1984"), Ok(day(1984, 3, 7)));
+        assert_eq!(date("1984-02-30"), Err(Invalid::ImpossibleDate));
+        assert_eq!(date("02/30/1984"), Err(Invalid::ImpossibleDate));
+        for bad in ["", "1984", "07.03.1984", "84-03-07", "1984-3-x", "March 7 1984", "1984-03-07T00:00:00Z"] {
+            assert_eq!(date(bad), Err(Invalid::DateFormat), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn dates_of_birth_are_neither_future_nor_before_1900() {
+        let today = day(2026, 11, 21);
+        assert_eq!(date_of_birth("2026-11-21", today), Ok(today));
+        assert_eq!(date_of_birth("2026-11-22", today), Err(Invalid::FutureDate));
+        assert_eq!(date_of_birth("1899-12-31", today), Err(Invalid::TooOld));
+        assert_eq!(date_of_birth("1900-01-01", today), Ok(day(1900, 1, 1)));
+    }
+
+    #[test]
+    fn us_states_by_code_or_name() {
+        assert_eq!(us_state("ca"), Ok("CA".into()));
+        assert_eq!(us_state(" new  york "), Ok("NY".into()));
+        assert_eq!(us_state("District of Columbia"), Ok("DC".into()));
+        assert_eq!(us_state("PR"), Ok("PR".into()));
+        assert_eq!(us_state("Californ"), Err(Invalid::UsState));
+        assert_eq!(us_state("XX"), Err(Invalid::UsState));
+    }
+
+    #[test]
+    fn us_zip_codes() {
+        assert_eq!(us_zip("02139"), Ok("02139".into()));
+        assert_eq!(us_zip("021391234"), Ok("02139-1234".into()));
+        assert_eq!(us_zip("02139-1234"), Ok("02139-1234".into()));
+        for bad in ["2139", "02139-12", "ABCDE", "02139 1234"] {
+            assert_eq!(us_zip(bad), Err(Invalid::UsZip), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn countries_by_code_or_common_name() {
+        assert_eq!(Country::parse("us").unwrap().as_str(), "US");
+        assert_eq!(Country::parse("U.S.A.").unwrap().as_str(), "US");
+        assert_eq!(Country::parse("Canada").unwrap().as_str(), "CA");
+        assert_eq!(Country::parse("ZZ"), Err(Invalid::Country));
+        assert_eq!(Country::parse("Atlantis"), Err(Invalid::Country));
+    }
+
+    #[test]
+    fn free_text_is_trimmed_and_bounded() {
+        assert_eq!(text("  Apt 4 ", 10), Ok(Some("Apt 4".into())));
+        assert_eq!(text("   ", 10), Ok(None));
+        assert_eq!(text("abcdefghijk", 10), Err(Invalid::TooLong(10)));
+    }
+}

@@ -1,0 +1,382 @@
+//! Patients (participants): what a caller may send, what carebridge keeps, and the rules between.
+
+use crate::checks::{self, MAX_ADDRESS_LINE, MAX_CITY, MAX_POSTCODE, MAX_PREFIX, MAX_REGION};
+use crate::error::{FieldError, ValidationErrors};
+use crate::external::{ExternalIds, parse_external_ids};
+use crate::ids::{GroupId, PatientId, PractitionerId};
+use crate::normalize::{self, Country};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What validation needs to know beyond the input: the group's default country (for phones
+/// without `+country` and for US address rules) and today's date (dates of birth).
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub default_country: Country,
+    pub today: NaiveDate,
+}
+
+/// Sex as recorded for care. Vendors' vocabularies map to it through tables in their connectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Sex {
+    Female,
+    Male,
+    Intersex,
+    Other,
+    Unknown,
+}
+
+impl Sex {
+    /// Reads the common ways people write sex in forms and spreadsheets.
+    pub fn parse(raw: &str) -> Option<Sex> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "f" | "female" => Some(Sex::Female),
+            "m" | "male" => Some(Sex::Male),
+            "i" | "intersex" => Some(Sex::Intersex),
+            "o" | "x" | "other" => Some(Sex::Other),
+            "u" | "unknown" | "not known" => Some(Sex::Unknown),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sex::Female => "female",
+            Sex::Male => "male",
+            Sex::Intersex => "intersex",
+            Sex::Other => "other",
+            Sex::Unknown => "unknown",
+        }
+    }
+}
+
+/// A patient as a caller sends it: every value as typed, checked by [`PatientInput::validate`].
+/// Unknown members are refused, so a misspelt field never silently does nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PatientInput {
+    pub name_prefix: Option<String>,
+    /// Required.
+    pub first_name: Option<String>,
+    pub middle_name: Option<String>,
+    /// Required.
+    pub last_name: Option<String>,
+    /// Required: `YYYY-MM-DD` or `MM/DD/YYYY`, not in the future, not before 1900.
+    pub date_of_birth: Option<String>,
+    /// female, male, intersex, other or unknown (or F, M, I, O/X, U).
+    pub sex: Option<String>,
+    pub email: Option<String>,
+    pub mobile_phone: Option<String>,
+    pub home_phone: Option<String>,
+    pub office_phone: Option<String>,
+    pub address_line1: Option<String>,
+    pub address_line2: Option<String>,
+    pub city: Option<String>,
+    /// For US addresses a state code or name; free text elsewhere.
+    pub state: Option<String>,
+    pub zip: Option<String>,
+    /// ISO 3166 two-letter code; the group's default country when left out.
+    pub country: Option<String>,
+    /// The coach this patient is assigned to.
+    pub practitioner_id: Option<String>,
+    /// Ids of this person in other systems, e.g. `{"customer": "A-1001"}`.
+    pub external_ids: Option<BTreeMap<String, String>>,
+}
+
+/// A patient's validated, normalised details.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PatientFields {
+    pub name_prefix: Option<String>,
+    pub first_name: String,
+    pub middle_name: Option<String>,
+    pub last_name: String,
+    pub date_of_birth: NaiveDate,
+    pub sex: Option<Sex>,
+    pub email: Option<String>,
+    /// E.164, e.g. `+14155552671`.
+    pub mobile_phone: Option<String>,
+    pub home_phone: Option<String>,
+    pub office_phone: Option<String>,
+    pub address_line1: Option<String>,
+    pub address_line2: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip: Option<String>,
+    pub country: Option<Country>,
+    pub practitioner_id: Option<PractitionerId>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
+    pub external_ids: ExternalIds,
+}
+
+/// A patient as carebridge keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Patient {
+    pub id: PatientId,
+    pub group: GroupId,
+    #[serde(flatten)]
+    pub fields: PatientFields,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl PatientInput {
+    /// Checks and normalises every field, reporting every problem at once.
+    pub fn validate(&self, ctx: &Context) -> Result<PatientFields, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let e = &mut errors;
+        let country = checks::optional_country(e, "country", &self.country);
+        let region = country.clone().unwrap_or_else(|| ctx.default_country.clone());
+
+        let first_name = checks::required_name(e, "first_name", &self.first_name);
+        let last_name = checks::required_name(e, "last_name", &self.last_name);
+        let date_of_birth = match self.date_of_birth.as_deref().filter(|s| !s.trim().is_empty()) {
+            None => {
+                e.push(FieldError::required("date_of_birth"));
+                None
+            }
+            Some(raw) => e.check(
+                normalize::date_of_birth(raw, ctx.today).map_err(|why| checks::invalid("date_of_birth", why)),
+            ),
+        };
+        let sex = self.sex.as_deref().filter(|s| !s.trim().is_empty()).and_then(|raw| {
+            let sex = Sex::parse(raw);
+            if sex.is_none() {
+                e.push(FieldError::new(
+                    "sex",
+                    "invalid_sex",
+                    "sex must be one of female, male, intersex, other, unknown (or F, M, I, O, X, U)",
+                ));
+            }
+            sex
+        });
+        let practitioner_id = self.practitioner_id.as_deref().filter(|s| !s.trim().is_empty()).and_then(|raw| {
+            e.check(
+                PractitionerId::parse(raw.trim())
+                    .map_err(|why| FieldError::new("practitioner_id", "invalid_practitioner_id", why.to_string())),
+            )
+        });
+        let state = self.state.as_deref().filter(|s| !s.trim().is_empty()).and_then(|raw| {
+            if region.is_us() {
+                e.check(normalize::us_state(raw).map_err(|why| checks::invalid("state", why)))
+            } else {
+                checks::optional_text(e, "state", &self.state, MAX_REGION)
+            }
+        });
+        let zip = self.zip.as_deref().filter(|s| !s.trim().is_empty()).and_then(|raw| {
+            if region.is_us() {
+                e.check(normalize::us_zip(raw).map_err(|why| checks::invalid("zip", why)))
+            } else {
+                checks::optional_text(e, "zip", &self.zip, MAX_POSTCODE)
+            }
+        });
+        let fields = PatientFields {
+            name_prefix: checks::optional_name(e, "name_prefix", &self.name_prefix, MAX_PREFIX),
+            middle_name: checks::optional_name(e, "middle_name", &self.middle_name, checks::MAX_NAME),
+            sex,
+            email: checks::optional_email(e, "email", &self.email),
+            mobile_phone: checks::optional_phone(e, "mobile_phone", &self.mobile_phone, &region),
+            home_phone: checks::optional_phone(e, "home_phone", &self.home_phone, &region),
+            office_phone: checks::optional_phone(e, "office_phone", &self.office_phone, &region),
+            address_line1: checks::optional_text(e, "address_line1", &self.address_line1, MAX_ADDRESS_LINE),
+            address_line2: checks::optional_text(e, "address_line2", &self.address_line2, MAX_ADDRESS_LINE),
+            city: checks::optional_name(e, "city", &self.city, MAX_CITY),
+            state,
+            zip,
+            country,
+            practitioner_id,
+            external_ids: parse_external_ids(&self.external_ids.clone().unwrap_or_default(), e),
+            // Placeholders until the required fields are known to be present (checked below).
+            first_name: String::new(),
+            last_name: String::new(),
+            date_of_birth: NaiveDate::MIN,
+        };
+        match (first_name, last_name, date_of_birth) {
+            (Some(first_name), Some(last_name), Some(date_of_birth)) if errors.is_empty() => Ok(PatientFields {
+                first_name,
+                last_name,
+                date_of_birth,
+                ..fields
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+impl From<&PatientFields> for PatientInput {
+    /// The input that validates back to these fields: the base a `PATCH` is merged onto.
+    fn from(f: &PatientFields) -> Self {
+        PatientInput {
+            name_prefix: f.name_prefix.clone(),
+            first_name: Some(f.first_name.clone()),
+            middle_name: f.middle_name.clone(),
+            last_name: Some(f.last_name.clone()),
+            date_of_birth: Some(f.date_of_birth.format("%Y-%m-%d").to_string()),
+            sex: f.sex.map(|s| s.as_str().to_owned()),
+            email: f.email.clone(),
+            mobile_phone: f.mobile_phone.clone(),
+            home_phone: f.home_phone.clone(),
+            office_phone: f.office_phone.clone(),
+            address_line1: f.address_line1.clone(),
+            address_line2: f.address_line2.clone(),
+            city: f.city.clone(),
+            state: f.state.clone(),
+            zip: f.zip.clone(),
+            country: f.country.clone().map(String::from),
+            practitioner_id: f.practitioner_id.clone().map(String::from),
+            external_ids: (!f.external_ids.is_empty())
+                .then(|| f.external_ids.iter().map(|(s, id)| (s.as_str().to_owned(), id.clone())).collect()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::external::ExternalSystem;
+
+    fn ctx() -> Context {
+        Context {
+            default_country: Country::us(),
+            today: NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(),
+        }
+    }
+
+    fn minimal() -> PatientInput {
+        PatientInput {
+            first_name: Some("Ada".into()),
+            last_name: Some("Lovelace".into()),
+            date_of_birth: Some("1984-03-07".into()),
+            ..Default::default()
+        }
+    }
+
+    fn codes(errors: &ValidationErrors) -> Vec<(&str, &str)> {
+        errors.0.iter().map(|e| (e.field.as_str(), e.code)).collect()
+    }
+
+    #[test]
+    fn first_name_last_name_and_date_of_birth_are_required() {
+        let errors = PatientInput::default().validate(&ctx()).unwrap_err();
+        assert_eq!(
+            codes(&errors),
+            [("first_name", "required"), ("last_name", "required"), ("date_of_birth", "required")]
+        );
+    }
+
+    #[test]
+    fn a_full_patient_is_normalised() {
+        let input = PatientInput {
+            name_prefix: Some(" Dr. ".into()),
+            first_name: Some("  Ada ".into()),
+            middle_name: Some("King".into()),
+            last_name: Some("Lovelace  Byron".into()),
+            date_of_birth: Some("03/07/1984".into()),
+            sex: Some("F".into()),
+            email: Some(" Ada@Example.COM".into()),
+            mobile_phone: Some("(415) 555-2671".into()),
+            address_line1: Some(" 1 Main St ".into()),
+            city: Some("San  Francisco".into()),
+            state: Some("california".into()),
+            zip: Some("941031234".into()),
+            external_ids: Some(BTreeMap::from([("customer".into(), "A-1".into())])),
+            ..Default::default()
+        };
+        let fields = input.validate(&ctx()).unwrap();
+        assert_eq!(fields.name_prefix.as_deref(), Some("Dr."));
+        assert_eq!(fields.first_name, "Ada");
+        assert_eq!(fields.last_name, "Lovelace Byron");
+        assert_eq!(fields.date_of_birth, NaiveDate::from_ymd_opt(1984, 3, 7).unwrap());
+        assert_eq!(fields.sex, Some(Sex::Female));
+        assert_eq!(fields.email.as_deref(), Some("ada@example.com"));
+        assert_eq!(fields.mobile_phone.as_deref(), Some("+14155552671"));
+        assert_eq!(fields.city.as_deref(), Some("San Francisco"));
+        assert_eq!(fields.state.as_deref(), Some("CA"));
+        assert_eq!(fields.zip.as_deref(), Some("94103-1234"));
+        assert_eq!(fields.external_ids.get(&ExternalSystem::Customer).map(String::as_str), Some("A-1"));
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once_without_echoing_values() {
+        let input = PatientInput {
+            date_of_birth: Some("2031-01-01".into()),
+            sex: Some("robot".into()),
+            email: Some("ada(at)example.com".into()),
+            home_phone: Some("555".into()),
+            state: Some("Narnia".into()),
+            zip: Some("ABCDE".into()),
+            practitioner_id: Some("pat_0123".into()),
+            ..minimal()
+        };
+        let errors = input.validate(&ctx()).unwrap_err();
+        assert_eq!(
+            codes(&errors),
+            [
+                ("date_of_birth", "future_date"),
+                ("sex", "invalid_sex"),
+                ("practitioner_id", "invalid_practitioner_id"),
+                ("state", "invalid_us_state"),
+                ("zip", "invalid_us_zip"),
+                ("email", "invalid_email"),
+                ("home_phone", "invalid_phone"),
+            ]
+        );
+        for error in &errors.0 {
+            assert!(!error.message.contains("robot") && !error.message.contains("ada(at)"), "{}", error.message);
+        }
+    }
+
+    #[test]
+    fn addresses_outside_the_us_keep_their_own_state_and_postcode() {
+        let input = PatientInput {
+            country: Some("GB".into()),
+            state: Some("Greater London".into()),
+            zip: Some("SW1A 1AA".into()),
+            mobile_phone: Some("07911 123456".into()),
+            ..minimal()
+        };
+        let fields = input.validate(&ctx()).unwrap();
+        assert_eq!(fields.state.as_deref(), Some("Greater London"));
+        assert_eq!(fields.zip.as_deref(), Some("SW1A 1AA"));
+        assert_eq!(fields.mobile_phone.as_deref(), Some("+447911123456"));
+        assert_eq!(fields.country.map(String::from).as_deref(), Some("GB"));
+    }
+
+    #[test]
+    fn blank_optional_values_are_absent_not_errors() {
+        let input = PatientInput {
+            email: Some("  ".into()),
+            sex: Some("".into()),
+            mobile_phone: Some(" ".into()),
+            ..minimal()
+        };
+        let fields = input.validate(&ctx()).unwrap();
+        assert_eq!((fields.email, fields.sex, fields.mobile_phone), (None, None, None));
+    }
+
+    #[test]
+    fn unknown_members_are_refused_when_reading_json() {
+        let err = serde_json::from_str::<PatientInput>(r#"{"first_name":"Ada","firstname":"Ada"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `firstname`"), "{err}");
+    }
+
+    #[test]
+    fn validated_fields_round_trip_through_input() {
+        let fields = PatientInput {
+            sex: Some("male".into()),
+            email: Some("a@b.co".into()),
+            country: Some("US".into()),
+            external_ids: Some(BTreeMap::from([("elation".into(), "42".into())])),
+            ..minimal()
+        }
+        .validate(&ctx())
+        .unwrap();
+        assert_eq!(PatientInput::from(&fields).validate(&ctx()), Ok(fields));
+    }
+}

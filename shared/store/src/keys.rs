@@ -1,0 +1,84 @@
+//! Where each kind of record lives in the single table. Every partition key starts with the
+//! group, so no query can reach another tenant's records.
+
+use crate::records::Key;
+use model::external::ExternalSystem;
+use model::{GroupId, PatientId, PractitionerId};
+
+pub fn group_partition(group: &GroupId) -> String {
+    format!("G#{group}")
+}
+
+pub fn group(group: &GroupId) -> Key {
+    Key::new(group_partition(group), "GROUP")
+}
+
+pub const PATIENT_PREFIX: &str = "PATIENT#";
+pub const PRACTITIONER_PREFIX: &str = "PRACTITIONER#";
+
+pub fn patient(group: &GroupId, id: &PatientId) -> Key {
+    Key::new(group_partition(group), format!("{PATIENT_PREFIX}{id}"))
+}
+
+pub fn practitioner(group: &GroupId, id: &PractitionerId) -> Key {
+    Key::new(group_partition(group), format!("{PRACTITIONER_PREFIX}{id}"))
+}
+
+/// The kinds of record an external id can point at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkedKind {
+    Patient,
+    Practitioner,
+}
+
+impl LinkedKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            LinkedKind::Patient => "PATIENT",
+            LinkedKind::Practitioner => "PRACTITIONER",
+        }
+    }
+}
+
+/// `system + external id → internal id`: one record per link, so an external id can be linked to
+/// at most one record of a kind in a group, and a vendor's id finds our record in one read.
+pub fn external_link(group: &GroupId, kind: LinkedKind, system: ExternalSystem, external_id: &str) -> Key {
+    Key::new(group_partition(group), format!("LINK#{}#{system}#{external_id}", kind.as_str()))
+}
+
+/// The record an idempotent consumer claims before handling an event (`scope` names the
+/// consumer, `key` the event).
+pub fn idempotency(group: &GroupId, scope: &str, key: &str) -> Key {
+    Key::new(group_partition(group), format!("IDEMPOTENCY#{scope}#{key}"))
+}
+
+/// Where an integration's credentials live in Secrets Manager.
+pub fn secret_name(stage: &str, group: &GroupId, integration: &str) -> String {
+    format!("carebridge/{stage}/{group}/{integration}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_inside_its_group_partition() {
+        let acme = GroupId::parse("acme").unwrap();
+        let patient_id = PatientId::generate();
+        let keys = [
+            group(&acme),
+            patient(&acme, &patient_id),
+            practitioner(&acme, &PractitionerId::generate()),
+            external_link(&acme, LinkedKind::Patient, ExternalSystem::Elation, "42"),
+            idempotency(&acme, "s3", "bucket/key"),
+        ];
+        for key in keys {
+            assert_eq!(key.pk, "G#acme");
+        }
+        assert_eq!(patient(&acme, &patient_id).sk, format!("PATIENT#{patient_id}"));
+        assert_eq!(
+            external_link(&acme, LinkedKind::Patient, ExternalSystem::Elation, "42").sk,
+            "LINK#PATIENT#elation#42"
+        );
+    }
+}
