@@ -1,1 +1,88 @@
-//! placeholder
+//! carebridge's local stack: provisions the emulated AWS resources from `template.yaml` and runs
+//! every function of the template in one process, fed the same event shapes AWS sends.
+//!
+//! `infra/local/up` starts the emulators and then `carebridge-dev serve`; the end-to-end tests
+//! start the same [`Stack`] in-process.
+
+pub mod auth;
+pub mod provision;
+pub mod server;
+pub mod template;
+
+use provision::{ProvisionError, Provisioned};
+use std::path::Path;
+use std::sync::Arc;
+use store::dynamo::DynamoRecords;
+use template::{Template, TemplateError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    #[error("function {function}: {message}")]
+    Function { function: String, message: String },
+}
+
+/// The provisioned resources and the functions wired to them.
+pub struct Stack {
+    pub provisioned: Provisioned,
+    pub host: Arc<server::Host>,
+}
+
+/// The template beside this crate, at the repository root.
+pub fn default_template_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml")
+}
+
+/// Provisions `stage` from the template and builds every function the template declares.
+pub async fn build(template_path: &Path, stage: &str, config: &aws_config::SdkConfig, auth: auth::DevAuth) -> Result<Stack, StackError> {
+    let template = Template::load(
+        template_path,
+        &[("Stage", stage), ("JwtIssuer", auth::ISSUER), ("JwtAudience", auth::AUDIENCE)],
+    )?;
+    let provisioned = provision::provision(&template, config).await?;
+    let mut api = None;
+    let mut public_routes = Vec::new();
+    for function in template.resources("AWS::Serverless::Function")? {
+        let env = template.function_environment(&function)?;
+        let binary = function.metadata["BuildProperties"]["Binary"].as_str().unwrap_or_default();
+        let missing = |name: &str| StackError::Function {
+            function: function.logical_id.clone(),
+            message: format!("its environment has no {name}"),
+        };
+        match binary {
+            "api" => {
+                let table = env.get("TABLE_NAME").ok_or_else(|| missing("TABLE_NAME"))?;
+                let records = DynamoRecords::new(store::aws::dynamodb(config), table.clone());
+                api = Some(api::Deps::new(Arc::new(records)));
+            }
+            other => {
+                return Err(StackError::Function {
+                    function: function.logical_id,
+                    message: format!("the dev host does not know how to run binary `{other}`"),
+                });
+            }
+        }
+        for event in function.properties["Events"].as_object().into_iter().flat_map(|e| e.values()) {
+            let properties = &event["Properties"];
+            if event["Type"] == "HttpApi" && properties["Auth"]["Authorizer"] == "NONE" {
+                let method = properties["Method"].as_str().unwrap_or("ANY").to_ascii_uppercase();
+                public_routes.push((method, properties["Path"].as_str().unwrap_or_default().to_owned()));
+            }
+        }
+    }
+    let api = api.ok_or_else(|| StackError::Function {
+        function: "ApiFunction".into(),
+        message: "template.yaml declares no function with Binary: api".into(),
+    })?;
+    Ok(Stack {
+        provisioned,
+        host: Arc::new(server::Host {
+            api,
+            auth,
+            public_routes,
+        }),
+    })
+}

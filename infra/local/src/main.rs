@@ -1,1 +1,134 @@
-fn main() {}
+//! `carebridge-dev`: the local stack's command line.
+//!
+//!     carebridge-dev serve [--port 3000] [--stage local] [--template template.yaml]
+//!     carebridge-dev token --groups acme[,beta] [--roles group_admin,...] [--sub dev-user] [--ttl 3600]
+//!     carebridge-dev provision [--stage local] [--template template.yaml]
+//!
+//! `serve` and `provision` talk to the emulators named by `AWS_ENDPOINT_URL*` (infra/local/up
+//! starts them and sets these).
+
+use devhost::auth::DevAuth;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+struct Args {
+    command: String,
+    options: Vec<(String, String)>,
+}
+
+impl Args {
+    fn parse() -> Result<Args, String> {
+        let mut raw = std::env::args().skip(1);
+        let command = raw.next().unwrap_or_else(|| "serve".into());
+        let mut options = Vec::new();
+        while let Some(flag) = raw.next() {
+            let name = flag.strip_prefix("--").ok_or_else(|| format!("unexpected argument `{flag}`"))?;
+            let value = raw.next().ok_or_else(|| format!("--{name} needs a value"))?;
+            options.push((name.to_owned(), value));
+        }
+        Ok(Args { command, options })
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.options.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    fn list(&self, name: &str) -> Vec<&str> {
+        self.get(name)
+            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default()
+    }
+
+    fn template(&self) -> PathBuf {
+        self.get("template").map(PathBuf::from).unwrap_or_else(devhost::default_template_path)
+    }
+}
+
+const USAGE: &str = "usage:
+  carebridge-dev serve [--port 3000] [--stage local] [--template template.yaml]
+  carebridge-dev token --groups acme[,beta] [--roles platform_admin,group_admin,...] [--sub dev-user] [--ttl 3600]
+  carebridge-dev provision [--stage local] [--template template.yaml]";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match Args::parse() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match args.command.as_str() {
+        "token" => token(&args),
+        "serve" => serve(&args).await,
+        "provision" => provision(&args).await,
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("carebridge-dev: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn token(args: &Args) -> Result<(), String> {
+    let groups = args.list("groups");
+    if groups.is_empty() && !args.list("roles").contains(&"platform_admin") {
+        return Err("name the groups the token reaches with --groups acme[,beta]".into());
+    }
+    let ttl = args.get("ttl").unwrap_or("3600").parse::<i64>().map_err(|_| "--ttl is a number of seconds")?;
+    let token = DevAuth::from_env().mint(args.get("sub").unwrap_or("dev-user"), &groups, &args.list("roles"), ttl);
+    println!("{token}");
+    Ok(())
+}
+
+async fn provision(args: &Args) -> Result<(), String> {
+    let config = store::aws::load_config().await;
+    let stage = args.get("stage").unwrap_or("local");
+    let stack = devhost::build(&args.template(), stage, &config, DevAuth::from_env())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{:#?}", stack.provisioned);
+    Ok(())
+}
+
+async fn serve(args: &Args) -> Result<(), String> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_target(false)
+        .init();
+    let config = store::aws::load_config().await;
+    let stage = args.get("stage").unwrap_or("local");
+    let port = args.get("port").unwrap_or("3000");
+    let stack = devhost::build(&args.template(), stage, &config, DevAuth::from_env())
+        .await
+        .map_err(|e| format!("{e}\n(are the emulators running? infra/local/up starts them)"))?;
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}"))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    let url = format!("http://127.0.0.1:{port}");
+    let table = stack.provisioned.tables.values().next().cloned().unwrap_or_default();
+    println!(
+        "\ncarebridge is running (stage `{stage}`)\n\
+         \x20 API            {url}/v1\n\
+         \x20 OpenAPI        {url}/v1/openapi.json\n\
+         \x20 DynamoDB Local {} (table {table})\n\
+         \x20 moto (S3, SQS, Secrets Manager) {}\n\n\
+         Mint a token:  TOKEN=$(infra/local/token --groups acme --roles platform_admin,group_admin)\n\
+         Try it:        curl -s -H \"Authorization: Bearer $TOKEN\" {url}/v1/groups\n\
+         Stop with Ctrl-C.\n",
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default(),
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_default(),
+    );
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    devhost::server::serve(listener, stack.host, shutdown).await;
+    Ok(())
+}
