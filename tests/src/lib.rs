@@ -1,1 +1,219 @@
-//! placeholder
+//! The end-to-end harness: one dev host per test binary, provisioned from `template.yaml` into
+//! the emulators infra/local/test starts, reached over real HTTP like any API client.
+
+use devhost::auth::DevAuth;
+use reqwest::Method;
+use serde_json::Value;
+use std::sync::OnceLock;
+use store::dynamo::DynamoRecords;
+
+pub use serde_json::json;
+
+const SECRET: &str = "end-to-end-test-secret";
+
+pub struct Stack {
+    pub url: String,
+    pub table: String,
+    pub auth: DevAuth,
+    http: reqwest::Client,
+}
+
+static STACK: OnceLock<Stack> = OnceLock::new();
+
+/// The running dev host, started on first use.
+pub fn stack() -> &'static Stack {
+    STACK.get_or_init(|| {
+        assert!(
+            std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok() && std::env::var("AWS_ENDPOINT_URL").is_ok(),
+            "end-to-end tests need DynamoDB Local and moto: run them with infra/local/test, which starts both"
+        );
+        let (ready, started) = std::sync::mpsc::channel();
+        // The host gets a runtime of its own, so it outlives each test's runtime.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime for the dev host");
+            runtime.block_on(async move {
+                let config = store::aws::load_config().await;
+                let built = devhost::build(&devhost::default_template_path(), "test", &config, DevAuth::new(SECRET))
+                    .await
+                    .expect("the dev host provisions the test stage from template.yaml");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+                let url = format!("http://{}", listener.local_addr().expect("a bound address"));
+                let table = built.provisioned.tables["Table"].clone();
+                ready.send((url, table)).expect("the test thread is waiting");
+                devhost::server::serve(listener, built.host, std::future::pending()).await;
+            });
+        });
+        let (url, table) = started.recv().expect("the dev host did not start (see the panic above)");
+        Stack {
+            url,
+            table,
+            auth: DevAuth::new(SECRET),
+            // Each test has its own runtime; a pooled connection would die with the test that opened it.
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("an HTTP client"),
+        }
+    })
+}
+
+/// A group id no other test uses.
+pub fn unique_group() -> String {
+    format!("t-{}", &uuid::Uuid::now_v7().simple().to_string()[16..])
+}
+
+/// A token for `groups` with `roles`, valid for an hour.
+pub fn token(groups: &[&str], roles: &[&str]) -> String {
+    stack().auth.mint("tester", groups, roles, 3600)
+}
+
+/// An answer: status, headers and the body as JSON (`Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The problem type's last segment (`validation-failed`), checking the media type too.
+    pub fn problem(&self) -> &str {
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{self:?}"
+        );
+        assert_eq!(self.body["status"], self.status, "{self:?}");
+        self.body["type"]
+            .as_str()
+            .and_then(|t| t.rsplit(':').next())
+            .unwrap_or_default()
+    }
+
+    /// The codes of a validation problem's field errors, as (field, code).
+    pub fn field_errors(&self) -> Vec<(String, String)> {
+        self.body["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                (
+                    e["field"].as_str().unwrap_or_default().to_owned(),
+                    e["code"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Builds and sends requests to the dev host.
+pub struct Call {
+    builder: reqwest::RequestBuilder,
+}
+
+pub fn call(method: Method, path: &str) -> Call {
+    let stack = stack();
+    Call {
+        builder: stack.http.request(method, format!("{}{path}", stack.url)),
+    }
+}
+
+pub fn get(path: &str) -> Call {
+    call(Method::GET, path)
+}
+
+pub fn post(path: &str) -> Call {
+    call(Method::POST, path)
+}
+
+pub fn patch(path: &str) -> Call {
+    call(Method::PATCH, path)
+}
+
+impl Call {
+    pub fn token(self, token: &str) -> Call {
+        Call {
+            builder: self.builder.bearer_auth(token),
+        }
+    }
+
+    pub fn header(self, name: &str, value: &str) -> Call {
+        Call {
+            builder: self.builder.header(name, value),
+        }
+    }
+
+    pub fn json(self, body: &Value) -> Call {
+        Call {
+            builder: self.builder.json(body),
+        }
+    }
+
+    pub fn raw(self, content_type: &str, body: impl Into<reqwest::Body>) -> Call {
+        Call {
+            builder: self.builder.header("content-type", content_type).body(body),
+        }
+    }
+
+    pub async fn send(self) -> Reply {
+        let response = self.builder.send().await.expect("the dev host answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body");
+        Reply {
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+}
+
+pub const PLATFORM_ADMIN: &str = "platform_admin";
+pub const GROUP_ADMIN: &str = "group_admin";
+
+/// Creates a fresh group and returns its id.
+pub async fn new_group() -> String {
+    let id = unique_group();
+    let reply = post("/v1/groups")
+        .token(&token(&[], &[PLATFORM_ADMIN]))
+        .json(&json!({"id": id, "name": "Test Clinic"}))
+        .send()
+        .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    id
+}
+
+/// Creates a patient in `group` as a group admin and returns the reply.
+pub async fn create_patient(group: &str, body: Value) -> Reply {
+    post(&format!("/v1/groups/{group}/patients"))
+        .token(&token(&[group], &[GROUP_ADMIN]))
+        .json(&body)
+        .send()
+        .await
+}
+
+pub fn ada() -> Value {
+    json!({"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1984-03-07", "email": "ada@example.org"})
+}
+
+/// The table the dev host writes to, for checking what was stored.
+pub async fn records() -> DynamoRecords {
+    let config = store::aws::load_config().await;
+    DynamoRecords::new(store::aws::dynamodb(&config), stack().table.clone())
+}
+
+pub fn assert_status(reply: &Reply, status: u16) {
+    assert_eq!(reply.status, status, "{reply:#?}");
+}
+
+pub fn request_method(name: &str) -> Method {
+    Method::from_bytes(name.as_bytes()).expect("a method name")
+}

@@ -15,9 +15,14 @@ pub use app::Deps;
 pub async fn handle(deps: &Deps, request: Request) -> Response<Body> {
     let started = Instant::now();
     let matched = routes::find(request.method().as_str(), request.uri().path());
-    let template = matched.as_ref().map(|m| m.route.template()).unwrap_or("unmatched");
+    let template = matched
+        .as_ref()
+        .map(|m| m.route.template())
+        .unwrap_or("unmatched");
     let response = match matched {
-        Ok(matched) => routes::dispatch(deps, &request, matched).await.unwrap_or_else(|p| p.into_response()),
+        Ok(matched) => routes::dispatch(deps, &request, matched)
+            .await
+            .unwrap_or_else(|p| p.into_response()),
         Err(problem) => problem.into_response(),
     };
     // Route templates, statuses and timings only: paths hold ids, bodies hold PHI.

@@ -62,25 +62,65 @@ page!(PractitionerPage, Practitioner);
 #[derive(IntoResponses)]
 #[allow(dead_code)]
 pub enum Problems {
-    #[response(status = 400, description = "Malformed JSON, unknown members, bad query or cursor", content_type = "application/problem+json")]
+    #[response(
+        status = 400,
+        description = "Malformed JSON, unknown members, bad query or cursor",
+        content_type = "application/problem+json"
+    )]
     BadRequest(Problem),
-    #[response(status = 401, description = "No valid token", content_type = "application/problem+json")]
+    #[response(
+        status = 401,
+        description = "No valid token",
+        content_type = "application/problem+json"
+    )]
     Unauthenticated(Problem),
-    #[response(status = 403, description = "The token does not reach this group, or lacks a role", content_type = "application/problem+json")]
+    #[response(
+        status = 403,
+        description = "The token does not reach this group, or lacks a role",
+        content_type = "application/problem+json"
+    )]
     Forbidden(Problem),
-    #[response(status = 404, description = "No such group or record", content_type = "application/problem+json")]
+    #[response(
+        status = 404,
+        description = "No such group or record",
+        content_type = "application/problem+json"
+    )]
     NotFound(Problem),
-    #[response(status = 409, description = "Already exists, or an external id is linked elsewhere", content_type = "application/problem+json")]
+    #[response(
+        status = 409,
+        description = "Already exists, or an external id is linked elsewhere",
+        content_type = "application/problem+json"
+    )]
     Conflict(Problem),
-    #[response(status = 412, description = "The record changed since the version in If-Match", content_type = "application/problem+json")]
+    #[response(
+        status = 412,
+        description = "The record changed since the version in If-Match",
+        content_type = "application/problem+json"
+    )]
     Stale(Problem),
-    #[response(status = 413, description = "Body over 1 MiB", content_type = "application/problem+json")]
+    #[response(
+        status = 413,
+        description = "Body over 1 MiB",
+        content_type = "application/problem+json"
+    )]
     TooLarge(Problem),
-    #[response(status = 415, description = "Body is not JSON", content_type = "application/problem+json")]
+    #[response(
+        status = 415,
+        description = "Body is not JSON",
+        content_type = "application/problem+json"
+    )]
     UnsupportedMediaType(Problem),
-    #[response(status = 422, description = "Fields failed validation; see `errors`", content_type = "application/problem+json")]
+    #[response(
+        status = 422,
+        description = "Fields failed validation; see `errors`",
+        content_type = "application/problem+json"
+    )]
     Invalid(Problem),
-    #[response(status = 428, description = "If-Match is required", content_type = "application/problem+json")]
+    #[response(
+        status = 428,
+        description = "If-Match is required",
+        content_type = "application/problem+json"
+    )]
     PreconditionRequired(Problem),
 }
 
@@ -91,7 +131,12 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -149,14 +194,25 @@ mod tests {
         let paths = doc["paths"].as_object().unwrap();
         let mut described = 0;
         for (route, template, allow) in ROUTES.iter().filter(|(r, _, _)| *r != Route::OpenApi) {
-            let item = paths.get(*template).unwrap_or_else(|| panic!("{template} ({route:?}) is not documented"));
+            let item = paths
+                .get(*template)
+                .unwrap_or_else(|| panic!("{template} ({route:?}) is not documented"));
             for method in allow.split(", ") {
-                assert!(item[method.to_lowercase()].is_object(), "{method} {template} is not documented");
+                assert!(
+                    item[method.to_lowercase()].is_object(),
+                    "{method} {template} is not documented"
+                );
                 described += 1;
             }
         }
-        let documented: usize = paths.values().map(|item| item.as_object().unwrap().len()).sum();
-        assert_eq!(described, documented, "the document describes operations that are not served");
+        let documented: usize = paths
+            .values()
+            .map(|item| item.as_object().unwrap().len())
+            .sum();
+        assert_eq!(
+            described, documented,
+            "the document describes operations that are not served"
+        );
     }
 
     #[test]
@@ -166,7 +222,10 @@ mod tests {
             for (method, operation) in item.as_object().unwrap() {
                 let responses = operation["responses"].as_object().unwrap();
                 for status in ["400", "401", "403", "404", "422"] {
-                    assert!(responses.contains_key(status), "{method} {path} lacks {status}");
+                    assert!(
+                        responses.contains_key(status),
+                        "{method} {path} lacks {status}"
+                    );
                 }
             }
         }

@@ -55,7 +55,12 @@ impl Problem {
     pub fn method_not_allowed(allow: &'static str) -> Self {
         Problem {
             allow: Some(allow),
-            ..Problem::new(405, "method-not-allowed", "Method not allowed", format!("this resource allows {allow}"))
+            ..Problem::new(
+                405,
+                "method-not-allowed",
+                "Method not allowed",
+                format!("this resource allows {allow}"),
+            )
         }
     }
 
@@ -69,7 +74,9 @@ impl Problem {
     }
 
     pub fn into_response(self) -> Response<Body> {
-        let mut builder = Response::builder().status(self.status).header("content-type", CONTENT_TYPE);
+        let mut builder = Response::builder()
+            .status(self.status)
+            .header("content-type", CONTENT_TYPE);
         if let Some(allow) = self.allow {
             builder = builder.header("allow", allow);
         }
@@ -77,15 +84,21 @@ impl Problem {
             builder = builder.header("retry-after", seconds.to_string());
         }
         let body = serde_json::to_string(&self).unwrap_or_else(|_| String::from("{}"));
-        builder.body(Body::Text(body)).unwrap_or_else(|_| Response::new(Body::Empty))
+        builder
+            .body(Body::Text(body))
+            .unwrap_or_else(|_| Response::new(Body::Empty))
     }
 }
 
 impl From<AppError> for Problem {
     fn from(error: AppError) -> Self {
         match error {
-            AppError::Denied(denied @ Denied::NotInGroup(_)) => Problem::new(403, "group-forbidden", "Forbidden", denied.to_string()),
-            AppError::Denied(denied @ Denied::MissingRole(_)) => Problem::new(403, "role-required", "Forbidden", denied.to_string()),
+            AppError::Denied(denied @ Denied::NotInGroup(_)) => {
+                Problem::new(403, "group-forbidden", "Forbidden", denied.to_string())
+            }
+            AppError::Denied(denied @ Denied::MissingRole(_)) => {
+                Problem::new(403, "role-required", "Forbidden", denied.to_string())
+            }
             AppError::BadBody(detail) => Problem::bad_request("invalid-body", detail),
             AppError::Invalid(errors) => Problem {
                 errors: Some(errors.0),
@@ -98,15 +111,26 @@ impl From<AppError> for Problem {
             },
             AppError::NotFound { what } => Problem::not_found(format!("no such {what}")),
             AppError::Conflict(detail) => Problem::new(409, "conflict", "Conflict", detail),
-            stale @ AppError::StaleVersion { .. } => {
-                Problem::new(412, "stale-version", "Precondition failed", stale.to_string())
-            }
-            AppError::BadCursor => Problem::bad_request("invalid-cursor", "the cursor is not valid for this listing; start again without it"),
+            stale @ AppError::StaleVersion { .. } => Problem::new(
+                412,
+                "stale-version",
+                "Precondition failed",
+                stale.to_string(),
+            ),
+            AppError::BadCursor => Problem::bad_request(
+                "invalid-cursor",
+                "the cursor is not valid for this listing; start again without it",
+            ),
             AppError::Store(error) if error.is_retryable() => {
                 tracing::warn!(error = %error, "storage busy");
                 Problem {
                     retry_after: Some(1),
-                    ..Problem::new(503, "unavailable", "Service unavailable", "storage is busy; try again shortly")
+                    ..Problem::new(
+                        503,
+                        "unavailable",
+                        "Service unavailable",
+                        "storage is busy; try again shortly",
+                    )
                 }
             }
             AppError::Store(error) => {

@@ -15,9 +15,11 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// request context).
 pub fn caller(request: &Request) -> Result<Caller, Problem> {
     let claims = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(context)) => {
-            context.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|jwt| &jwt.claims)
-        }
+        Some(RequestContext::ApiGatewayV2(context)) => context
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|jwt| &jwt.claims),
         _ => None,
     };
     let claims = claims.ok_or_else(|| Problem::unauthenticated("a bearer token is required"))?;
@@ -41,7 +43,12 @@ pub fn json<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if media_type != "application/json" && !media_type.ends_with("+json") {
         return Err(Problem::new(
             415,
@@ -56,20 +63,32 @@ pub fn json<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
             413,
             "body-too-large",
             "Body too large",
-            format!("the body is {} bytes; the limit is {MAX_BODY_BYTES}", bytes.len()),
+            format!(
+                "the body is {} bytes; the limit is {MAX_BODY_BYTES}",
+                bytes.len()
+            ),
         ));
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Problem::bad_request("malformed-json", "the body is empty; send a JSON object"));
+        return Err(Problem::bad_request(
+            "malformed-json",
+            "the body is empty; send a JSON object",
+        ));
     }
     serde_json::from_slice(bytes).map_err(|error| {
         use serde_json::error::Category;
         match error.classify() {
             Category::Syntax | Category::Eof | Category::Io => Problem::bad_request(
                 "malformed-json",
-                format!("the body is not valid JSON (line {}, column {})", error.line(), error.column()),
+                format!(
+                    "the body is not valid JSON (line {}, column {})",
+                    error.line(),
+                    error.column()
+                ),
             ),
-            Category::Data => Problem::bad_request("invalid-body", strip_position(&error.to_string())),
+            Category::Data => {
+                Problem::bad_request("invalid-body", strip_position(&error.to_string()))
+            }
         }
     })
 }
@@ -98,7 +117,12 @@ pub fn if_match(request: &Request) -> Result<u64, Problem> {
         .ok()
         .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
         .and_then(|v| v.parse::<u64>().ok())
-        .ok_or_else(|| Problem::bad_request("invalid-if-match", "If-Match must be an ETag this API returned, such as \"3\""))
+        .ok_or_else(|| {
+            Problem::bad_request(
+                "invalid-if-match",
+                "If-Match must be an ETag this API returned, such as \"3\"",
+            )
+        })
 }
 
 pub fn etag(version: u64) -> String {
@@ -106,15 +130,18 @@ pub fn etag(version: u64) -> String {
 }
 
 pub fn query<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
-    request.query_string_parameters_ref().and_then(|q| q.first(name))
+    request
+        .query_string_parameters_ref()
+        .and_then(|q| q.first(name))
 }
 
 /// A numeric query parameter, or a problem naming it.
 pub fn query_number(request: &Request, name: &str) -> Result<Option<u32>, Problem> {
     query(request, name)
         .map(|raw| {
-            raw.parse::<u32>()
-                .map_err(|_| Problem::bad_request("invalid-query", format!("{name} must be a whole number")))
+            raw.parse::<u32>().map_err(|_| {
+                Problem::bad_request("invalid-query", format!("{name} must be a whole number"))
+            })
         })
         .transpose()
 }

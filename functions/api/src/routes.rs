@@ -1,9 +1,9 @@
 //! The route table and one handler per operation. Handlers are thin: read the request, call one
 //! use case, encode the result. Their `#[utoipa::path]` attributes are the OpenAPI document.
 
+use crate::openapi::{GroupList, Problems, Versioned};
 use crate::problem::Problem;
 use crate::request::{self, etag};
-use crate::openapi::{GroupList, Problems, Versioned};
 use app::people;
 use app::{Deps, groups};
 use lambda_http::{Body, Request, Response};
@@ -33,14 +33,30 @@ pub const ROUTES: &[(Route, &str, &str)] = &[
     (Route::Groups, "/v1/groups", "GET, POST"),
     (Route::Group, "/v1/groups/{group}", "GET"),
     (Route::Patients, "/v1/groups/{group}/patients", "GET, POST"),
-    (Route::Patient, "/v1/groups/{group}/patients/{patient}", "GET, PATCH"),
-    (Route::Practitioners, "/v1/groups/{group}/practitioners", "GET, POST"),
-    (Route::Practitioner, "/v1/groups/{group}/practitioners/{practitioner}", "GET, PATCH"),
+    (
+        Route::Patient,
+        "/v1/groups/{group}/patients/{patient}",
+        "GET, PATCH",
+    ),
+    (
+        Route::Practitioners,
+        "/v1/groups/{group}/practitioners",
+        "GET, POST",
+    ),
+    (
+        Route::Practitioner,
+        "/v1/groups/{group}/practitioners/{practitioner}",
+        "GET, PATCH",
+    ),
 ];
 
 impl Route {
     pub fn template(self) -> &'static str {
-        ROUTES.iter().find(|(route, _, _)| *route == self).map(|(_, t, _)| *t).unwrap_or("")
+        ROUTES
+            .iter()
+            .find(|(route, _, _)| *route == self)
+            .map(|(_, t, _)| *t)
+            .unwrap_or("")
     }
 }
 
@@ -75,10 +91,16 @@ pub fn find<'p>(method: &'p str, path: &'p str) -> Result<Matched<'p>, Problem> 
             if !allow.split(", ").any(|m| m == method) {
                 return Err(Problem::method_not_allowed(allow));
             }
-            return Ok(Matched { route: *route, method, params });
+            return Ok(Matched {
+                route: *route,
+                method,
+                params,
+            });
         }
     }
-    Err(Problem::not_found("no such resource; see /v1/openapi.json for what this API offers"))
+    Err(Problem::not_found(
+        "no such resource; see /v1/openapi.json for what this API offers",
+    ))
 }
 
 pub async fn dispatch(deps: &Deps, request: &Request, matched: Matched<'_>) -> Answer {
@@ -90,7 +112,11 @@ pub async fn dispatch(deps: &Deps, request: &Request, matched: Matched<'_>) -> A
         Some(raw) => Some(GroupId::parse(raw).map_err(|_| Problem::not_found("no such group"))?),
         None => None,
     };
-    let call = Call { deps, request, caller };
+    let call = Call {
+        deps,
+        request,
+        caller,
+    };
     let id = matched.params.get(1).copied().unwrap_or_default();
     match (matched.route, matched.method, group) {
         (Route::Groups, "GET", _) => list_groups(&call).await,
@@ -129,7 +155,11 @@ fn json<T: Serialize>(status: u16, value: &T) -> Response<Body> {
 }
 
 /// A single record with its version in the body and as its ETag.
-fn record<T: Serialize>(status: u16, versioned: store::Versioned<T>, location: Option<String>) -> Response<Body> {
+fn record<T: Serialize>(
+    status: u16,
+    versioned: store::Versioned<T>,
+    location: Option<String>,
+) -> Response<Body> {
     let tag = etag(versioned.version);
     let mut response = json(status, &Versioned::from(versioned));
     let headers = response.headers_mut();
@@ -149,7 +179,12 @@ fn record<T: Serialize>(status: u16, versioned: store::Versioned<T>, location: O
 )]
 pub(crate) async fn list_groups(call: &Call<'_>) -> Answer {
     let items = groups::list_mine(call.deps, &call.caller).await?;
-    Ok(json(200, &GroupList { items: items.into_iter().map(Versioned::from).collect() }))
+    Ok(json(
+        200,
+        &GroupList {
+            items: items.into_iter().map(Versioned::from).collect(),
+        },
+    ))
 }
 
 #[utoipa::path(
@@ -171,7 +206,11 @@ pub(crate) async fn create_group(call: &Call<'_>) -> Answer {
     responses((status = 200, body = Versioned<Group>, headers(("ETag" = String))), Problems)
 )]
 pub(crate) async fn get_group(call: &Call<'_>, group: &GroupId) -> Answer {
-    Ok(record(200, groups::get(call.deps, &call.caller, group).await?, None))
+    Ok(record(
+        200,
+        groups::get(call.deps, &call.caller, group).await?,
+        None,
+    ))
 }
 
 /// Declares the four handlers of one kind of person record (list, create, get, patch), so
@@ -239,14 +278,32 @@ macro_rules! person_routes {
 }
 
 person_routes!(
-    Patient, PatientInput, "patients", "/v1/groups/{group}/patients", "/v1/groups/{group}/patients/{patient}",
-    "patient", "patients", crate::openapi::PatientPage,
-    list_patients, create_patient, get_patient, update_patient
+    Patient,
+    PatientInput,
+    "patients",
+    "/v1/groups/{group}/patients",
+    "/v1/groups/{group}/patients/{patient}",
+    "patient",
+    "patients",
+    crate::openapi::PatientPage,
+    list_patients,
+    create_patient,
+    get_patient,
+    update_patient
 );
 person_routes!(
-    Practitioner, PractitionerInput, "practitioners", "/v1/groups/{group}/practitioners",
-    "/v1/groups/{group}/practitioners/{practitioner}", "practitioner", "practitioners", crate::openapi::PractitionerPage,
-    list_practitioners, create_practitioner, get_practitioner, update_practitioner
+    Practitioner,
+    PractitionerInput,
+    "practitioners",
+    "/v1/groups/{group}/practitioners",
+    "/v1/groups/{group}/practitioners/{practitioner}",
+    "practitioner",
+    "practitioners",
+    crate::openapi::PractitionerPage,
+    list_practitioners,
+    create_practitioner,
+    get_practitioner,
+    update_practitioner
 );
 
 #[cfg(test)]
@@ -259,13 +316,21 @@ mod tests {
         assert_eq!(matched.route, Route::Patient);
         assert_eq!(matched.params, ["acme", "pat_1"]);
         assert_eq!(find("GET", "/v1/groups/").unwrap().route, Route::Groups);
-        assert_eq!(find("POST", "/v1/groups/acme/practitioners").unwrap().route, Route::Practitioners);
+        assert_eq!(
+            find("POST", "/v1/groups/acme/practitioners").unwrap().route,
+            Route::Practitioners
+        );
     }
 
     #[test]
     fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
         assert_eq!(find("GET", "/v1/nothing").unwrap_err().status, 404);
-        assert_eq!(find("GET", "/v1/groups/acme/patients/pat_1/extra").unwrap_err().status, 404);
+        assert_eq!(
+            find("GET", "/v1/groups/acme/patients/pat_1/extra")
+                .unwrap_err()
+                .status,
+            404
+        );
         assert_eq!(find("GET", "/v1/groups//patients").unwrap_err().status, 404);
         let wrong = find("DELETE", "/v1/groups/acme/patients/pat_1").unwrap_err();
         assert_eq!((wrong.status, wrong.allow), (405, Some("GET, PATCH")));

@@ -37,17 +37,28 @@ pub fn default_template_path() -> std::path::PathBuf {
 }
 
 /// Provisions `stage` from the template and builds every function the template declares.
-pub async fn build(template_path: &Path, stage: &str, config: &aws_config::SdkConfig, auth: auth::DevAuth) -> Result<Stack, StackError> {
+pub async fn build(
+    template_path: &Path,
+    stage: &str,
+    config: &aws_config::SdkConfig,
+    auth: auth::DevAuth,
+) -> Result<Stack, StackError> {
     let template = Template::load(
         template_path,
-        &[("Stage", stage), ("JwtIssuer", auth::ISSUER), ("JwtAudience", auth::AUDIENCE)],
+        &[
+            ("Stage", stage),
+            ("JwtIssuer", auth::ISSUER),
+            ("JwtAudience", auth::AUDIENCE),
+        ],
     )?;
     let provisioned = provision::provision(&template, config).await?;
     let mut api = None;
     let mut public_routes = Vec::new();
     for function in template.resources("AWS::Serverless::Function")? {
         let env = template.function_environment(&function)?;
-        let binary = function.metadata["BuildProperties"]["Binary"].as_str().unwrap_or_default();
+        let binary = function.metadata["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_default();
         let missing = |name: &str| StackError::Function {
             function: function.logical_id.clone(),
             message: format!("its environment has no {name}"),
@@ -65,11 +76,21 @@ pub async fn build(template_path: &Path, stage: &str, config: &aws_config::SdkCo
                 });
             }
         }
-        for event in function.properties["Events"].as_object().into_iter().flat_map(|e| e.values()) {
+        for event in function.properties["Events"]
+            .as_object()
+            .into_iter()
+            .flat_map(|e| e.values())
+        {
             let properties = &event["Properties"];
             if event["Type"] == "HttpApi" && properties["Auth"]["Authorizer"] == "NONE" {
-                let method = properties["Method"].as_str().unwrap_or("ANY").to_ascii_uppercase();
-                public_routes.push((method, properties["Path"].as_str().unwrap_or_default().to_owned()));
+                let method = properties["Method"]
+                    .as_str()
+                    .unwrap_or("ANY")
+                    .to_ascii_uppercase();
+                public_routes.push((
+                    method,
+                    properties["Path"].as_str().unwrap_or_default().to_owned(),
+                ));
             }
         }
     }

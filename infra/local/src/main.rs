@@ -22,25 +22,40 @@ impl Args {
         let command = raw.next().unwrap_or_else(|| "serve".into());
         let mut options = Vec::new();
         while let Some(flag) = raw.next() {
-            let name = flag.strip_prefix("--").ok_or_else(|| format!("unexpected argument `{flag}`"))?;
-            let value = raw.next().ok_or_else(|| format!("--{name} needs a value"))?;
+            let name = flag
+                .strip_prefix("--")
+                .ok_or_else(|| format!("unexpected argument `{flag}`"))?;
+            let value = raw
+                .next()
+                .ok_or_else(|| format!("--{name} needs a value"))?;
             options.push((name.to_owned(), value));
         }
         Ok(Args { command, options })
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.options.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.options
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn list(&self, name: &str) -> Vec<&str> {
         self.get(name)
-            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     fn template(&self) -> PathBuf {
-        self.get("template").map(PathBuf::from).unwrap_or_else(devhost::default_template_path)
+        self.get("template")
+            .map(PathBuf::from)
+            .unwrap_or_else(devhost::default_template_path)
     }
 }
 
@@ -82,8 +97,17 @@ fn token(args: &Args) -> Result<(), String> {
     if groups.is_empty() && !args.list("roles").contains(&"platform_admin") {
         return Err("name the groups the token reaches with --groups acme[,beta]".into());
     }
-    let ttl = args.get("ttl").unwrap_or("3600").parse::<i64>().map_err(|_| "--ttl is a number of seconds")?;
-    let token = DevAuth::from_env().mint(args.get("sub").unwrap_or("dev-user"), &groups, &args.list("roles"), ttl);
+    let ttl = args
+        .get("ttl")
+        .unwrap_or("3600")
+        .parse::<i64>()
+        .map_err(|_| "--ttl is a number of seconds")?;
+    let token = DevAuth::from_env().mint(
+        args.get("sub").unwrap_or("dev-user"),
+        &groups,
+        &args.list("roles"),
+        ttl,
+    );
     println!("{token}");
     Ok(())
 }
@@ -100,7 +124,9 @@ async fn provision(args: &Args) -> Result<(), String> {
 
 async fn serve(args: &Args) -> Result<(), String> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_target(false)
         .init();
     let config = store::aws::load_config().await;
@@ -113,7 +139,13 @@ async fn serve(args: &Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let url = format!("http://127.0.0.1:{port}");
-    let table = stack.provisioned.tables.values().next().cloned().unwrap_or_default();
+    let table = stack
+        .provisioned
+        .tables
+        .values()
+        .next()
+        .cloned()
+        .unwrap_or_default();
     println!(
         "\ncarebridge is running (stage `{stage}`)\n\
          \x20 API            {url}/v1\n\

@@ -32,7 +32,9 @@ pub struct Host {
 
 impl Host {
     fn is_public(&self, method: &str, path: &str) -> bool {
-        self.public_routes.iter().any(|(m, p)| p == path && (m == method || m.eq_ignore_ascii_case("ANY")))
+        self.public_routes
+            .iter()
+            .any(|(m, p)| p == path && (m == method || m.eq_ignore_ascii_case("ANY")))
     }
 }
 
@@ -56,7 +58,10 @@ pub async fn serve(listener: TcpListener, host: Arc<Host>, shutdown: impl Future
                 let host = host.clone();
                 async move { Ok::<_, Infallible>(handle(&host, request).await) }
             });
-            if let Err(error) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+            if let Err(error) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 tracing::debug!(%error, "connection ended with an error");
             }
         });
@@ -71,7 +76,13 @@ async fn handle(host: &Host, request: hyper::Request<Incoming>) -> HttpResponse 
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
             return to_http(
-                Problem::new(413, "body-too-large", "Body too large", "API Gateway accepts at most 10 MB").into_response(),
+                Problem::new(
+                    413,
+                    "body-too-large",
+                    "Body too large",
+                    "API Gateway accepts at most 10 MB",
+                )
+                .into_response(),
             );
         }
     };
@@ -80,10 +91,15 @@ async fn handle(host: &Host, request: hyper::Request<Incoming>) -> HttpResponse 
     let claims = if host.is_public(method, path) {
         None
     } else {
-        let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
+        let authorization = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
         match host.auth.verify(authorization) {
             Ok(claims) => Some(claims),
-            Err(error) => return to_http(Problem::unauthenticated(error.to_string()).into_response()),
+            Err(error) => {
+                return to_http(Problem::unauthenticated(error.to_string()).into_response());
+            }
         }
     };
     let event = api_gateway_event(&parts, &body, claims);
@@ -98,10 +114,19 @@ async fn handle(host: &Host, request: hyper::Request<Incoming>) -> HttpResponse 
 }
 
 /// The API Gateway HTTP API (payload 2.0) event for this request, as Lambda would receive it.
-fn api_gateway_event(parts: &http::request::Parts, body: &Bytes, claims: Option<HashMap<String, String>>) -> Value {
+fn api_gateway_event(
+    parts: &http::request::Parts,
+    body: &Bytes,
+    claims: Option<HashMap<String, String>>,
+) -> Value {
     let mut headers = Map::new();
     for name in parts.headers.keys() {
-        let values: Vec<&str> = parts.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+        let values: Vec<&str> = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
         headers.insert(name.as_str().to_owned(), Value::String(values.join(",")));
     }
     let raw_query = parts.uri.query().unwrap_or("");

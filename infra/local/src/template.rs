@@ -14,7 +14,10 @@ pub const REGION: &str = "us-east-1";
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("template.yaml is not valid YAML: {0}")]
     Yaml(#[from] serde_norway::Error),
     #[error("template.yaml: {0}")]
@@ -91,7 +94,10 @@ impl Template {
     }
 
     /// A function's environment: the template's global variables overlaid with its own.
-    pub fn function_environment(&self, function: &Resource) -> Result<BTreeMap<String, String>, TemplateError> {
+    pub fn function_environment(
+        &self,
+        function: &Resource,
+    ) -> Result<BTreeMap<String, String>, TemplateError> {
         let globals = self.resolve(&self.globals["Function"]["Environment"]["Variables"])?;
         let own = &function.properties["Environment"]["Variables"];
         Ok([&globals, own]
@@ -107,27 +113,41 @@ impl Template {
             Json::Object(map) if map.len() == 1 && map.contains_key("Ref") => {
                 Json::String(self.reference(map["Ref"].as_str().unwrap_or_default())?)
             }
-            Json::Object(map) if map.len() == 1 && map.contains_key("Fn::Sub") => Json::String(self.sub(&map["Fn::Sub"])?),
+            Json::Object(map) if map.len() == 1 && map.contains_key("Fn::Sub") => {
+                Json::String(self.sub(&map["Fn::Sub"])?)
+            }
             Json::Object(map) if map.len() == 1 && map.contains_key("Fn::GetAtt") => {
                 let (resource, attribute) = match &map["Fn::GetAtt"] {
                     Json::String(dotted) => dotted.split_once('.').unwrap_or((dotted, "")),
-                    Json::Array(parts) if parts.len() == 2 => {
-                        (parts[0].as_str().unwrap_or_default(), parts[1].as_str().unwrap_or_default())
+                    Json::Array(parts) if parts.len() == 2 => (
+                        parts[0].as_str().unwrap_or_default(),
+                        parts[1].as_str().unwrap_or_default(),
+                    ),
+                    other => {
+                        return Err(TemplateError::Unsupported(format!("Fn::GetAtt of {other}")));
                     }
-                    other => return Err(TemplateError::Unsupported(format!("Fn::GetAtt of {other}"))),
                 };
                 Json::String(self.attribute(resource, attribute)?)
             }
-            Json::Object(map) if map.len() == 1 && map.keys().next().is_some_and(|k| k.starts_with("Fn::")) => {
+            Json::Object(map)
+                if map.len() == 1 && map.keys().next().is_some_and(|k| k.starts_with("Fn::")) =>
+            {
                 let name = map.keys().next().map(String::as_str).unwrap_or_default();
-                return Err(TemplateError::Unsupported(format!("the local stack does not resolve {name}")));
+                return Err(TemplateError::Unsupported(format!(
+                    "the local stack does not resolve {name}"
+                )));
             }
             Json::Object(map) => Json::Object(
                 map.iter()
                     .map(|(k, v)| Ok((k.clone(), self.resolve(v)?)))
                     .collect::<Result<Map<_, _>, TemplateError>>()?,
             ),
-            Json::Array(items) => Json::Array(items.iter().map(|v| self.resolve(v)).collect::<Result<_, _>>()?),
+            Json::Array(items) => Json::Array(
+                items
+                    .iter()
+                    .map(|v| self.resolve(v))
+                    .collect::<Result<_, _>>()?,
+            ),
             other => other.clone(),
         })
     }
@@ -144,10 +164,11 @@ impl Template {
             "AWS::StackName" => return Ok("carebridge-local".into()),
             _ => {}
         }
-        let resource = self
-            .resources
-            .get(name)
-            .ok_or_else(|| TemplateError::Unsupported(format!("Ref to unknown `{name}` (is a parameter missing a value?)")))?;
+        let resource = self.resources.get(name).ok_or_else(|| {
+            TemplateError::Unsupported(format!(
+                "Ref to unknown `{name}` (is a parameter missing a value?)"
+            ))
+        })?;
         let properties = &resource["Properties"];
         let physical = match resource["Type"].as_str().unwrap_or_default() {
             "AWS::DynamoDB::Table" => &properties["TableName"],
@@ -162,14 +183,26 @@ impl Template {
 
     fn attribute(&self, resource: &str, attribute: &str) -> Result<String, TemplateError> {
         let name = self.reference(resource)?;
-        let kind = self.resources.get(resource).and_then(|r| r["Type"].as_str()).unwrap_or_default();
+        let kind = self
+            .resources
+            .get(resource)
+            .and_then(|r| r["Type"].as_str())
+            .unwrap_or_default();
         Ok(match (kind, attribute) {
-            ("AWS::DynamoDB::Table", "Arn") => format!("arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"),
+            ("AWS::DynamoDB::Table", "Arn") => {
+                format!("arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}")
+            }
             ("AWS::SQS::Queue", "Arn") => format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"),
             ("AWS::SQS::Queue", "QueueName") => name,
             ("AWS::S3::Bucket", "Arn") => format!("arn:aws:s3:::{name}"),
-            ("AWS::Logs::LogGroup", "Arn") => format!("arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}"),
-            _ => return Err(TemplateError::Unsupported(format!("Fn::GetAtt {resource}.{attribute}"))),
+            ("AWS::Logs::LogGroup", "Arn") => {
+                format!("arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}")
+            }
+            _ => {
+                return Err(TemplateError::Unsupported(format!(
+                    "Fn::GetAtt {resource}.{attribute}"
+                )));
+            }
         })
     }
 
@@ -186,9 +219,9 @@ impl Template {
         let mut rest = text;
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
-            let end = rest[start..]
-                .find('}')
-                .ok_or_else(|| TemplateError::Unsupported(format!("unclosed ${{ in Fn::Sub `{text}`")))?;
+            let end = rest[start..].find('}').ok_or_else(|| {
+                TemplateError::Unsupported(format!("unclosed ${{ in Fn::Sub `{text}`"))
+            })?;
             let name = &rest[start + 2..start + end];
             let value = match variables.get(name) {
                 Some(value) => scalar(&self.resolve(value)?),
@@ -222,20 +255,25 @@ fn to_json(yaml: &Yaml) -> Json {
         Yaml::Sequence(items) => Json::Array(items.iter().map(to_json).collect()),
         Yaml::Mapping(map) => Json::Object(
             map.iter()
-                .map(|(k, v)| (k.as_str().map(str::to_owned).unwrap_or_else(|| scalar(&to_json(k))), to_json(v)))
+                .map(|(k, v)| {
+                    (
+                        k.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| scalar(&to_json(k))),
+                        to_json(v),
+                    )
+                })
                 .collect(),
         ),
         Yaml::Tagged(tagged) => {
             let tag = tagged.tag.to_string();
             let name = tag.trim_start_matches('!');
-            let long = if name == "Ref" { "Ref".to_owned() } else { format!("Fn::{name}") };
-            let mut value = to_json(&tagged.value);
-            if name == "GetAtt" {
-                if let Json::String(dotted) = &value {
-                    value = Json::String(dotted.clone());
-                }
-            }
-            Json::Object(Map::from_iter([(long, value)]))
+            let long = if name == "Ref" {
+                "Ref".to_owned()
+            } else {
+                format!("Fn::{name}")
+            };
+            Json::Object(Map::from_iter([(long, to_json(&tagged.value))]))
         }
     }
 }
@@ -289,7 +327,10 @@ Resources:
         assert_eq!(env["TABLE_NAME"], "carebridge-test");
         assert_eq!(env["STAGE"], "test");
         assert_eq!(env["BUCKET"], format!("b-test-{ACCOUNT_ID}"));
-        assert_eq!(env["ARN"], format!("arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/carebridge-test/x"));
+        assert_eq!(
+            env["ARN"],
+            format!("arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/carebridge-test/x")
+        );
     }
 
     #[test]
@@ -303,7 +344,11 @@ Resources:
     #[test]
     fn the_project_template_resolves() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
-        let template = Template::load(&path, &[("Stage", "test"), ("JwtIssuer", "x"), ("JwtAudience", "y")]).unwrap();
+        let template = Template::load(
+            &path,
+            &[("Stage", "test"), ("JwtIssuer", "x"), ("JwtAudience", "y")],
+        )
+        .unwrap();
         assert_eq!(template.resources("AWS::DynamoDB::Table").unwrap().len(), 1);
         for function in template.resources("AWS::Serverless::Function").unwrap() {
             let env = template.function_environment(&function).unwrap();

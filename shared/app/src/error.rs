@@ -16,7 +16,9 @@ pub enum AppError {
     NotFound { what: &'static str },
     #[error("{0}")]
     Conflict(String),
-    #[error("the {what} has changed since version {expected} was read (it is now at version {current}); read it again and reapply your change")]
+    #[error(
+        "the {what} has changed since version {expected} was read (it is now at version {current}); read it again and reapply your change"
+    )]
     StaleVersion {
         what: &'static str,
         expected: u64,

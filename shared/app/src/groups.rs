@@ -1,12 +1,16 @@
 //! Customer groups: created by platform admins, read by their members.
 
 use crate::{AppError, Deps};
+use model::GroupId;
 use model::access::{Action, Caller, authorize};
 use model::group::{Group, GroupInput};
-use model::GroupId;
 use store::{Condition, Record, StoreError, Versioned, Write, keys};
 
-pub async fn create(deps: &Deps, caller: &Caller, input: GroupInput) -> Result<Versioned<Group>, AppError> {
+pub async fn create(
+    deps: &Deps,
+    caller: &Caller,
+    input: GroupInput,
+) -> Result<Versioned<Group>, AppError> {
     authorize(caller, None, Action::CreateGroup)?;
     let (id, settings) = input.validate()?;
     let now = deps.clock.now();
@@ -22,8 +26,14 @@ pub async fn create(deps: &Deps, caller: &Caller, input: GroupInput) -> Result<V
         condition: Condition::Absent,
     }]);
     match created.await {
-        Ok(()) => Ok(Versioned { version: 1, value: group }),
-        Err(StoreError::AlreadyExists(_)) => Err(AppError::Conflict(format!("a group with id `{}` already exists", group.id))),
+        Ok(()) => Ok(Versioned {
+            version: 1,
+            value: group,
+        }),
+        Err(StoreError::AlreadyExists(_)) => Err(AppError::Conflict(format!(
+            "a group with id `{}` already exists",
+            group.id
+        ))),
         Err(other) => Err(other.into()),
     }
 }

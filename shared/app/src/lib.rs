@@ -4,8 +4,8 @@
 pub mod error;
 pub mod groups;
 pub mod paging;
-pub mod people;
 pub mod patients;
+pub mod people;
 pub mod practitioners;
 
 use chrono::{DateTime, Utc};

@@ -23,7 +23,9 @@ pub fn encode_cursor(sort_key: &str) -> String {
 }
 
 pub fn decode_cursor(cursor: &str) -> Result<String, AppError> {
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| AppError::BadCursor)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| AppError::BadCursor)?;
     String::from_utf8(bytes).map_err(|_| AppError::BadCursor)
 }
 
@@ -32,7 +34,9 @@ pub fn page_size(requested: Option<u32>) -> Result<u32, AppError> {
     match requested {
         None => Ok(DEFAULT_PAGE_SIZE),
         Some(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
-        Some(_) => Err(AppError::BadBody(format!("limit must be between 1 and {MAX_PAGE_SIZE}"))),
+        Some(_) => Err(AppError::BadBody(format!(
+            "limit must be between 1 and {MAX_PAGE_SIZE}"
+        ))),
     }
 }
 

@@ -33,7 +33,11 @@ impl Person for Patient {
         keys::patient(group, id)
     }
 
-    fn validate(input: &PatientInput, group: &Group, today: NaiveDate) -> Result<PatientFields, ValidationErrors> {
+    fn validate(
+        input: &PatientInput,
+        group: &Group,
+        today: NaiveDate,
+    ) -> Result<PatientFields, ValidationErrors> {
         input.validate(&Context {
             default_country: group.settings.default_country.clone(),
             today,
@@ -61,7 +65,13 @@ impl Person for Patient {
             .collect()
     }
 
-    fn assemble(id: PatientId, group: GroupId, fields: PatientFields, created_at: DateTime<Utc>, updated_at: DateTime<Utc>) -> Patient {
+    fn assemble(
+        id: PatientId,
+        group: GroupId,
+        fields: PatientFields,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    ) -> Patient {
         Patient {
             id,
             group,

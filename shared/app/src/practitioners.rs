@@ -33,7 +33,11 @@ impl Person for Practitioner {
         keys::practitioner(group, id)
     }
 
-    fn validate(input: &PractitionerInput, group: &Group, _today: NaiveDate) -> Result<PractitionerFields, ValidationErrors> {
+    fn validate(
+        input: &PractitionerInput,
+        group: &Group,
+        _today: NaiveDate,
+    ) -> Result<PractitionerFields, ValidationErrors> {
         input.validate(&group.settings.default_country)
     }
 

@@ -59,17 +59,27 @@ pub const MAX_EXTERNAL_ID_LEN: usize = 128;
 
 /// Checks `external_ids` as sent (`{"elation": "140758510600193"}`): known systems, ids trimmed,
 /// non-empty, bounded and free of control characters.
-pub fn parse_external_ids(raw: &BTreeMap<String, String>, errors: &mut ValidationErrors) -> ExternalIds {
+pub fn parse_external_ids(
+    raw: &BTreeMap<String, String>,
+    errors: &mut ValidationErrors,
+) -> ExternalIds {
     let mut ids = ExternalIds::new();
     for (system, id) in raw {
         let field = format!("external_ids.{system}");
         let Some(parsed) = ExternalSystem::parse(system) else {
             let known = ExternalSystem::ALL.map(|s| s.as_str()).join(", ");
-            errors.push(FieldError::new(field, "unknown_system", format!("external system must be one of: {known}")));
+            errors.push(FieldError::new(
+                field,
+                "unknown_system",
+                format!("external system must be one of: {known}"),
+            ));
             continue;
         };
         let id = id.trim();
-        if id.is_empty() || id.chars().count() > MAX_EXTERNAL_ID_LEN || id.chars().any(char::is_control) {
+        if id.is_empty()
+            || id.chars().count() > MAX_EXTERNAL_ID_LEN
+            || id.chars().any(char::is_control)
+        {
             errors.push(FieldError::new(
                 field,
                 "invalid_external_id",
@@ -95,11 +105,21 @@ mod tests {
             ("hint".to_string(), "  ".to_string()),
         ]);
         let ids = parse_external_ids(&raw, &mut errors);
-        assert_eq!(ids, ExternalIds::from([(ExternalSystem::Elation, "140758510600193".to_string())]));
-        let codes: Vec<_> = errors.0.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        assert_eq!(
+            ids,
+            ExternalIds::from([(ExternalSystem::Elation, "140758510600193".to_string())])
+        );
+        let codes: Vec<_> = errors
+            .0
+            .iter()
+            .map(|e| (e.field.as_str(), e.code))
+            .collect();
         assert_eq!(
             codes,
-            [("external_ids.hint", "invalid_external_id"), ("external_ids.myspace", "unknown_system")]
+            [
+                ("external_ids.hint", "invalid_external_id"),
+                ("external_ids.myspace", "unknown_system")
+            ]
         );
     }
 }

@@ -133,7 +133,16 @@ mod tests {
     fn group_ids_are_lowercase_slugs() {
         assert!(GroupId::parse("acme-health").is_ok());
         assert!(GroupId::parse("g1").is_ok());
-        for bad in ["", "a", "Acme", "acme_health", "-acme", "acme-", "acme health", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "a",
+            "Acme",
+            "acme_health",
+            "-acme",
+            "acme-",
+            "acme health",
+            &"a".repeat(65),
+        ] {
             assert_eq!(GroupId::parse(bad), Err(IdError::InvalidGroupId), "{bad:?}");
         }
     }
@@ -156,7 +165,12 @@ mod tests {
 
     #[test]
     fn malformed_record_ids_are_refused() {
-        for bad in ["pat_", "pat_XYZ", "prc_0123456789abcdef0123456789abcdef", "pat_0123456789ABCDEF0123456789ABCDEF"] {
+        for bad in [
+            "pat_",
+            "pat_XYZ",
+            "prc_0123456789abcdef0123456789abcdef",
+            "pat_0123456789ABCDEF0123456789ABCDEF",
+        ] {
             assert!(PatientId::parse(bad).is_err(), "{bad:?}");
         }
     }

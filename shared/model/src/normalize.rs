@@ -16,7 +16,9 @@ pub fn name(raw: &str) -> Option<String> {
 pub enum Invalid {
     #[error("is not a valid e-mail address")]
     Email,
-    #[error("is not a phone number that can be dialled in {region} or internationally (+country code)")]
+    #[error(
+        "is not a phone number that can be dialled in {region} or internationally (+country code)"
+    )]
     Phone { region: String },
     #[error("must be a date in YYYY-MM-DD or MM/DD/YYYY form")]
     DateFormat,
@@ -72,7 +74,9 @@ pub fn email(raw: &str) -> Result<String, Invalid> {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local.chars().all(|c| !c.is_whitespace() && !c.is_control() && !"@<>()[]\\,;:\"".contains(c));
+        && local
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && !"@<>()[]\\,;:\"".contains(c));
     if local_ok && domain_ok && email.len() <= 254 {
         Ok(email)
     } else {
@@ -161,7 +165,9 @@ pub fn date(raw: &str) -> Result<NaiveDate, Invalid> {
     } else {
         return Err(Invalid::DateFormat);
     };
-    let digits = |s: &str, lengths: &[usize]| lengths.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    let digits = |s: &str, lengths: &[usize]| {
+        lengths.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+    };
     if !(digits(year, &[4]) && digits(month, &[1, 2]) && digits(day, &[1, 2])) {
         return Err(Invalid::DateFormat);
     }
@@ -184,27 +190,75 @@ pub fn date_of_birth(raw: &str, today: NaiveDate) -> Result<NaiveDate, Invalid> 
 
 /// US states, the District of Columbia, territories and military "states", by code and name.
 const US_STATES: &[(&str, &str)] = &[
-    ("AL", "ALABAMA"), ("AK", "ALASKA"), ("AZ", "ARIZONA"), ("AR", "ARKANSAS"),
-    ("CA", "CALIFORNIA"), ("CO", "COLORADO"), ("CT", "CONNECTICUT"), ("DE", "DELAWARE"),
-    ("DC", "DISTRICT OF COLUMBIA"), ("FL", "FLORIDA"), ("GA", "GEORGIA"), ("HI", "HAWAII"),
-    ("ID", "IDAHO"), ("IL", "ILLINOIS"), ("IN", "INDIANA"), ("IA", "IOWA"), ("KS", "KANSAS"),
-    ("KY", "KENTUCKY"), ("LA", "LOUISIANA"), ("ME", "MAINE"), ("MD", "MARYLAND"),
-    ("MA", "MASSACHUSETTS"), ("MI", "MICHIGAN"), ("MN", "MINNESOTA"), ("MS", "MISSISSIPPI"),
-    ("MO", "MISSOURI"), ("MT", "MONTANA"), ("NE", "NEBRASKA"), ("NV", "NEVADA"),
-    ("NH", "NEW HAMPSHIRE"), ("NJ", "NEW JERSEY"), ("NM", "NEW MEXICO"), ("NY", "NEW YORK"),
-    ("NC", "NORTH CAROLINA"), ("ND", "NORTH DAKOTA"), ("OH", "OHIO"), ("OK", "OKLAHOMA"),
-    ("OR", "OREGON"), ("PA", "PENNSYLVANIA"), ("RI", "RHODE ISLAND"), ("SC", "SOUTH CAROLINA"),
-    ("SD", "SOUTH DAKOTA"), ("TN", "TENNESSEE"), ("TX", "TEXAS"), ("UT", "UTAH"),
-    ("VT", "VERMONT"), ("VA", "VIRGINIA"), ("WA", "WASHINGTON"), ("WV", "WEST VIRGINIA"),
-    ("WI", "WISCONSIN"), ("WY", "WYOMING"), ("AS", "AMERICAN SAMOA"), ("GU", "GUAM"),
-    ("MP", "NORTHERN MARIANA ISLANDS"), ("PR", "PUERTO RICO"), ("VI", "U.S. VIRGIN ISLANDS"),
-    ("UM", "U.S. MINOR OUTLYING ISLANDS"), ("AA", "ARMED FORCES AMERICAS"),
-    ("AE", "ARMED FORCES EUROPE"), ("AP", "ARMED FORCES PACIFIC"),
+    ("AL", "ALABAMA"),
+    ("AK", "ALASKA"),
+    ("AZ", "ARIZONA"),
+    ("AR", "ARKANSAS"),
+    ("CA", "CALIFORNIA"),
+    ("CO", "COLORADO"),
+    ("CT", "CONNECTICUT"),
+    ("DE", "DELAWARE"),
+    ("DC", "DISTRICT OF COLUMBIA"),
+    ("FL", "FLORIDA"),
+    ("GA", "GEORGIA"),
+    ("HI", "HAWAII"),
+    ("ID", "IDAHO"),
+    ("IL", "ILLINOIS"),
+    ("IN", "INDIANA"),
+    ("IA", "IOWA"),
+    ("KS", "KANSAS"),
+    ("KY", "KENTUCKY"),
+    ("LA", "LOUISIANA"),
+    ("ME", "MAINE"),
+    ("MD", "MARYLAND"),
+    ("MA", "MASSACHUSETTS"),
+    ("MI", "MICHIGAN"),
+    ("MN", "MINNESOTA"),
+    ("MS", "MISSISSIPPI"),
+    ("MO", "MISSOURI"),
+    ("MT", "MONTANA"),
+    ("NE", "NEBRASKA"),
+    ("NV", "NEVADA"),
+    ("NH", "NEW HAMPSHIRE"),
+    ("NJ", "NEW JERSEY"),
+    ("NM", "NEW MEXICO"),
+    ("NY", "NEW YORK"),
+    ("NC", "NORTH CAROLINA"),
+    ("ND", "NORTH DAKOTA"),
+    ("OH", "OHIO"),
+    ("OK", "OKLAHOMA"),
+    ("OR", "OREGON"),
+    ("PA", "PENNSYLVANIA"),
+    ("RI", "RHODE ISLAND"),
+    ("SC", "SOUTH CAROLINA"),
+    ("SD", "SOUTH DAKOTA"),
+    ("TN", "TENNESSEE"),
+    ("TX", "TEXAS"),
+    ("UT", "UTAH"),
+    ("VT", "VERMONT"),
+    ("VA", "VIRGINIA"),
+    ("WA", "WASHINGTON"),
+    ("WV", "WEST VIRGINIA"),
+    ("WI", "WISCONSIN"),
+    ("WY", "WYOMING"),
+    ("AS", "AMERICAN SAMOA"),
+    ("GU", "GUAM"),
+    ("MP", "NORTHERN MARIANA ISLANDS"),
+    ("PR", "PUERTO RICO"),
+    ("VI", "U.S. VIRGIN ISLANDS"),
+    ("UM", "U.S. MINOR OUTLYING ISLANDS"),
+    ("AA", "ARMED FORCES AMERICAS"),
+    ("AE", "ARMED FORCES EUROPE"),
+    ("AP", "ARMED FORCES PACIFIC"),
 ];
 
 /// A US state as its two-letter USPS code, from the code or the full name in any case.
 pub fn us_state(raw: &str) -> Result<String, Invalid> {
-    let folded = raw.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_uppercase();
+    let folded = raw
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_uppercase();
     US_STATES
         .iter()
         .find(|(code, name)| *code == folded || *name == folded || name.replace('.', "") == folded)
@@ -219,7 +273,9 @@ pub fn us_zip(raw: &str) -> Result<String, Invalid> {
     match zip.len() {
         5 if all_digits(zip) => Ok(zip.to_owned()),
         9 if all_digits(zip) => Ok(format!("{}-{}", &zip[..5], &zip[5..])),
-        10 if all_digits(&zip[..5]) && &zip[5..6] == "-" && all_digits(&zip[6..]) => Ok(zip.to_owned()),
+        10 if all_digits(&zip[..5]) && &zip[5..6] == "-" && all_digits(&zip[6..]) => {
+            Ok(zip.to_owned())
+        }
         _ => Err(Invalid::UsZip),
     }
 }
@@ -250,8 +306,21 @@ mod tests {
 
     #[test]
     fn emails_are_lower_cased_and_checked() {
-        assert_eq!(email("  Jo.Smith+care@Example.ORG "), Ok("jo.smith+care@example.org".into()));
-        for bad in ["", "jo", "jo@", "@example.org", "jo@example", "jo smith@example.org", "jo@@example.org", "jo@exa_mple.org", "jo..s@example.org"] {
+        assert_eq!(
+            email("  Jo.Smith+care@Example.ORG "),
+            Ok("jo.smith+care@example.org".into())
+        );
+        for bad in [
+            "",
+            "jo",
+            "jo@",
+            "@example.org",
+            "jo@example",
+            "jo smith@example.org",
+            "jo@@example.org",
+            "jo@exa_mple.org",
+            "jo..s@example.org",
+        ] {
             assert_eq!(email(bad), Err(Invalid::Email), "{bad:?}");
         }
     }
@@ -275,7 +344,15 @@ mod tests {
         assert_eq!(date("3/7/1984"), Ok(day(1984, 3, 7)));
         assert_eq!(date("1984-02-30"), Err(Invalid::ImpossibleDate));
         assert_eq!(date("02/30/1984"), Err(Invalid::ImpossibleDate));
-        for bad in ["", "1984", "07.03.1984", "84-03-07", "1984-3-x", "March 7 1984", "1984-03-07T00:00:00Z"] {
+        for bad in [
+            "",
+            "1984",
+            "07.03.1984",
+            "84-03-07",
+            "1984-3-x",
+            "March 7 1984",
+            "1984-03-07T00:00:00Z",
+        ] {
             assert_eq!(date(bad), Err(Invalid::DateFormat), "{bad:?}");
         }
     }

@@ -132,17 +132,24 @@ impl PatientInput {
         let mut errors = ValidationErrors::default();
         let e = &mut errors;
         let country = checks::optional_country(e, "country", &self.country);
-        let region = country.clone().unwrap_or_else(|| ctx.default_country.clone());
+        let region = country
+            .clone()
+            .unwrap_or_else(|| ctx.default_country.clone());
 
         let first_name = checks::required_name(e, "first_name", &self.first_name);
         let last_name = checks::required_name(e, "last_name", &self.last_name);
-        let date_of_birth = match self.date_of_birth.as_deref().filter(|s| !s.trim().is_empty()) {
+        let date_of_birth = match self
+            .date_of_birth
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        {
             None => {
                 e.push(FieldError::required("date_of_birth"));
                 None
             }
             Some(raw) => e.check(
-                normalize::date_of_birth(raw, ctx.today).map_err(|why| checks::invalid("date_of_birth", why)),
+                normalize::date_of_birth(raw, ctx.today)
+                    .map_err(|why| checks::invalid("date_of_birth", why)),
             ),
         };
         let sex = self.sex.as_deref().filter(|s| !s.trim().is_empty()).and_then(|raw| {
@@ -156,36 +163,66 @@ impl PatientInput {
             }
             sex
         });
-        let practitioner_id = self.practitioner_id.as_deref().filter(|s| !s.trim().is_empty()).and_then(|raw| {
-            e.check(
-                PractitionerId::parse(raw.trim())
-                    .map_err(|why| FieldError::new("practitioner_id", "invalid_practitioner_id", why.to_string())),
-            )
-        });
-        let state = self.state.as_deref().filter(|s| !s.trim().is_empty()).and_then(|raw| {
-            if region.is_us() {
-                e.check(normalize::us_state(raw).map_err(|why| checks::invalid("state", why)))
-            } else {
-                checks::optional_text(e, "state", &self.state, MAX_REGION)
-            }
-        });
-        let zip = self.zip.as_deref().filter(|s| !s.trim().is_empty()).and_then(|raw| {
-            if region.is_us() {
-                e.check(normalize::us_zip(raw).map_err(|why| checks::invalid("zip", why)))
-            } else {
-                checks::optional_text(e, "zip", &self.zip, MAX_POSTCODE)
-            }
-        });
+        let practitioner_id = self
+            .practitioner_id
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .and_then(|raw| {
+                e.check(PractitionerId::parse(raw.trim()).map_err(|why| {
+                    FieldError::new(
+                        "practitioner_id",
+                        "invalid_practitioner_id",
+                        why.to_string(),
+                    )
+                }))
+            });
+        let state = self
+            .state
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .and_then(|raw| {
+                if region.is_us() {
+                    e.check(normalize::us_state(raw).map_err(|why| checks::invalid("state", why)))
+                } else {
+                    checks::optional_text(e, "state", &self.state, MAX_REGION)
+                }
+            });
+        let zip = self
+            .zip
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .and_then(|raw| {
+                if region.is_us() {
+                    e.check(normalize::us_zip(raw).map_err(|why| checks::invalid("zip", why)))
+                } else {
+                    checks::optional_text(e, "zip", &self.zip, MAX_POSTCODE)
+                }
+            });
         let fields = PatientFields {
             name_prefix: checks::optional_name(e, "name_prefix", &self.name_prefix, MAX_PREFIX),
-            middle_name: checks::optional_name(e, "middle_name", &self.middle_name, checks::MAX_NAME),
+            middle_name: checks::optional_name(
+                e,
+                "middle_name",
+                &self.middle_name,
+                checks::MAX_NAME,
+            ),
             sex,
             email: checks::optional_email(e, "email", &self.email),
             mobile_phone: checks::optional_phone(e, "mobile_phone", &self.mobile_phone, &region),
             home_phone: checks::optional_phone(e, "home_phone", &self.home_phone, &region),
             office_phone: checks::optional_phone(e, "office_phone", &self.office_phone, &region),
-            address_line1: checks::optional_text(e, "address_line1", &self.address_line1, MAX_ADDRESS_LINE),
-            address_line2: checks::optional_text(e, "address_line2", &self.address_line2, MAX_ADDRESS_LINE),
+            address_line1: checks::optional_text(
+                e,
+                "address_line1",
+                &self.address_line1,
+                MAX_ADDRESS_LINE,
+            ),
+            address_line2: checks::optional_text(
+                e,
+                "address_line2",
+                &self.address_line2,
+                MAX_ADDRESS_LINE,
+            ),
             city: checks::optional_name(e, "city", &self.city, MAX_CITY),
             state,
             zip,
@@ -198,12 +235,14 @@ impl PatientInput {
             date_of_birth: NaiveDate::MIN,
         };
         match (first_name, last_name, date_of_birth) {
-            (Some(first_name), Some(last_name), Some(date_of_birth)) if errors.is_empty() => Ok(PatientFields {
-                first_name,
-                last_name,
-                date_of_birth,
-                ..fields
-            }),
+            (Some(first_name), Some(last_name), Some(date_of_birth)) if errors.is_empty() => {
+                Ok(PatientFields {
+                    first_name,
+                    last_name,
+                    date_of_birth,
+                    ..fields
+                })
+            }
             _ => Err(errors),
         }
     }
@@ -230,8 +269,12 @@ impl From<&PatientFields> for PatientInput {
             zip: f.zip.clone(),
             country: f.country.clone().map(String::from),
             practitioner_id: f.practitioner_id.clone().map(String::from),
-            external_ids: (!f.external_ids.is_empty())
-                .then(|| f.external_ids.iter().map(|(s, id)| (s.as_str().to_owned(), id.clone())).collect()),
+            external_ids: (!f.external_ids.is_empty()).then(|| {
+                f.external_ids
+                    .iter()
+                    .map(|(s, id)| (s.as_str().to_owned(), id.clone()))
+                    .collect()
+            }),
         }
     }
 }
@@ -258,7 +301,11 @@ mod tests {
     }
 
     fn codes(errors: &ValidationErrors) -> Vec<(&str, &str)> {
-        errors.0.iter().map(|e| (e.field.as_str(), e.code)).collect()
+        errors
+            .0
+            .iter()
+            .map(|e| (e.field.as_str(), e.code))
+            .collect()
     }
 
     #[test]
@@ -266,7 +313,11 @@ mod tests {
         let errors = PatientInput::default().validate(&ctx()).unwrap_err();
         assert_eq!(
             codes(&errors),
-            [("first_name", "required"), ("last_name", "required"), ("date_of_birth", "required")]
+            [
+                ("first_name", "required"),
+                ("last_name", "required"),
+                ("date_of_birth", "required")
+            ]
         );
     }
 
@@ -292,14 +343,23 @@ mod tests {
         assert_eq!(fields.name_prefix.as_deref(), Some("Dr."));
         assert_eq!(fields.first_name, "Ada");
         assert_eq!(fields.last_name, "Lovelace Byron");
-        assert_eq!(fields.date_of_birth, NaiveDate::from_ymd_opt(1984, 3, 7).unwrap());
+        assert_eq!(
+            fields.date_of_birth,
+            NaiveDate::from_ymd_opt(1984, 3, 7).unwrap()
+        );
         assert_eq!(fields.sex, Some(Sex::Female));
         assert_eq!(fields.email.as_deref(), Some("ada@example.com"));
         assert_eq!(fields.mobile_phone.as_deref(), Some("+14155552671"));
         assert_eq!(fields.city.as_deref(), Some("San Francisco"));
         assert_eq!(fields.state.as_deref(), Some("CA"));
         assert_eq!(fields.zip.as_deref(), Some("94103-1234"));
-        assert_eq!(fields.external_ids.get(&ExternalSystem::Customer).map(String::as_str), Some("A-1"));
+        assert_eq!(
+            fields
+                .external_ids
+                .get(&ExternalSystem::Customer)
+                .map(String::as_str),
+            Some("A-1")
+        );
     }
 
     #[test]
@@ -328,7 +388,11 @@ mod tests {
             ]
         );
         for error in &errors.0 {
-            assert!(!error.message.contains("robot") && !error.message.contains("ada(at)"), "{}", error.message);
+            assert!(
+                !error.message.contains("robot") && !error.message.contains("ada(at)"),
+                "{}",
+                error.message
+            );
         }
     }
 
@@ -357,13 +421,20 @@ mod tests {
             ..minimal()
         };
         let fields = input.validate(&ctx()).unwrap();
-        assert_eq!((fields.email, fields.sex, fields.mobile_phone), (None, None, None));
+        assert_eq!(
+            (fields.email, fields.sex, fields.mobile_phone),
+            (None, None, None)
+        );
     }
 
     #[test]
     fn unknown_members_are_refused_when_reading_json() {
-        let err = serde_json::from_str::<PatientInput>(r#"{"first_name":"Ada","firstname":"Ada"}"#).unwrap_err();
-        assert!(err.to_string().contains("unknown field `firstname`"), "{err}");
+        let err = serde_json::from_str::<PatientInput>(r#"{"first_name":"Ada","firstname":"Ada"}"#)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `firstname`"),
+            "{err}"
+        );
     }
 
     #[test]

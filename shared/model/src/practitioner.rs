@@ -29,9 +29,13 @@ impl PractitionerKind {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [PractitionerKind::Coach, PractitionerKind::Physician, PractitionerKind::Staff]
-            .into_iter()
-            .find(|k| k.as_str() == raw.trim().to_ascii_lowercase())
+        [
+            PractitionerKind::Coach,
+            PractitionerKind::Physician,
+            PractitionerKind::Staff,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == raw.trim().to_ascii_lowercase())
     }
 }
 
@@ -95,13 +99,23 @@ pub fn is_valid_npi(npi: &str) -> bool {
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, &d)| if i % 2 == 0 { let x = d * 2; x / 10 + x % 10 } else { d })
+        .map(|(i, &d)| {
+            if i % 2 == 0 {
+                let x = d * 2;
+                x / 10 + x % 10
+            } else {
+                d
+            }
+        })
         .sum();
     (10 - (24 + body) % 10) % 10 == digits[9]
 }
 
 impl PractitionerInput {
-    pub fn validate(&self, default_country: &Country) -> Result<PractitionerFields, ValidationErrors> {
+    pub fn validate(
+        &self,
+        default_country: &Country,
+    ) -> Result<PractitionerFields, ValidationErrors> {
         let mut errors = ValidationErrors::default();
         let e = &mut errors;
         let first_name = checks::required_name(e, "first_name", &self.first_name);
@@ -115,33 +129,48 @@ impl PractitionerInput {
             Some(raw) => {
                 let kind = PractitionerKind::parse(raw);
                 if kind.is_none() {
-                    e.push(FieldError::new("kind", "invalid_kind", "kind must be one of coach, physician, staff"));
+                    e.push(FieldError::new(
+                        "kind",
+                        "invalid_kind",
+                        "kind must be one of coach, physician, staff",
+                    ));
                 }
                 kind
             }
         };
-        let npi = self.npi.as_deref().map(str::trim).filter(|s| !s.is_empty()).and_then(|npi| {
-            if is_valid_npi(npi) {
-                Some(npi.to_owned())
-            } else {
-                e.push(FieldError::new("npi", "invalid_npi", "npi must be 10 digits with a valid check digit"));
-                None
-            }
-        });
+        let npi = self
+            .npi
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .and_then(|npi| {
+                if is_valid_npi(npi) {
+                    Some(npi.to_owned())
+                } else {
+                    e.push(FieldError::new(
+                        "npi",
+                        "invalid_npi",
+                        "npi must be 10 digits with a valid check digit",
+                    ));
+                    None
+                }
+            });
         let name_prefix = checks::optional_name(e, "name_prefix", &self.name_prefix, MAX_PREFIX);
         let phone = checks::optional_phone(e, "phone", &self.phone, default_country);
         let external_ids = parse_external_ids(&self.external_ids.clone().unwrap_or_default(), e);
         match (first_name, last_name, email, kind) {
-            (Some(first_name), Some(last_name), Some(email), Some(kind)) if errors.is_empty() => Ok(PractitionerFields {
-                name_prefix,
-                first_name,
-                last_name,
-                email,
-                phone,
-                kind,
-                npi,
-                external_ids,
-            }),
+            (Some(first_name), Some(last_name), Some(email), Some(kind)) if errors.is_empty() => {
+                Ok(PractitionerFields {
+                    name_prefix,
+                    first_name,
+                    last_name,
+                    email,
+                    phone,
+                    kind,
+                    npi,
+                    external_ids,
+                })
+            }
             _ => Err(errors),
         }
     }
@@ -157,8 +186,12 @@ impl From<&PractitionerFields> for PractitionerInput {
             phone: f.phone.clone(),
             kind: Some(f.kind.as_str().to_owned()),
             npi: f.npi.clone(),
-            external_ids: (!f.external_ids.is_empty())
-                .then(|| f.external_ids.iter().map(|(s, id)| (s.as_str().to_owned(), id.clone())).collect()),
+            external_ids: (!f.external_ids.is_empty()).then(|| {
+                f.external_ids
+                    .iter()
+                    .map(|(s, id)| (s.as_str().to_owned(), id.clone()))
+                    .collect()
+            }),
         }
     }
 }
@@ -189,7 +222,9 @@ mod tests {
         let fields = coach().validate(&Country::us()).unwrap();
         assert_eq!(fields.email, "grace@clinic.example");
         assert_eq!(fields.kind, PractitionerKind::Coach);
-        let errors = PractitionerInput::default().validate(&Country::us()).unwrap_err();
+        let errors = PractitionerInput::default()
+            .validate(&Country::us())
+            .unwrap_err();
         let fields: Vec<_> = errors.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["first_name", "last_name", "email"]);
     }
@@ -216,6 +251,9 @@ mod tests {
         }
         .validate(&Country::us())
         .unwrap();
-        assert_eq!(PractitionerInput::from(&fields).validate(&Country::us()), Ok(fields));
+        assert_eq!(
+            PractitionerInput::from(&fields).validate(&Country::us()),
+            Ok(fields)
+        );
     }
 }

@@ -15,7 +15,9 @@ pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
 /// as a local emulator cannot resolve per-bucket host names).
 pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
     let path_style = std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true");
-    let s3_config = aws_sdk_s3::config::Builder::from(config).force_path_style(path_style).build();
+    let s3_config = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(path_style)
+        .build();
     aws_sdk_s3::Client::from_conf(s3_config)
 }
 

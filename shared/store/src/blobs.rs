@@ -25,8 +25,12 @@ pub trait Blobs: Send + Sync {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// A URL that lets its holder PUT exactly one object at `key`, with this content type,
     /// until `expires_in` has passed.
-    async fn presign_put(&self, key: &str, content_type: &str, expires_in: Duration)
-    -> Result<PresignedUpload, StoreError>;
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires_in: Duration,
+    ) -> Result<PresignedUpload, StoreError>;
 }
 
 #[derive(Clone)]
@@ -64,17 +68,29 @@ impl Blobs for S3Blobs {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let result = self.client.get_object().bucket(&self.bucket).key(key).send().await;
+        let result = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
         let output = match result {
             Ok(output) => output,
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None);
+            }
             Err(error) => return Err(StoreError::from_sdk(SERVICE, error)),
         };
-        let bytes = output.body.collect().await.map_err(|e| StoreError::Service {
-            service: SERVICE,
-            message: format!("reading the object body failed: {e}"),
-            retryable: true,
-        })?;
+        let bytes = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Service {
+                service: SERVICE,
+                message: format!("reading the object body failed: {e}"),
+                retryable: true,
+            })?;
         Ok(Some(bytes.into_bytes().to_vec()))
     }
 
@@ -95,7 +111,9 @@ impl Blobs for S3Blobs {
         content_type: &str,
         expires_in: Duration,
     ) -> Result<PresignedUpload, StoreError> {
-        let config = PresigningConfig::expires_in(expires_in).map_err(|e| StoreError::Limit { limit: e.to_string() })?;
+        let config = PresigningConfig::expires_in(expires_in).map_err(|e| StoreError::Limit {
+            limit: e.to_string(),
+        })?;
         let request = self
             .client
             .put_object()
@@ -107,7 +125,10 @@ impl Blobs for S3Blobs {
             .map_err(|e| StoreError::from_sdk(SERVICE, e))?;
         Ok(PresignedUpload {
             url: request.uri().to_owned(),
-            headers: request.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            headers: request
+                .headers()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
         })
     }
 }

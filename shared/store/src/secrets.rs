@@ -34,10 +34,20 @@ impl SecretsManager {
 #[async_trait]
 impl Secrets for SecretsManager {
     async fn put(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        let created = self.client.create_secret().name(name).secret_string(value).send().await;
+        let created = self
+            .client
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await;
         match created {
             Ok(_) => Ok(()),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => {
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_exists_exception()) =>
+            {
                 self.client
                     .put_secret_value()
                     .secret_id(name)
@@ -54,7 +64,13 @@ impl Secrets for SecretsManager {
     async fn get(&self, name: &str) -> Result<Option<String>, StoreError> {
         match self.client.get_secret_value().secret_id(name).send().await {
             Ok(output) => Ok(output.secret_string),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(None),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
             Err(error) => Err(StoreError::from_sdk(SERVICE, error)),
         }
     }
@@ -69,7 +85,13 @@ impl Secrets for SecretsManager {
             .await;
         match deleted {
             Ok(_) => Ok(()),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(())
+            }
             Err(error) => Err(StoreError::from_sdk(SERVICE, error)),
         }
     }
@@ -93,7 +115,10 @@ impl<S: Secrets> CachedSecrets<S> {
     }
 
     fn cached(&self, name: &str) -> Option<Option<String>> {
-        let cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         cache
             .get(name)
             .filter(|(at, _)| at.elapsed() < self.ttl)
@@ -101,7 +126,10 @@ impl<S: Secrets> CachedSecrets<S> {
     }
 
     fn remember(&self, name: &str, value: Option<String>) {
-        let mut cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         cache.insert(name.to_owned(), (Instant::now(), value));
     }
 }

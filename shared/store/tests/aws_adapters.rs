@@ -11,24 +11,53 @@ async fn fresh_bucket() -> S3Blobs {
     let config = common::config().await;
     let client = store::aws::s3(&config);
     let bucket = common::unique("store-test");
-    client.create_bucket().bucket(&bucket).send().await.expect("create a test bucket in moto");
+    client
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create a test bucket in moto");
     S3Blobs::new(client, bucket)
 }
 
 #[tokio::test]
 async fn blobs_are_written_read_and_deleted() {
     let blobs = fresh_bucket().await;
-    blobs.put("imports/acme/1/raw.csv", b"first_name\nAda\n".to_vec(), "text/csv").await.unwrap();
-    assert_eq!(blobs.get("imports/acme/1/raw.csv").await.unwrap().as_deref(), Some(&b"first_name\nAda\n"[..]));
+    blobs
+        .put(
+            "imports/acme/1/raw.csv",
+            b"first_name\nAda\n".to_vec(),
+            "text/csv",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        blobs
+            .get("imports/acme/1/raw.csv")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"first_name\nAda\n"[..])
+    );
     blobs.delete("imports/acme/1/raw.csv").await.unwrap();
     assert_eq!(blobs.get("imports/acme/1/raw.csv").await.unwrap(), None);
-    blobs.delete("imports/acme/1/raw.csv").await.expect("deleting twice is fine");
+    blobs
+        .delete("imports/acme/1/raw.csv")
+        .await
+        .expect("deleting twice is fine");
 }
 
 #[tokio::test]
 async fn a_presigned_upload_accepts_a_put_over_http() {
     let blobs = fresh_bucket().await;
-    let upload = blobs.presign_put("imports/acme/2/raw.csv", "text/csv", Duration::from_secs(900)).await.unwrap();
+    let upload = blobs
+        .presign_put(
+            "imports/acme/2/raw.csv",
+            "text/csv",
+            Duration::from_secs(900),
+        )
+        .await
+        .unwrap();
     assert!(upload.url.contains("X-Amz-Signature"), "{}", upload.url);
     let response = reqwest::Client::new()
         .put(&upload.url)
@@ -38,7 +67,14 @@ async fn a_presigned_upload_accepts_a_put_over_http() {
         .await
         .unwrap();
     assert!(response.status().is_success(), "{}", response.status());
-    assert_eq!(blobs.get("imports/acme/2/raw.csv").await.unwrap().as_deref(), Some(&b"last_name\nLovelace\n"[..]));
+    assert_eq!(
+        blobs
+            .get("imports/acme/2/raw.csv")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"last_name\nLovelace\n"[..])
+    );
 }
 
 #[tokio::test]
@@ -73,7 +109,13 @@ async fn queued_messages_arrive_in_batches_and_leave_once_deleted() {
     let mut expected = sent;
     expected.sort();
     assert_eq!(received, expected);
-    assert!(queue.receive(10, Duration::from_secs(0)).await.unwrap().is_empty());
+    assert!(
+        queue
+            .receive(10, Duration::from_secs(0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -84,10 +126,16 @@ async fn secrets_are_created_replaced_and_deleted() {
     assert_eq!(secrets.get(&name).await.unwrap(), None);
     secrets.put(&name, r#"{"client_id":"a"}"#).await.unwrap();
     secrets.put(&name, r#"{"client_id":"b"}"#).await.unwrap();
-    assert_eq!(secrets.get(&name).await.unwrap().as_deref(), Some(r#"{"client_id":"b"}"#));
+    assert_eq!(
+        secrets.get(&name).await.unwrap().as_deref(),
+        Some(r#"{"client_id":"b"}"#)
+    );
     secrets.delete(&name).await.unwrap();
     assert_eq!(secrets.get(&name).await.unwrap(), None);
-    secrets.delete(&name).await.expect("deleting a missing secret is fine");
+    secrets
+        .delete(&name)
+        .await
+        .expect("deleting a missing secret is fine");
 }
 
 #[tokio::test]
@@ -97,14 +145,28 @@ async fn cached_secrets_are_served_from_memory_until_they_age_out() {
     let name = format!("carebridge/test/{}/hint", common::unique("g"));
     direct.put(&name, "v1").await.unwrap();
 
-    let cached = CachedSecrets::new(SecretsManager::new(store::aws::secrets_manager(&config)), Duration::from_secs(300));
+    let cached = CachedSecrets::new(
+        SecretsManager::new(store::aws::secrets_manager(&config)),
+        Duration::from_secs(300),
+    );
     assert_eq!(cached.get(&name).await.unwrap().as_deref(), Some("v1"));
     direct.put(&name, "v2").await.unwrap();
-    assert_eq!(cached.get(&name).await.unwrap().as_deref(), Some("v1"), "served from the cache");
+    assert_eq!(
+        cached.get(&name).await.unwrap().as_deref(),
+        Some("v1"),
+        "served from the cache"
+    );
     cached.put(&name, "v3").await.unwrap();
-    assert_eq!(cached.get(&name).await.unwrap().as_deref(), Some("v3"), "writes through refresh the cache");
+    assert_eq!(
+        cached.get(&name).await.unwrap().as_deref(),
+        Some("v3"),
+        "writes through refresh the cache"
+    );
 
-    let uncached = CachedSecrets::new(SecretsManager::new(store::aws::secrets_manager(&config)), Duration::ZERO);
+    let uncached = CachedSecrets::new(
+        SecretsManager::new(store::aws::secrets_manager(&config)),
+        Duration::ZERO,
+    );
     direct.put(&name, "v4").await.unwrap();
     assert_eq!(uncached.get(&name).await.unwrap().as_deref(), Some("v4"));
 }

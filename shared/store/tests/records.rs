@@ -26,25 +26,54 @@ fn create(record: Record) -> Write {
 async fn a_created_record_reads_back_with_its_version_and_nested_data() {
     let table = common::fresh_table().await;
     let data = json!({"name": "Ada", "tags": ["a", "b"], "address": {"zip": "02139"}, "n": 42, "none": null});
-    table.write(vec![create(record("G#acme", "PATIENT#1", 1, data.clone()))]).await.unwrap();
-    let read = table.get(&Key::new("G#acme", "PATIENT#1")).await.unwrap().unwrap();
+    table
+        .write(vec![create(record("G#acme", "PATIENT#1", 1, data.clone()))])
+        .await
+        .unwrap();
+    let read = table
+        .get(&Key::new("G#acme", "PATIENT#1"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((read.version, read.data), (1, data));
-    assert_eq!(table.get(&Key::new("G#acme", "PATIENT#2")).await.unwrap(), None);
+    assert_eq!(
+        table.get(&Key::new("G#acme", "PATIENT#2")).await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
 async fn creating_twice_is_refused() {
     let table = common::fresh_table().await;
-    table.write(vec![create(record("G#acme", "X", 1, json!({"v": 1})))]).await.unwrap();
-    let second = table.write(vec![create(record("G#acme", "X", 1, json!({"v": 2})))]).await;
-    assert_eq!(second, Err(StoreError::AlreadyExists(Key::new("G#acme", "X"))));
-    assert_eq!(table.get(&Key::new("G#acme", "X")).await.unwrap().unwrap().data, json!({"v": 1}));
+    table
+        .write(vec![create(record("G#acme", "X", 1, json!({"v": 1})))])
+        .await
+        .unwrap();
+    let second = table
+        .write(vec![create(record("G#acme", "X", 1, json!({"v": 2})))])
+        .await;
+    assert_eq!(
+        second,
+        Err(StoreError::AlreadyExists(Key::new("G#acme", "X")))
+    );
+    assert_eq!(
+        table
+            .get(&Key::new("G#acme", "X"))
+            .await
+            .unwrap()
+            .unwrap()
+            .data,
+        json!({"v": 1})
+    );
 }
 
 #[tokio::test]
 async fn a_stale_write_is_refused_and_changes_nothing() {
     let table = common::fresh_table().await;
-    table.write(vec![create(record("G#acme", "X", 1, json!({"v": 1})))]).await.unwrap();
+    table
+        .write(vec![create(record("G#acme", "X", 1, json!({"v": 1})))])
+        .await
+        .unwrap();
     let update = |version: u64, value: i32| Write::Put {
         record: record("G#acme", "X", version + 1, json!({"v": value})),
         condition: Condition::AtVersion(version),
@@ -85,15 +114,33 @@ async fn updating_or_deleting_a_missing_record_says_not_found() {
 #[tokio::test]
 async fn a_transaction_applies_all_or_nothing_and_names_the_refused_write() {
     let table = common::fresh_table().await;
-    table.write(vec![create(record("G#acme", "LINK#elation#42", 1, json!({"id": "p1"})))]).await.unwrap();
+    table
+        .write(vec![create(record(
+            "G#acme",
+            "LINK#elation#42",
+            1,
+            json!({"id": "p1"}),
+        ))])
+        .await
+        .unwrap();
     let refused = table
         .write(vec![
             create(record("G#acme", "PATIENT#p2", 1, json!({}))),
             create(record("G#acme", "LINK#elation#42", 1, json!({"id": "p2"}))),
         ])
         .await;
-    assert_eq!(refused, Err(StoreError::AlreadyExists(Key::new("G#acme", "LINK#elation#42"))));
-    assert_eq!(table.get(&Key::new("G#acme", "PATIENT#p2")).await.unwrap(), None, "nothing of a refused transaction is applied");
+    assert_eq!(
+        refused,
+        Err(StoreError::AlreadyExists(Key::new(
+            "G#acme",
+            "LINK#elation#42"
+        )))
+    );
+    assert_eq!(
+        table.get(&Key::new("G#acme", "PATIENT#p2")).await.unwrap(),
+        None,
+        "nothing of a refused transaction is applied"
+    );
 
     let stale = table
         .write(vec![
@@ -116,8 +163,13 @@ async fn a_transaction_applies_all_or_nothing_and_names_the_refused_write() {
 #[tokio::test]
 async fn more_writes_than_one_transaction_holds_are_refused_up_front() {
     let table = common::fresh_table().await;
-    let writes = (0..101).map(|i| create(record("G#acme", &format!("R#{i}"), 1, json!({})))).collect();
-    assert!(matches!(table.write(writes).await, Err(StoreError::Limit { .. })));
+    let writes = (0..101)
+        .map(|i| create(record("G#acme", &format!("R#{i}"), 1, json!({}))))
+        .collect();
+    assert!(matches!(
+        table.write(writes).await,
+        Err(StoreError::Limit { .. })
+    ));
     assert_eq!(table.get(&Key::new("G#acme", "R#0")).await.unwrap(), None);
 }
 
@@ -125,10 +177,15 @@ async fn more_writes_than_one_transaction_holds_are_refused_up_front() {
 async fn batch_reads_cross_the_100_key_limit_and_skip_missing_keys() {
     let table = common::fresh_table().await;
     for chunk in (0..150).collect::<Vec<_>>().chunks(50) {
-        let writes = chunk.iter().map(|i| create(record("G#acme", &format!("R#{i:03}"), 1, json!({"i": i})))).collect();
+        let writes = chunk
+            .iter()
+            .map(|i| create(record("G#acme", &format!("R#{i:03}"), 1, json!({"i": i}))))
+            .collect();
         table.write(writes).await.unwrap();
     }
-    let mut keys: Vec<Key> = (0..160).map(|i| Key::new("G#acme", format!("R#{i:03}"))).collect();
+    let mut keys: Vec<Key> = (0..160)
+        .map(|i| Key::new("G#acme", format!("R#{i:03}")))
+        .collect();
     keys.push(keys[0].clone());
     let mut found = table.get_many(&keys).await.unwrap();
     found.sort_by(|a, b| a.key.cmp(&b.key));
@@ -139,7 +196,9 @@ async fn batch_reads_cross_the_100_key_limit_and_skip_missing_keys() {
 #[tokio::test]
 async fn queries_page_within_one_partition_and_prefix() {
     let table = common::fresh_table().await;
-    let mut writes: Vec<Write> = (0..5).map(|i| create(record("G#acme", &format!("PATIENT#{i}"), 1, json!({})))).collect();
+    let mut writes: Vec<Write> = (0..5)
+        .map(|i| create(record("G#acme", &format!("PATIENT#{i}"), 1, json!({}))))
+        .collect();
     writes.push(create(record("G#acme", "PRACTITIONER#0", 1, json!({}))));
     writes.push(create(record("G#other", "PATIENT#9", 1, json!({}))));
     table.write(writes).await.unwrap();
@@ -147,18 +206,33 @@ async fn queries_page_within_one_partition_and_prefix() {
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let page = table.query("G#acme", "PATIENT#", PageRequest { limit: 2, after }).await.unwrap();
+        let page = table
+            .query("G#acme", "PATIENT#", PageRequest { limit: 2, after })
+            .await
+            .unwrap();
         seen.extend(page.records.into_iter().map(|r| r.key.sk));
         match page.next {
             Some(next) => after = Some(next),
             None => break,
         }
     }
-    assert_eq!(seen, ["PATIENT#0", "PATIENT#1", "PATIENT#2", "PATIENT#3", "PATIENT#4"]);
+    assert_eq!(
+        seen,
+        [
+            "PATIENT#0",
+            "PATIENT#1",
+            "PATIENT#2",
+            "PATIENT#3",
+            "PATIENT#4"
+        ]
+    );
 
     let foreign_cursor = PageRequest {
         limit: 2,
         after: Some("PRACTITIONER#0".into()),
     };
-    assert_eq!(table.query("G#acme", "PATIENT#", foreign_cursor).await, Err(StoreError::InvalidCursor));
+    assert_eq!(
+        table.query("G#acme", "PATIENT#", foreign_cursor).await,
+        Err(StoreError::InvalidCursor)
+    );
 }
