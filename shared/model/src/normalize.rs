@@ -7,7 +7,14 @@ use std::str::FromStr;
 
 /// Trims a name and folds runs of white space to one space; blank becomes `None`.
 pub fn name(raw: &str) -> Option<String> {
-    let folded = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    let trimmed = raw.trim();
+    let clean =
+        !trimmed.contains(|c: char| c.is_whitespace() && c != ' ') && !trimmed.contains("  ");
+    let folded = if clean {
+        trimmed.to_owned()
+    } else {
+        trimmed.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
     (!folded.is_empty()).then_some(folded)
 }
 
@@ -84,6 +91,30 @@ pub fn email(raw: &str) -> Result<String, Invalid> {
     }
 }
 
+/// What libphonenumber knows of a region, read once: its id and whether it shares the North
+/// American Numbering Plan (+1).
+struct RegionInfo {
+    id: phonenumber::country::Id,
+    nanp: bool,
+}
+
+static REGIONS: std::sync::LazyLock<std::collections::HashMap<&'static str, RegionInfo>> =
+    std::sync::LazyLock::new(|| {
+        phonenumber::metadata::DATABASE
+            .iter()
+            .filter_map(|meta| {
+                let id = phonenumber::country::Id::from_str(meta.id()).ok()?;
+                Some((
+                    meta.id(),
+                    RegionInfo {
+                        id,
+                        nanp: meta.country_code() == 1,
+                    },
+                ))
+            })
+            .collect()
+    });
+
 /// A country as its ISO 3166-1 alpha-2 code (upper case). Also the region phone numbers are
 /// read in when they carry no `+country` prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -98,6 +129,14 @@ impl Country {
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let trimmed = raw.trim();
+        if trimmed.len() == 2 {
+            let code = trimmed.to_ascii_uppercase();
+            return if REGIONS.contains_key(code.as_str()) {
+                Ok(Country(code))
+            } else {
+                Err(Invalid::Country)
+            };
+        }
         let folded = trimmed.to_ascii_uppercase().replace('.', "");
         let code = match folded.as_str() {
             "USA" | "UNITED STATES" | "UNITED STATES OF AMERICA" => "US",
@@ -109,7 +148,7 @@ impl Country {
             "IRELAND" => "IE",
             other => other,
         };
-        if code.len() == 2 && phonenumber::country::Id::from_str(code).is_ok() {
+        if code.len() == 2 && REGIONS.contains_key(code) {
             Ok(Country(code.to_owned()))
         } else {
             Err(Invalid::Country)
@@ -139,18 +178,30 @@ impl From<Country> for String {
 }
 
 /// A phone number in E.164 (`+15551234567`). Numbers without a `+country` prefix are read as
-/// numbers of `region`.
+/// numbers of `region`. Plainly written North American numbers take an exact fast path (see
+/// `nanp`); everything else goes through libphonenumber's parser.
 pub fn phone(raw: &str, region: &Country) -> Result<String, Invalid> {
     let invalid = || Invalid::Phone {
         region: region.as_str().to_owned(),
     };
-    let id = phonenumber::country::Id::from_str(region.as_str()).map_err(|_| invalid())?;
-    let number = phonenumber::parse(Some(id), raw.trim()).map_err(|_| invalid())?;
-    if phonenumber::is_valid(&number) {
-        Ok(number.format().mode(phonenumber::Mode::E164).to_string())
-    } else {
-        Err(invalid())
+    let info = REGIONS.get(region.as_str()).ok_or_else(invalid)?;
+    if let Some(national) = crate::nanp::plain_digits(raw, info.nanp)
+        && let Some(valid) = crate::nanp::is_valid(&national)
+    {
+        return if valid {
+            Ok(format!("+1{national}"))
+        } else {
+            Err(invalid())
+        };
     }
+    parsed_phone(raw, info.id).ok_or_else(invalid)
+}
+
+/// The general path: libphonenumber's parser, validity check and E.164 formatting.
+fn parsed_phone(raw: &str, region: phonenumber::country::Id) -> Option<String> {
+    let number = phonenumber::parse(Some(region), raw.trim()).ok()?;
+    phonenumber::is_valid(&number)
+        .then(|| number.format().mode(phonenumber::Mode::E164).to_string())
 }
 
 /// A calendar date typed as ISO `YYYY-MM-DD` or US `MM/DD/YYYY` (one-digit month and day allowed).
@@ -254,16 +305,33 @@ const US_STATES: &[(&str, &str)] = &[
 
 /// A US state as its two-letter USPS code, from the code or the full name in any case.
 pub fn us_state(raw: &str) -> Result<String, Invalid> {
-    let folded = raw
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_ascii_uppercase();
-    US_STATES
-        .iter()
-        .find(|(code, name)| *code == folded || *name == folded || name.replace('.', "") == folded)
-        .map(|(code, _)| (*code).to_owned())
+    static BY_SPELLING: std::sync::LazyLock<std::collections::HashMap<String, &'static str>> =
+        std::sync::LazyLock::new(|| {
+            US_STATES
+                .iter()
+                .flat_map(|&(code, name)| [(code.to_owned(), code), (fold_state(name), code)])
+                .collect()
+        });
+    BY_SPELLING
+        .get(&fold_state(raw))
+        .map(|code| (*code).to_owned())
         .ok_or(Invalid::UsState)
+}
+
+/// Upper case, single spaces, no dots: how state spellings are compared.
+fn fold_state(raw: &str) -> String {
+    let mut folded = String::with_capacity(raw.len());
+    for word in raw.split_whitespace() {
+        if !folded.is_empty() {
+            folded.push(' ');
+        }
+        folded.extend(
+            word.chars()
+                .filter(|c| *c != '.')
+                .map(|c| c.to_ascii_uppercase()),
+        );
+    }
+    folded
 }
 
 /// A US ZIP code as `12345` or `12345-6789` (nine bare digits gain their hyphen).
@@ -338,6 +406,34 @@ mod tests {
     }
 
     #[test]
+    fn the_north_american_fast_path_agrees_with_libphonenumber() {
+        let us = Country::us();
+        let mut checked = 0;
+        // Area codes across the whole range (US, Canada, the Caribbean, toll free, unassigned),
+        // exchanges valid and not, and several ways of writing each number.
+        for area in (100..1000).step_by(7) {
+            for exchange in [100, 211, 555, 650, 999] {
+                let digits = format!("{area}{exchange}{:04}", (area * 7 + exchange) % 10_000);
+                for written in [
+                    format!("({}) {}-{}", &digits[..3], &digits[3..6], &digits[6..]),
+                    format!("1 {}.{}.{}", &digits[..3], &digits[3..6], &digits[6..]),
+                    format!("+1-{digits}"),
+                ] {
+                    let slow = parsed_phone(&written, phonenumber::country::Id::US);
+                    assert_eq!(phone(&written, &us).ok(), slow, "{written}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000);
+        let canada = Country::parse("CA").unwrap();
+        assert_eq!(
+            phone("604 555 0199", &canada).ok(),
+            parsed_phone("604 555 0199", phonenumber::country::Id::CA)
+        );
+    }
+
+    #[test]
     fn dates_are_read_in_iso_and_us_forms() {
         assert_eq!(date("1984-03-07"), Ok(day(1984, 3, 7)));
         assert_eq!(date("03/07/1984"), Ok(day(1984, 3, 7)));
@@ -372,6 +468,8 @@ mod tests {
         assert_eq!(us_state(" new  york "), Ok("NY".into()));
         assert_eq!(us_state("District of Columbia"), Ok("DC".into()));
         assert_eq!(us_state("PR"), Ok("PR".into()));
+        assert_eq!(us_state("u.s. virgin islands"), Ok("VI".into()));
+        assert_eq!(us_state("US Virgin Islands"), Ok("VI".into()));
         assert_eq!(us_state("Californ"), Err(Invalid::UsState));
         assert_eq!(us_state("XX"), Err(Invalid::UsState));
     }

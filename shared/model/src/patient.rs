@@ -18,7 +18,7 @@ pub struct Context {
 }
 
 /// Sex as recorded for care. Vendors' vocabularies map to it through tables in their connectors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Sex {
@@ -88,7 +88,7 @@ pub struct PatientInput {
 }
 
 /// A patient's validated, normalised details.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PatientFields {
     pub name_prefix: Option<String>,
@@ -124,6 +124,71 @@ pub struct Patient {
     pub fields: PatientFields,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// One field that an update changes, with its value before and after (as the API shows them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Change {
+    pub field: String,
+    pub from: serde_json::Value,
+    pub to: serde_json::Value,
+}
+
+impl PatientFields {
+    /// `incoming` laid over these fields: what `incoming` holds replaces ours, what it leaves blank
+    /// keeps ours (a participant list with an empty cell never erases data), external ids merge.
+    pub fn overlaid_with(&self, incoming: &PatientFields) -> PatientFields {
+        macro_rules! keep_unless_given {
+            ($($field:ident),*) => {
+                PatientFields {
+                    $($field: incoming.$field.clone().or_else(|| self.$field.clone()),)*
+                    first_name: incoming.first_name.clone(),
+                    last_name: incoming.last_name.clone(),
+                    date_of_birth: incoming.date_of_birth,
+                    external_ids: {
+                        let mut ids = self.external_ids.clone();
+                        ids.extend(incoming.external_ids.iter().map(|(s, id)| (*s, id.clone())));
+                        ids
+                    },
+                }
+            };
+        }
+        keep_unless_given!(
+            name_prefix,
+            middle_name,
+            sex,
+            email,
+            mobile_phone,
+            home_phone,
+            office_phone,
+            address_line1,
+            address_line2,
+            city,
+            state,
+            zip,
+            country,
+            practitioner_id
+        )
+    }
+
+    /// The fields that differ from `before`, in field-name order.
+    pub fn changes_from(&self, before: &PatientFields) -> Vec<Change> {
+        let (serde_json::Value::Object(old), serde_json::Value::Object(new)) = (
+            serde_json::to_value(PatientInput::from(before)).unwrap_or_default(),
+            serde_json::to_value(PatientInput::from(self)).unwrap_or_default(),
+        ) else {
+            return Vec::new();
+        };
+        new.into_iter()
+            .filter(|(field, value)| old.get(field) != Some(value))
+            .map(|(field, to)| Change {
+                from: old.get(&field).cloned().unwrap_or_default(),
+                field,
+                to,
+            })
+            .collect()
+    }
 }
 
 impl PatientInput {
@@ -435,6 +500,37 @@ mod tests {
             err.to_string().contains("unknown field `firstname`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_overlay_keeps_what_the_incoming_record_leaves_blank() {
+        let existing = PatientInput {
+            email: Some("ada@example.org".into()),
+            city: Some("London".into()),
+            external_ids: Some(BTreeMap::from([("elation".into(), "42".into())])),
+            ..minimal()
+        }
+        .validate(&ctx())
+        .unwrap();
+        let incoming = PatientInput {
+            last_name: Some("Byron".into()),
+            city: Some("Paris".into()),
+            external_ids: Some(BTreeMap::from([("customer".into(), "A-1".into())])),
+            ..minimal()
+        }
+        .validate(&ctx())
+        .unwrap();
+        let merged = existing.overlaid_with(&incoming);
+        assert_eq!(merged.email.as_deref(), Some("ada@example.org"));
+        assert_eq!(merged.city.as_deref(), Some("Paris"));
+        assert_eq!(merged.external_ids.len(), 2);
+        let changed: Vec<String> = merged
+            .changes_from(&existing)
+            .into_iter()
+            .map(|c| c.field)
+            .collect();
+        assert_eq!(changed, ["city", "external_ids", "last_name"]);
+        assert!(existing.changes_from(&existing).is_empty());
     }
 
     #[test]

@@ -1,0 +1,677 @@
+//! The preview: for every row of a participant list, the one thing importing it would do
+//! (`create`, `update` with a field-by-field diff, `unchanged`, or `error`) and any warnings.
+//!
+//! Matching an existing patient: by External ID, else e-mail, else first name + last name + date
+//! of birth (after normalisation). Two or more candidates is an error row that says so. Blank
+//! cells never erase existing data. Within the file, a repeated row, a repeated e-mail and a
+//! repeated External ID are caught.
+
+use super::FileError;
+use super::columns::Column;
+use super::decode::{self, Encoding};
+use crate::error::FieldError;
+use crate::external::ExternalSystem;
+use crate::ids::{PatientId, PractitionerId};
+use crate::normalize::{self, Country};
+use crate::patient::{Change, Context, PatientFields, PatientInput};
+use chrono::NaiveDate;
+use rustc_hash::{FxHashMap, FxHasher};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+
+/// What the preview needs to know about the group.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub default_country: Country,
+    pub today: NaiveDate,
+    pub row_limit: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Action {
+    Create,
+    Update,
+    Unchanged,
+    Error,
+}
+
+/// A row-level error or warning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Reason {
+    /// The column concerned, when there is one.
+    pub column: Option<String>,
+    pub code: String,
+    pub message: String,
+}
+
+impl Reason {
+    fn new(column: Option<&str>, code: &str, message: impl Into<String>) -> Self {
+        Reason {
+            column: column.map(str::to_owned),
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    fn from_field(error: FieldError) -> Self {
+        Reason {
+            column: column_of_field(&error.field)
+                .map(|c| c.header().to_owned())
+                .or(Some(error.field)),
+            code: error.code.to_owned(),
+            message: error.message,
+        }
+    }
+}
+
+/// The template column a patient field comes from.
+fn column_of_field(field: &str) -> Option<Column> {
+    Some(match field.split('.').next()? {
+        "name_prefix" => Column::NamePrefix,
+        "first_name" => Column::FirstName,
+        "middle_name" => Column::MiddleName,
+        "last_name" => Column::LastName,
+        "date_of_birth" => Column::DateOfBirth,
+        "sex" => Column::Sex,
+        "email" => Column::Email,
+        "mobile_phone" => Column::MobilePhone,
+        "home_phone" => Column::HomePhone,
+        "office_phone" => Column::OfficePhone,
+        "address_line1" => Column::AddressLine1,
+        "address_line2" => Column::AddressLine2,
+        "city" => Column::City,
+        "state" => Column::State,
+        "zip" => Column::Zip,
+        "country" => Column::Country,
+        "external_ids" => Column::ExternalId,
+        "practitioner_id" => Column::PractitionerEmail,
+        _ => return None,
+    })
+}
+
+/// One row's outcome, as stored (JSON Lines) and shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RowResult {
+    /// 1-based number of the participant row (blank lines not counted).
+    pub row: u32,
+    /// Line of the file the row starts on (the header is line 1).
+    pub line: u64,
+    pub action: Action,
+    /// The matched patient (update, unchanged) or, once completed, the created one.
+    pub patient_id: Option<PatientId>,
+    /// The matched patient's version when previewed, so completion can tell it changed since.
+    pub base_version: Option<u64>,
+    pub changes: Vec<Change>,
+    pub errors: Vec<Reason>,
+    pub warnings: Vec<Reason>,
+    /// The row's cells as read, in the file's column order.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub cells: Cells,
+    /// What the patient would be after importing this row (create, update).
+    pub fields: Option<PatientFields>,
+}
+
+/// A row's cells, kept in one buffer (one allocation per row, not one per cell); on the wire, a
+/// list of strings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cells(pub csv::StringRecord);
+
+impl Cells {
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Cells {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Cells {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Cells(csv::StringRecord::from(Vec::<String>::deserialize(
+            deserializer,
+        )?)))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Summary {
+    pub rows: u32,
+    pub create: u32,
+    pub update: u32,
+    pub unchanged: u32,
+    pub error: u32,
+    /// Rows with at least one warning.
+    pub warning_rows: u32,
+}
+
+impl Summary {
+    pub fn count(&mut self, row: &RowResult) {
+        self.rows += 1;
+        match row.action {
+            Action::Create => self.create += 1,
+            Action::Update => self.update += 1,
+            Action::Unchanged => self.unchanged += 1,
+            Action::Error => self.error += 1,
+        }
+        if !row.warnings.is_empty() {
+            self.warning_rows += 1;
+        }
+    }
+}
+
+/// What the preview says about the file as a whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileOutcome {
+    pub encoding: Encoding,
+    /// The file's headers as written.
+    pub headers: Vec<String>,
+    /// Warnings about the whole file (unknown columns, encoding).
+    pub file_warnings: Vec<Reason>,
+    pub summary: Summary,
+}
+
+/// A whole preview held in memory: the file's outcome and every row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preview {
+    pub encoding: Encoding,
+    pub headers: Vec<String>,
+    pub file_warnings: Vec<Reason>,
+    pub rows: Vec<RowResult>,
+    pub summary: Summary,
+}
+
+/// The group's current patients and practitioners, indexed the ways rows are matched.
+#[derive(Debug, Default)]
+pub struct Existing {
+    patients: Vec<(PatientId, u64, PatientFields)>,
+    by_external_id: HashMap<String, usize>,
+    by_email: HashMap<String, Vec<usize>>,
+    by_identity: HashMap<(String, String, NaiveDate), Vec<usize>>,
+    practitioners_by_email: HashMap<String, PractitionerId>,
+}
+
+fn identity(fields: &PatientFields) -> (String, String, NaiveDate) {
+    (
+        fields.first_name.to_lowercase(),
+        fields.last_name.to_lowercase(),
+        fields.date_of_birth,
+    )
+}
+
+impl Existing {
+    pub fn new(
+        patients: impl IntoIterator<Item = (PatientId, u64, PatientFields)>,
+        practitioners: impl IntoIterator<Item = (PractitionerId, String)>,
+    ) -> Self {
+        let mut existing = Existing::default();
+        for (index, (id, version, fields)) in patients.into_iter().enumerate() {
+            if let Some(external) = fields.external_ids.get(&ExternalSystem::Customer) {
+                existing.by_external_id.insert(external.clone(), index);
+            }
+            if let Some(email) = &fields.email {
+                existing
+                    .by_email
+                    .entry(email.clone())
+                    .or_default()
+                    .push(index);
+            }
+            existing
+                .by_identity
+                .entry(identity(&fields))
+                .or_default()
+                .push(index);
+            existing.patients.push((id, version, fields));
+        }
+        existing.practitioners_by_email = practitioners
+            .into_iter()
+            .map(|(id, email)| (email, id))
+            .collect();
+        existing
+    }
+}
+
+enum Match<'a> {
+    None,
+    One(usize, &'a str),
+    Ambiguous(usize, &'a str),
+}
+
+impl Existing {
+    fn find(&self, fields: &PatientFields) -> Match<'static> {
+        if let Some(&index) = fields
+            .external_ids
+            .get(&ExternalSystem::Customer)
+            .and_then(|id| self.by_external_id.get(id))
+        {
+            return Match::One(index, "External ID");
+        }
+        let candidates =
+            |found: Option<&Vec<usize>>, by: &'static str| match found.map(Vec::as_slice) {
+                None | Some([]) => Match::None,
+                Some([one]) => Match::One(*one, by),
+                Some(many) => Match::Ambiguous(many.len(), by),
+            };
+        if let Some(email) = &fields.email {
+            let by_email = candidates(self.by_email.get(email), "e-mail");
+            if !matches!(by_email, Match::None) {
+                return by_email;
+            }
+        }
+        candidates(
+            self.by_identity.get(&identity(fields)),
+            "first name, last name and date of birth",
+        )
+    }
+}
+
+/// Where each known column sits in the file.
+struct Layout {
+    columns: Vec<Option<Column>>,
+    position: HashMap<Column, usize>,
+}
+
+fn read_header(headers: &csv::StringRecord) -> Result<(Layout, Vec<Reason>), FileError> {
+    let mut columns = Vec::with_capacity(headers.len());
+    let mut position = HashMap::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut warnings = Vec::new();
+    for (index, header) in headers.iter().enumerate() {
+        let column = Column::recognise(header);
+        let key = match column {
+            Some(column) => format!("{column:?}"),
+            None => super::columns::fold_header(header),
+        };
+        if let Some(&earlier) = seen.get(&key) {
+            return Err(FileError::DuplicateHeaders {
+                first: headers[earlier].trim().to_owned(),
+                second: header.trim().to_owned(),
+                meaning: column
+                    .map(|c| format!("the {} column", c.header()))
+                    .unwrap_or_else(|| "the same column".into()),
+            });
+        }
+        seen.insert(key, index);
+        match column {
+            Some(column) => {
+                position.insert(column, index);
+            }
+            None if header.trim().is_empty() => {}
+            None => warnings.push(Reason::new(
+                Some(header.trim()),
+                "unknown_column",
+                format!(
+                    "the column \"{}\" is not one carebridge imports; it is ignored",
+                    header.trim()
+                ),
+            )),
+        }
+        columns.push(column);
+    }
+    let missing: Vec<Column> = Column::all()
+        .filter(|c| c.is_required() && !position.contains_key(c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(FileError::MissingColumns(missing));
+    }
+    Ok((Layout { columns, position }, warnings))
+}
+
+/// Previews a participant list against the group's existing records, keeping every row.
+pub fn preview(
+    bytes: &[u8],
+    settings: &Settings,
+    existing: &Existing,
+) -> Result<Preview, FileError> {
+    let mut rows = Vec::new();
+    let outcome = preview_rows(bytes, settings, existing, |row| rows.push(row))?;
+    Ok(Preview {
+        encoding: outcome.encoding,
+        headers: outcome.headers,
+        file_warnings: outcome.file_warnings,
+        rows,
+        summary: outcome.summary,
+    })
+}
+
+/// Previews a participant list, handing each row's result to `on_row` as soon as it is known,
+/// so a large file's results can be written out without all being held at once. On a
+/// file-level error (which can come after some rows, e.g. the row limit) the rows handed over
+/// so far must be discarded.
+pub fn preview_rows(
+    bytes: &[u8],
+    settings: &Settings,
+    existing: &Existing,
+    mut on_row: impl FnMut(RowResult),
+) -> Result<FileOutcome, FileError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(FileError::Empty);
+    }
+    let (text, encoding) = decode::decode(bytes)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let records = &mut reader;
+    let unparseable = |error: csv::Error| FileError::Unparseable {
+        line: error.position().map(|p| p.line()).unwrap_or(0),
+        reason: error.to_string(),
+    };
+    let mut header = csv::StringRecord::new();
+    loop {
+        if !records.read_record(&mut header).map_err(unparseable)? {
+            return Err(FileError::Empty);
+        }
+        if !is_blank(&header) {
+            break;
+        }
+    }
+    let (layout, mut file_warnings) = read_header(&header)?;
+    if encoding == Encoding::Windows1252 {
+        file_warnings.push(Reason::new(
+            None,
+            "not_utf8",
+            "the file is not UTF-8, so it was read as Windows-1252; check that accented names look right",
+        ));
+    }
+
+    let mut state = FileState::default();
+    let mut summary = Summary::default();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match records.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(error) => return Err(unparseable(error)),
+        }
+        if is_blank(&record) {
+            continue;
+        }
+        if summary.rows >= settings.row_limit {
+            return Err(FileError::TooManyRows {
+                limit: settings.row_limit,
+            });
+        }
+        let line = start_line(text.as_bytes(), record.position());
+        let row = evaluate(
+            &record,
+            summary.rows + 1,
+            line,
+            &layout,
+            settings,
+            existing,
+            &mut state,
+        );
+        summary.count(&row);
+        on_row(row);
+    }
+    if summary.rows == 0 {
+        return Err(FileError::HeaderOnly);
+    }
+    Ok(FileOutcome {
+        encoding,
+        headers: header.iter().map(str::to_owned).collect(),
+        file_warnings,
+        summary,
+    })
+}
+
+/// The line a record starts on. The csv reader reports where it began looking, which is before
+/// any blank lines it skipped; those are stepped over here.
+fn start_line(text: &[u8], position: Option<&csv::Position>) -> u64 {
+    let Some(position) = position else { return 0 };
+    let mut line = position.line();
+    for &byte in text.iter().skip(position.byte() as usize) {
+        match byte {
+            b'\n' => line += 1,
+            b'\r' => {}
+            _ => break,
+        }
+    }
+    line
+}
+
+fn is_blank(record: &csv::StringRecord) -> bool {
+    record.iter().all(|cell| cell.trim().is_empty())
+}
+
+/// What earlier rows of the file held, for in-file duplicate checks.
+#[derive(Default)]
+struct FileState {
+    row_hashes: FxHashMap<u64, u32>,
+    emails: FxHashMap<String, u32>,
+    external_ids: FxHashMap<String, u32>,
+}
+
+fn evaluate(
+    record: &csv::StringRecord,
+    row: u32,
+    line: u64,
+    layout: &Layout,
+    settings: &Settings,
+    existing: &Existing,
+    state: &mut FileState,
+) -> RowResult {
+    let mut result = RowResult {
+        row,
+        line,
+        action: Action::Error,
+        patient_id: None,
+        base_version: None,
+        changes: Vec::new(),
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        cells: Cells(record.clone()),
+        fields: None,
+    };
+    if record.len() != layout.columns.len() {
+        result.errors.push(Reason::new(
+            None,
+            "ragged_row",
+            format!(
+                "the row has {} cells but the header has {}; check for a missing or extra comma",
+                record.len(),
+                layout.columns.len()
+            ),
+        ));
+        return result;
+    }
+    let cell = |column: Column| -> Option<String> {
+        let value = record.get(*layout.position.get(&column)?)?.trim();
+        (!value.is_empty()).then(|| value.to_owned())
+    };
+    let mut input = PatientInput {
+        name_prefix: cell(Column::NamePrefix),
+        first_name: cell(Column::FirstName),
+        middle_name: cell(Column::MiddleName),
+        last_name: cell(Column::LastName),
+        date_of_birth: cell(Column::DateOfBirth),
+        sex: cell(Column::Sex),
+        email: cell(Column::Email),
+        mobile_phone: cell(Column::MobilePhone),
+        home_phone: cell(Column::HomePhone),
+        office_phone: cell(Column::OfficePhone),
+        address_line1: cell(Column::AddressLine1),
+        address_line2: cell(Column::AddressLine2),
+        city: cell(Column::City),
+        state: cell(Column::State),
+        zip: cell(Column::Zip),
+        country: cell(Column::Country),
+        practitioner_id: None,
+        external_ids: cell(Column::ExternalId)
+            .map(|id| BTreeMap::from([(ExternalSystem::Customer.as_str().to_owned(), id)])),
+    };
+
+    let context = Context {
+        default_country: settings.default_country.clone(),
+        today: settings.today,
+    };
+    let fields = match input.validate(&context) {
+        Ok(fields) => fields,
+        Err(errors) => {
+            // A phone that cannot be read is dropped with a warning rather than failing the row.
+            let (phones, others): (Vec<_>, Vec<_>) = errors
+                .0
+                .into_iter()
+                .partition(|e| e.code == "invalid_phone");
+            if !others.is_empty() {
+                result.errors = others.into_iter().map(Reason::from_field).collect();
+                return result;
+            }
+            for phone in phones {
+                match phone.field.as_str() {
+                    "mobile_phone" => input.mobile_phone = None,
+                    "home_phone" => input.home_phone = None,
+                    _ => input.office_phone = None,
+                }
+                let mut warning = Reason::from_field(phone);
+                warning.message.push_str("; it is left out");
+                result.warnings.push(warning);
+            }
+            match input.validate(&context) {
+                Ok(fields) => fields,
+                Err(errors) => {
+                    result.errors = errors.0.into_iter().map(Reason::from_field).collect();
+                    return result;
+                }
+            }
+        }
+    };
+    let mut fields = fields;
+    if let Some(raw) = cell(Column::PractitionerEmail) {
+        let coach = normalize::email(&raw)
+            .ok()
+            .and_then(|email| existing.practitioners_by_email.get(&email));
+        match coach {
+            Some(id) => fields.practitioner_id = Some(id.clone()),
+            None => result.warnings.push(Reason::new(
+                Some(Column::PractitionerEmail.header()),
+                "unknown_practitioner",
+                "no practitioner in this group has this e-mail; the patient's coach is left as it is",
+            )),
+        }
+    }
+
+    if repeats_earlier_row(&fields, row, state, &mut result) {
+        return result;
+    }
+
+    match existing.find(&fields) {
+        Match::None => {
+            result.action = Action::Create;
+            result.fields = Some(fields);
+        }
+        Match::Ambiguous(count, by) => {
+            result.errors.push(Reason::new(
+                None,
+                "ambiguous_match",
+                format!(
+                    "matches {count} existing patients by {by}; add an External ID to say which one"
+                ),
+            ));
+        }
+        Match::One(index, by) => {
+            let (id, version, current) = &existing.patients[index];
+            let theirs = current.external_ids.get(&ExternalSystem::Customer);
+            let ours = fields.external_ids.get(&ExternalSystem::Customer);
+            if let (Some(theirs), Some(ours)) = (theirs, ours)
+                && theirs != ours
+            {
+                result.errors.push(Reason::new(
+                    Some(Column::ExternalId.header()),
+                    "conflicting_external_id",
+                    format!("matches an existing patient by {by}, but that patient has a different External ID"),
+                ));
+                return result;
+            }
+            if let Some(email) = &fields.email {
+                let others = existing
+                    .by_email
+                    .get(email)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                if others.iter().any(|&other| other != index) {
+                    result.warnings.push(Reason::new(
+                        Some(Column::Email.header()),
+                        "email_used_by_other_patient",
+                        "another existing patient already has this e-mail",
+                    ));
+                }
+            }
+            let merged = current.overlaid_with(&fields);
+            result.changes = merged.changes_from(current);
+            result.action = if result.changes.is_empty() {
+                Action::Unchanged
+            } else {
+                Action::Update
+            };
+            result.patient_id = Some(id.clone());
+            result.base_version = Some(*version);
+            result.fields = Some(merged);
+        }
+    }
+    result
+}
+
+/// Checks a valid row against the rows before it, noting warnings and errors on `result`. True
+/// when the row is finished: it repeats an earlier row, or reuses an earlier row's External ID.
+fn repeats_earlier_row(
+    fields: &PatientFields,
+    row: u32,
+    state: &mut FileState,
+    result: &mut RowResult,
+) -> bool {
+    let mut hasher = FxHasher::default();
+    fields.hash(&mut hasher);
+    let hash = hasher.finish();
+    if let Some(&earlier) = state.row_hashes.get(&hash) {
+        result.action = Action::Unchanged;
+        result.warnings.push(Reason::new(
+            None,
+            "duplicate_row",
+            format!("the same participant as row {earlier}, which already covers it"),
+        ));
+        return true;
+    }
+    state.row_hashes.insert(hash, row);
+    if let Some(external) = fields.external_ids.get(&ExternalSystem::Customer) {
+        if let Some(&earlier) = state.external_ids.get(external) {
+            result.errors.push(Reason::new(
+                Some(Column::ExternalId.header()),
+                "duplicate_external_id",
+                format!("row {earlier} has the same External ID; each participant needs their own"),
+            ));
+            return true;
+        }
+        state.external_ids.insert(external.clone(), row);
+    }
+    if let Some(email) = &fields.email {
+        match state.emails.get(email) {
+            Some(&earlier) => result.warnings.push(Reason::new(
+                Some(Column::Email.header()),
+                "duplicate_email_in_file",
+                format!("row {earlier} has the same e-mail"),
+            )),
+            None => {
+                state.emails.insert(email.clone(), row);
+            }
+        }
+    }
+    false
+}
