@@ -52,3 +52,30 @@ async fn every_bad_token_gets_a_401_saying_what_is_wrong() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_import_template_downloads_as_csv_for_any_signed_in_caller() {
+    let reply = get("/v1/import-template.csv")
+        .token(&token(&[], &[]))
+        .send()
+        .await;
+    assert_status(&reply, 200);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/csv; charset=utf-8")
+    );
+    assert!(
+        reply
+            .header("content-disposition")
+            .unwrap()
+            .contains("carebridge-participants-template.csv")
+    );
+    assert!(
+        reply
+            .text
+            .starts_with("External ID,Name Prefix,First Name,"),
+        "{}",
+        reply.text
+    );
+    assert_status(&get("/v1/import-template.csv").send().await, 401);
+}

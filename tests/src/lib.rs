@@ -71,11 +71,12 @@ pub fn token(groups: &[&str], roles: &[&str]) -> String {
     stack().auth.mint("tester", groups, roles, 3600)
 }
 
-/// An answer: status, headers and the body as JSON (`Null` when empty or not JSON).
+/// An answer: status, headers, the body as text and as JSON (`Null` when empty or not JSON).
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
+    pub text: String,
     pub body: Value,
 }
 
@@ -167,11 +168,12 @@ impl Call {
         let response = self.builder.send().await.expect("the dev host answers");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.expect("a body");
+        let text = response.text().await.expect("a body");
         Reply {
             status,
             headers,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
         }
     }
 }

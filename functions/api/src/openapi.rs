@@ -149,6 +149,7 @@ impl Modify for BearerAuth {
         description = "Patient-data integration hub: groups, patients and practitioners. Authenticate with a bearer JWT whose claims name your `groups` and `roles`."
     ),
     paths(
+        crate::routes::import_template,
         crate::routes::list_groups,
         crate::routes::create_group,
         crate::routes::get_group,
@@ -168,6 +169,7 @@ impl Modify for BearerAuth {
         (name = "groups", description = "Customer groups (tenants)"),
         (name = "patients", description = "Patients (participants)"),
         (name = "practitioners", description = "Coaches, physicians and staff"),
+        (name = "imports", description = "Participant-list (CSV) imports"),
     )
 )]
 pub struct ApiDoc;

@@ -18,6 +18,7 @@ type Answer = Result<Response<Body>, Problem>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     OpenApi,
+    ImportTemplate,
     Groups,
     Group,
     Patients,
@@ -30,6 +31,7 @@ pub enum Route {
 /// document describes exactly these.
 pub const ROUTES: &[(Route, &str, &str)] = &[
     (Route::OpenApi, "/v1/openapi.json", "GET"),
+    (Route::ImportTemplate, "/v1/import-template.csv", "GET"),
     (Route::Groups, "/v1/groups", "GET, POST"),
     (Route::Group, "/v1/groups/{group}", "GET"),
     (Route::Patients, "/v1/groups/{group}/patients", "GET, POST"),
@@ -119,6 +121,7 @@ pub async fn dispatch(deps: &Deps, request: &Request, matched: Matched<'_>) -> A
     };
     let id = matched.params.get(1).copied().unwrap_or_default();
     match (matched.route, matched.method, group) {
+        (Route::ImportTemplate, _, _) => Ok(import_template()),
         (Route::Groups, "GET", _) => list_groups(&call).await,
         (Route::Groups, _, _) => create_group(&call).await,
         (Route::Group, _, Some(group)) => get_group(&call, &group).await,
@@ -170,6 +173,23 @@ fn record<T: Serialize>(
         headers.insert("location", value);
     }
     response
+}
+
+#[utoipa::path(
+    get, path = "/v1/import-template.csv", tag = "imports",
+    description = "The participant-list template: every column carebridge imports, with example rows.",
+    responses((status = 200, description = "The template", content_type = "text/csv", body = String), Problems)
+)]
+pub(crate) fn import_template() -> Response<Body> {
+    Response::builder()
+        .status(200)
+        .header("content-type", "text/csv; charset=utf-8")
+        .header(
+            "content-disposition",
+            "attachment; filename=\"carebridge-participants-template.csv\"",
+        )
+        .body(Body::Text(model::import::columns::TEMPLATE_CSV.to_owned()))
+        .unwrap_or_else(|_| Problem::internal().into_response())
 }
 
 #[utoipa::path(

@@ -443,3 +443,15 @@ fn row_results_round_trip_through_json_lines_with_their_cells() {
     }
     assert_eq!(preview.rows[1].cells.iter().nth(3), Some("13/13/2000"));
 }
+
+#[test]
+fn the_published_template_previews_cleanly() {
+    let preview = run(model::import::columns::TEMPLATE_CSV);
+    assert_eq!(preview.summary.create, 2);
+    assert!(preview.file_warnings.is_empty());
+    let grace = preview.rows[1].fields.as_ref().unwrap();
+    assert_eq!(
+        (grace.state.as_deref(), grace.home_phone.as_deref()),
+        (Some("NY"), Some("+12125550147"))
+    );
+}
