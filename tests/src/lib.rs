@@ -14,6 +14,7 @@ const SECRET: &str = "end-to-end-test-secret";
 pub struct Stack {
     pub url: String,
     pub table: String,
+    pub bucket: String,
     pub auth: DevAuth,
     http: reqwest::Client,
 }
@@ -43,14 +44,16 @@ pub fn stack() -> &'static Stack {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
                 let url = format!("http://{}", listener.local_addr().expect("a bound address"));
                 let table = built.provisioned.tables["Table"].clone();
-                ready.send((url, table)).expect("the test thread is waiting");
+                let bucket = built.provisioned.buckets["UploadsBucket"].clone();
+                ready.send((url, table, bucket)).expect("the test thread is waiting");
                 devhost::server::serve(listener, built.host, std::future::pending()).await;
             });
         });
-        let (url, table) = started.recv().expect("the dev host did not start (see the panic above)");
+        let (url, table, bucket) = started.recv().expect("the dev host did not start (see the panic above)");
         Stack {
             url,
             table,
+            bucket,
             auth: DevAuth::new(SECRET),
             // Each test has its own runtime; a pooled connection would die with the test that opened it.
             http: reqwest::Client::builder()
@@ -210,6 +213,32 @@ pub fn ada() -> Value {
 pub async fn records() -> DynamoRecords {
     let config = store::aws::load_config().await;
     DynamoRecords::new(store::aws::dynamodb(&config), stack().table.clone())
+}
+
+/// The uploads bucket the dev host uses, for checking what was stored.
+pub async fn uploads() -> store::blobs::S3Blobs {
+    let config = store::aws::load_config().await;
+    store::blobs::S3Blobs::new(store::aws::s3(&config), stack().bucket.clone())
+}
+
+pub const UPLOADER: &str = "importable_files_uploader";
+pub const IMPORT_ADMIN: &str = "importable_files_admin";
+
+/// PUTs `body` to an upload URL with the headers the API said to send.
+pub async fn put_upload(upload: &Value, body: impl Into<reqwest::Body>) -> u16 {
+    let mut request = stack()
+        .http
+        .put(upload["url"].as_str().expect("an upload url"));
+    for (name, value) in upload["headers"].as_object().into_iter().flatten() {
+        request = request.header(name.as_str(), value.as_str().unwrap_or_default());
+    }
+    request
+        .body(body)
+        .send()
+        .await
+        .expect("the upload answers")
+        .status()
+        .as_u16()
 }
 
 pub fn assert_status(reply: &Reply, status: u16) {

@@ -3,11 +3,14 @@
 
 use crate::problem::Problem;
 use app::paging::Listing;
+use chrono::{DateTime, Utc};
 use model::FieldError;
 use model::group::Group;
+use model::import::job::ImportJob;
 use model::patient::Patient;
 use model::practitioner::Practitioner;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
@@ -57,6 +60,41 @@ macro_rules! page {
 
 page!(PatientPage, Patient);
 page!(PractitionerPage, Practitioner);
+page!(ImportPage, ImportJob);
+
+/// How to upload an import's file.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadInstructions {
+    /// Always `PUT`.
+    pub method: &'static str,
+    pub url: String,
+    /// Send exactly these headers (the URL is bound to `Content-Type: text/csv`).
+    pub headers: BTreeMap<String, String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A new import and where to upload its file.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedImport {
+    #[serde(flatten)]
+    pub import: Versioned<ImportJob>,
+    pub upload: UploadInstructions,
+}
+
+impl From<app::imports::Created> for CreatedImport {
+    fn from(created: app::imports::Created) -> Self {
+        let upload = created.upload;
+        CreatedImport {
+            import: Versioned::from(created.import),
+            upload: UploadInstructions {
+                method: upload.method,
+                url: upload.url,
+                headers: upload.headers,
+                expires_at: upload.expires_at,
+            },
+        }
+    }
+}
 
 /// The problems any operation may answer with.
 #[derive(IntoResponses)]
@@ -161,6 +199,9 @@ impl Modify for BearerAuth {
         crate::routes::create_practitioner,
         crate::routes::get_practitioner,
         crate::routes::update_practitioner,
+        crate::routes::create_import,
+        crate::routes::list_imports,
+        crate::routes::get_import,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),

@@ -1,14 +1,15 @@
 //! The route table and one handler per operation. Handlers are thin: read the request, call one
 //! use case, encode the result. Their `#[utoipa::path]` attributes are the OpenAPI document.
 
-use crate::openapi::{GroupList, Problems, Versioned};
+use crate::openapi::{CreatedImport, GroupList, ImportPage, Problems, Versioned};
 use crate::problem::Problem;
 use crate::request::{self, etag};
 use app::people;
-use app::{Deps, groups};
+use app::{Deps, groups, imports};
 use lambda_http::{Body, Request, Response};
 use model::GroupId;
 use model::group::{Group, GroupInput};
+use model::import::job::{ImportJob, NewImport};
 use model::patient::{Patient, PatientInput};
 use model::practitioner::{Practitioner, PractitionerInput};
 use serde::Serialize;
@@ -25,6 +26,8 @@ pub enum Route {
     Patient,
     Practitioners,
     Practitioner,
+    Imports,
+    Import,
 }
 
 /// Every route: its path template and the methods it allows. The OpenAPI test checks that the
@@ -50,6 +53,8 @@ pub const ROUTES: &[(Route, &str, &str)] = &[
         "/v1/groups/{group}/practitioners/{practitioner}",
         "GET, PATCH",
     ),
+    (Route::Imports, "/v1/groups/{group}/imports", "GET, POST"),
+    (Route::Import, "/v1/groups/{group}/imports/{import}", "GET"),
 ];
 
 impl Route {
@@ -133,6 +138,9 @@ pub async fn dispatch(deps: &Deps, request: &Request, matched: Matched<'_>) -> A
         (Route::Practitioners, _, Some(group)) => create_practitioner(&call, &group).await,
         (Route::Practitioner, "GET", Some(group)) => get_practitioner(&call, &group, id).await,
         (Route::Practitioner, _, Some(group)) => update_practitioner(&call, &group, id).await,
+        (Route::Imports, "GET", Some(group)) => list_imports(&call, &group).await,
+        (Route::Imports, _, Some(group)) => create_import(&call, &group).await,
+        (Route::Import, _, Some(group)) => get_import(&call, &group, id).await,
         _ => Err(Problem::internal()),
     }
 }
@@ -229,6 +237,57 @@ pub(crate) async fn get_group(call: &Call<'_>, group: &GroupId) -> Answer {
     Ok(record(
         200,
         groups::get(call.deps, &call.caller, group).await?,
+        None,
+    ))
+}
+
+#[utoipa::path(
+    post, path = "/v1/groups/{group}/imports", tag = "imports",
+    description = "Starts a participant-list import. Answers with an upload URL: PUT the CSV there, with the headers given, within 15 minutes; the preview starts when it arrives. Role: importable_files_uploader or importable_files_admin.",
+    params(("group" = String, Path, description = "Group id")),
+    request_body = NewImport,
+    responses((status = 201, body = CreatedImport, headers(("ETag" = String), ("Location" = String))), Problems)
+)]
+pub(crate) async fn create_import(call: &Call<'_>, group: &GroupId) -> Answer {
+    let input: NewImport = request::json(call.request)?;
+    let created = imports::create(call.deps, &call.caller, group, input).await?;
+    let location = format!("/v1/groups/{group}/imports/{}", created.import.value.id);
+    let tag = etag(created.import.version);
+    let mut response = json(201, &CreatedImport::from(created));
+    for (name, value) in [("etag", tag), ("location", location)] {
+        if let Ok(value) = value.parse() {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    Ok(response)
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/imports", tag = "imports",
+    description = "The group's imports, newest first, with filename, uploader, status and counts.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("cursor" = Option<String>, Query, description = "next_cursor from the previous page"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)")
+    ),
+    responses((status = 200, body = ImportPage), Problems)
+)]
+pub(crate) async fn list_imports(call: &Call<'_>, group: &GroupId) -> Answer {
+    let limit = request::query_number(call.request, "limit")?;
+    let cursor = request::query(call.request, "cursor");
+    let page = imports::list(call.deps, &call.caller, group, cursor, limit).await?;
+    Ok(json(200, &ImportPage::from(page)))
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/imports/{import}", tag = "imports",
+    params(("group" = String, Path, description = "Group id"), ("import" = String, Path, description = "Import id")),
+    responses((status = 200, body = Versioned<ImportJob>, headers(("ETag" = String))), Problems)
+)]
+pub(crate) async fn get_import(call: &Call<'_>, group: &GroupId, id: &str) -> Answer {
+    Ok(record(
+        200,
+        imports::get(call.deps, &call.caller, group, id).await?,
         None,
     ))
 }

@@ -12,6 +12,7 @@ pub mod template;
 use provision::{ProvisionError, Provisioned};
 use std::path::Path;
 use std::sync::Arc;
+use store::blobs::S3Blobs;
 use store::dynamo::DynamoRecords;
 use template::{Template, TemplateError};
 
@@ -66,8 +67,12 @@ pub async fn build(
         match binary {
             "api" => {
                 let table = env.get("TABLE_NAME").ok_or_else(|| missing("TABLE_NAME"))?;
+                let bucket = env
+                    .get("UPLOADS_BUCKET")
+                    .ok_or_else(|| missing("UPLOADS_BUCKET"))?;
                 let records = DynamoRecords::new(store::aws::dynamodb(config), table.clone());
-                api = Some(api::Deps::new(Arc::new(records)));
+                let uploads = S3Blobs::new(store::aws::s3(config), bucket.clone());
+                api = Some(api::Deps::new(Arc::new(records), Arc::new(uploads)));
             }
             other => {
                 return Err(StackError::Function {

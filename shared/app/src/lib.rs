@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod groups;
+pub mod imports;
 pub mod paging;
 pub mod patients;
 pub mod people;
@@ -11,6 +12,7 @@ pub mod practitioners;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use store::Records;
+use store::blobs::Blobs;
 
 pub use error::AppError;
 
@@ -18,6 +20,8 @@ pub use error::AppError;
 #[derive(Clone)]
 pub struct Deps {
     pub records: Arc<dyn Records>,
+    /// The uploads bucket: raw participant lists, previews, results.
+    pub uploads: Arc<dyn Blobs>,
     pub clock: Clock,
 }
 
@@ -40,9 +44,10 @@ impl Clock {
 }
 
 impl Deps {
-    pub fn new(records: Arc<dyn Records>) -> Self {
+    pub fn new(records: Arc<dyn Records>, uploads: Arc<dyn Blobs>) -> Self {
         Deps {
             records,
+            uploads,
             clock: Clock::system(),
         }
     }

@@ -2,10 +2,14 @@
 //! ever continues a listing inside the caller's own group partition, so a forged cursor can at
 //! worst skip records the caller could see anyway.
 
+use crate::Deps;
 use crate::error::AppError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use model::GroupId;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
+use store::{PageRequest, Record, Versioned, keys};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 200;
@@ -27,6 +31,41 @@ pub fn decode_cursor(cursor: &str) -> Result<String, AppError> {
         .decode(cursor)
         .map_err(|_| AppError::BadCursor)?;
     String::from_utf8(bytes).map_err(|_| AppError::BadCursor)
+}
+
+/// One page of a group's records of one kind (those whose sort key starts with `prefix`).
+/// Access must already have been checked.
+pub(crate) async fn list_records<T: DeserializeOwned>(
+    deps: &Deps,
+    group: &GroupId,
+    prefix: &str,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+    newest_first: bool,
+) -> Result<Listing<Versioned<T>>, AppError> {
+    let limit = page_size(limit)?;
+    let after = cursor.map(decode_cursor).transpose()?;
+    crate::groups::load(deps, group).await?;
+    let page = deps
+        .records
+        .query(
+            &keys::group_partition(group),
+            prefix,
+            PageRequest {
+                limit,
+                after,
+                newest_first,
+            },
+        )
+        .await?;
+    Ok(Listing {
+        items: page
+            .records
+            .iter()
+            .map(Record::decode)
+            .collect::<Result<_, _>>()?,
+        next_cursor: page.next.as_deref().map(encode_cursor),
+    })
 }
 
 /// A page size within bounds.

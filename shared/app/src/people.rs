@@ -3,7 +3,7 @@
 //! get link records written in the same transaction, so an external id belongs to at most one
 //! record of its kind per group and finds that record in one read.
 
-use crate::paging::{Listing, decode_cursor, encode_cursor, page_size};
+use crate::paging::{Listing, list_records};
 use crate::{AppError, Deps, groups};
 use chrono::{DateTime, NaiveDate, Utc};
 use model::access::{Action, Caller, authorize};
@@ -13,7 +13,7 @@ use model::{FieldError, GroupId, ValidationErrors, merge_patch};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use store::keys::{self, LinkedKind};
-use store::{Condition, Key, PageRequest, Record, StoreError, Versioned, Write};
+use store::{Condition, Key, Record, StoreError, Versioned, Write};
 
 /// What the shared flow needs to know about one kind of person record.
 pub trait Person {
@@ -164,25 +164,7 @@ pub async fn list<P: Person>(
     limit: Option<u32>,
 ) -> Result<Listing<Versioned<P::Stored>>, AppError> {
     authorize(caller, Some(group_id), Action::ReadRecords)?;
-    let limit = page_size(limit)?;
-    let after = cursor.map(decode_cursor).transpose()?;
-    groups::load(deps, group_id).await?;
-    let page = deps
-        .records
-        .query(
-            &keys::group_partition(group_id),
-            P::SORT_KEY_PREFIX,
-            PageRequest { limit, after },
-        )
-        .await?;
-    Ok(Listing {
-        items: page
-            .records
-            .iter()
-            .map(Record::decode)
-            .collect::<Result<_, _>>()?,
-        next_cursor: page.next.as_deref().map(encode_cursor),
-    })
+    list_records(deps, group_id, P::SORT_KEY_PREFIX, cursor, limit, false).await
 }
 
 async fn load<P: Person>(

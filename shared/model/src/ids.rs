@@ -124,6 +124,10 @@ record_id!(
     /// A practitioner: the coach, physician or staff person patients are assigned to.
     PractitionerId, "prc", "practitioner"
 );
+record_id!(
+    /// One participant-list import: an uploaded file, its preview and its completion.
+    ImportId, "imp", "import"
+);
 
 #[cfg(test)]
 mod tests {

@@ -17,4 +17,4 @@ pub mod patient;
 pub mod practitioner;
 
 pub use error::{FieldError, ValidationErrors};
-pub use ids::{GroupId, PatientId, PractitionerId};
+pub use ids::{GroupId, ImportId, PatientId, PractitionerId};

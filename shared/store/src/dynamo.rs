@@ -353,6 +353,7 @@ impl Records for DynamoRecords {
             .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
             .limit(page.limit.clamp(1, 1000) as i32)
             .set_exclusive_start_key(start)
+            .scan_index_forward(!page.newest_first)
             .consistent_read(true)
             .send()
             .await

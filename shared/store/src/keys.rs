@@ -3,7 +3,7 @@
 
 use crate::records::Key;
 use model::external::ExternalSystem;
-use model::{GroupId, PatientId, PractitionerId};
+use model::{GroupId, ImportId, PatientId, PractitionerId};
 
 pub fn group_partition(group: &GroupId) -> String {
     format!("G#{group}")
@@ -15,6 +15,7 @@ pub fn group(group: &GroupId) -> Key {
 
 pub const PATIENT_PREFIX: &str = "PATIENT#";
 pub const PRACTITIONER_PREFIX: &str = "PRACTITIONER#";
+pub const IMPORT_PREFIX: &str = "IMPORT#";
 
 pub fn patient(group: &GroupId, id: &PatientId) -> Key {
     Key::new(group_partition(group), format!("{PATIENT_PREFIX}{id}"))
@@ -22,6 +23,10 @@ pub fn patient(group: &GroupId, id: &PatientId) -> Key {
 
 pub fn practitioner(group: &GroupId, id: &PractitionerId) -> Key {
     Key::new(group_partition(group), format!("{PRACTITIONER_PREFIX}{id}"))
+}
+
+pub fn import(group: &GroupId, id: &ImportId) -> Key {
+    Key::new(group_partition(group), format!("{IMPORT_PREFIX}{id}"))
 }
 
 /// The kinds of record an external id can point at.

@@ -120,6 +120,8 @@ pub struct PageRequest {
     pub limit: u32,
     /// The sort key of the last record of the previous page.
     pub after: Option<String>,
+    /// Highest sort key first (newest first, for keys that sort by time).
+    pub newest_first: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -207,7 +207,15 @@ async fn queries_page_within_one_partition_and_prefix() {
     let mut after = None;
     loop {
         let page = table
-            .query("G#acme", "PATIENT#", PageRequest { limit: 2, after })
+            .query(
+                "G#acme",
+                "PATIENT#",
+                PageRequest {
+                    limit: 2,
+                    after,
+                    newest_first: false,
+                },
+            )
             .await
             .unwrap();
         seen.extend(page.records.into_iter().map(|r| r.key.sk));
@@ -227,9 +235,38 @@ async fn queries_page_within_one_partition_and_prefix() {
         ]
     );
 
+    let newest = table
+        .query(
+            "G#acme",
+            "PATIENT#",
+            PageRequest {
+                limit: 2,
+                after: None,
+                newest_first: true,
+            },
+        )
+        .await
+        .unwrap();
+    let newest: Vec<String> = newest.records.into_iter().map(|r| r.key.sk).collect();
+    assert_eq!(newest, ["PATIENT#4", "PATIENT#3"]);
+    let rest = table
+        .query(
+            "G#acme",
+            "PATIENT#",
+            PageRequest {
+                limit: 10,
+                after: Some("PATIENT#3".into()),
+                newest_first: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.records.len(), 3, "continues downwards from the cursor");
+
     let foreign_cursor = PageRequest {
         limit: 2,
         after: Some("PRACTITIONER#0".into()),
+        newest_first: false,
     };
     assert_eq!(
         table.query("G#acme", "PATIENT#", foreign_cursor).await,

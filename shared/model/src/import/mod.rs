@@ -4,6 +4,7 @@
 
 pub mod columns;
 pub mod decode;
+pub mod job;
 pub mod preview;
 
 pub use columns::Column;
