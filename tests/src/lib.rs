@@ -38,9 +38,10 @@ pub fn stack() -> &'static Stack {
                 .expect("a runtime for the dev host");
             runtime.block_on(async move {
                 let config = store::aws::load_config().await;
-                let built = devhost::build(&devhost::default_template_path(), "test", &config, DevAuth::new(SECRET))
+                let mut built = devhost::build(&devhost::default_template_path(), "test", &config, DevAuth::new(SECRET))
                     .await
                     .expect("the dev host provisions the test stage from template.yaml");
+                built.start_triggers();
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
                 let url = format!("http://{}", listener.local_addr().expect("a bound address"));
                 let table = built.provisioned.tables["Table"].clone();
@@ -223,6 +224,38 @@ pub async fn uploads() -> store::blobs::S3Blobs {
 
 pub const UPLOADER: &str = "importable_files_uploader";
 pub const IMPORT_ADMIN: &str = "importable_files_admin";
+
+/// Starts an import in `group` as an uploader, PUTs `csv` to its upload URL and returns the id.
+pub async fn upload_participants(group: &str, csv: impl Into<reqwest::Body>) -> String {
+    let created = post(&format!("/v1/groups/{group}/imports"))
+        .token(&token(&[group], &[UPLOADER]))
+        .json(&json!({"filename": "participants.csv"}))
+        .send()
+        .await;
+    assert_status(&created, 201);
+    assert_eq!(put_upload(&created.body["upload"], csv).await, 200);
+    created.body["id"]
+        .as_str()
+        .expect("an import id")
+        .to_owned()
+}
+
+/// Reads the import until its status is no longer `awaiting_upload` or `previewing`.
+pub async fn previewed(group: &str, id: &str) -> Reply {
+    let path = format!("/v1/groups/{group}/imports/{id}");
+    for _ in 0..150 {
+        let reply = get(&path).token(&token(&[group], &[UPLOADER])).send().await;
+        assert_status(&reply, 200);
+        if !matches!(
+            reply.body["status"].as_str(),
+            Some("awaiting_upload" | "previewing")
+        ) {
+            return reply;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("import {id} was not previewed within 30 s");
+}
 
 /// PUTs `body` to an upload URL with the headers the API said to send.
 pub async fn put_upload(upload: &Value, body: impl Into<reqwest::Body>) -> u16 {

@@ -117,6 +117,15 @@ impl From<AppError> for Problem {
                 "Precondition failed",
                 stale.to_string(),
             ),
+            AppError::InProgressElsewhere => Problem {
+                retry_after: Some(1),
+                ..Problem::new(
+                    409,
+                    "in-progress",
+                    "In progress",
+                    "this is being worked on right now; try again shortly",
+                )
+            },
             AppError::BadCursor => Problem::bad_request(
                 "invalid-cursor",
                 "the cursor is not valid for this listing; start again without it",

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod provision;
 pub mod server;
 pub mod template;
+pub mod triggers;
 
 use provision::{ProvisionError, Provisioned};
 use std::path::Path;
@@ -30,11 +31,56 @@ pub enum StackError {
 pub struct Stack {
     pub provisioned: Provisioned,
     pub host: Arc<server::Host>,
+    /// Event sources feeding functions; start each with `run`.
+    pub s3_triggers: Vec<triggers::S3Trigger>,
+}
+
+impl Stack {
+    /// Starts every event trigger in the background.
+    pub fn start_triggers(&mut self) {
+        for trigger in self.s3_triggers.drain(..) {
+            tokio::spawn(trigger.run());
+        }
+    }
 }
 
 /// The template beside this crate, at the repository root.
 pub fn default_template_path() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml")
+}
+
+/// Subscribes a function to the S3 event source a template event declares (bucket, event types,
+/// key prefix).
+async fn subscribe_s3(
+    config: &aws_config::SdkConfig,
+    function: &str,
+    properties: &serde_json::Value,
+    handler: triggers::S3Handler,
+) -> Result<triggers::S3Trigger, StackError> {
+    let events: Vec<String> = match &properties["Events"] {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .filter_map(|e| e.as_str().map(str::to_owned))
+            .collect(),
+        other => other.as_str().map(str::to_owned).into_iter().collect(),
+    };
+    let prefix = properties["Filter"]["S3Key"]["Rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|rule| {
+            rule["Name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case("prefix"))
+        })
+        .and_then(|rule| rule["Value"].as_str());
+    let bucket = properties["Bucket"].as_str().unwrap_or_default();
+    triggers::subscribe(config, function, bucket, &events, prefix, handler)
+        .await
+        .map_err(|message| StackError::Function {
+            function: function.to_owned(),
+            message: format!("subscribing to {bucket} failed: {message}"),
+        })
 }
 
 /// Provisions `stage` from the template and builds every function the template declares.
@@ -55,6 +101,7 @@ pub async fn build(
     let provisioned = provision::provision(&template, config).await?;
     let mut api = None;
     let mut public_routes = Vec::new();
+    let mut s3_triggers = Vec::new();
     for function in template.resources("AWS::Serverless::Function")? {
         let env = template.function_environment(&function)?;
         let binary = function.metadata["BuildProperties"]["Binary"]
@@ -64,15 +111,37 @@ pub async fn build(
             function: function.logical_id.clone(),
             message: format!("its environment has no {name}"),
         };
+        // Every function so far works with the table and the uploads bucket.
+        let deps = || -> Result<app::Deps, StackError> {
+            let table = env.get("TABLE_NAME").ok_or_else(|| missing("TABLE_NAME"))?;
+            let bucket = env
+                .get("UPLOADS_BUCKET")
+                .ok_or_else(|| missing("UPLOADS_BUCKET"))?;
+            let records = DynamoRecords::new(store::aws::dynamodb(config), table.clone());
+            let uploads = S3Blobs::new(store::aws::s3(config), bucket.clone());
+            Ok(app::Deps::new(Arc::new(records), Arc::new(uploads)))
+        };
         match binary {
-            "api" => {
-                let table = env.get("TABLE_NAME").ok_or_else(|| missing("TABLE_NAME"))?;
-                let bucket = env
-                    .get("UPLOADS_BUCKET")
-                    .ok_or_else(|| missing("UPLOADS_BUCKET"))?;
-                let records = DynamoRecords::new(store::aws::dynamodb(config), table.clone());
-                let uploads = S3Blobs::new(store::aws::s3(config), bucket.clone());
-                api = Some(api::Deps::new(Arc::new(records), Arc::new(uploads)));
+            "api" => api = Some(deps()?),
+            "csv-preview" => {
+                let handler = triggers::S3Handler::CsvPreview(deps()?);
+                for event in function.properties["Events"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|e| e.values())
+                {
+                    if event["Type"] != "S3" {
+                        continue;
+                    }
+                    let trigger = subscribe_s3(
+                        config,
+                        &function.logical_id,
+                        &event["Properties"],
+                        handler.clone(),
+                    )
+                    .await?;
+                    s3_triggers.push(trigger);
+                }
             }
             other => {
                 return Err(StackError::Function {
@@ -110,5 +179,6 @@ pub async fn build(
             auth,
             public_routes,
         }),
+        s3_triggers,
     })
 }

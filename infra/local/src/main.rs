@@ -132,9 +132,10 @@ async fn serve(args: &Args) -> Result<(), String> {
     let config = store::aws::load_config().await;
     let stage = args.get("stage").unwrap_or("local");
     let port = args.get("port").unwrap_or("3000");
-    let stack = devhost::build(&args.template(), stage, &config, DevAuth::from_env())
+    let mut stack = devhost::build(&args.template(), stage, &config, DevAuth::from_env())
         .await
         .map_err(|e| format!("{e}\n(are the emulators running? infra/local/up starts them)"))?;
+    stack.start_triggers();
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}"))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;

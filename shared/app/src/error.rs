@@ -26,6 +26,8 @@ pub enum AppError {
     },
     #[error("the paging cursor is not valid for this listing")]
     BadCursor,
+    #[error("another attempt is handling this event right now; try again later")]
+    InProgressElsewhere,
     #[error(transparent)]
     Store(StoreError),
 }
@@ -47,6 +49,10 @@ impl From<ValidationErrors> for AppError {
 
 impl AppError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, AppError::Store(e) if e.is_retryable())
+        match self {
+            AppError::Store(error) => error.is_retryable(),
+            AppError::InProgressElsewhere => true,
+            _ => false,
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod groups;
+pub mod import_preview;
 pub mod imports;
 pub mod paging;
 pub mod patients;

@@ -68,6 +68,38 @@ pub(crate) async fn list_records<T: DeserializeOwned>(
     })
 }
 
+/// Every record of one kind in a group, read page by page (each page up to 1 MB, so a group's
+/// patients cost one read request per thousand or so).
+pub(crate) async fn all_records<T: DeserializeOwned>(
+    deps: &Deps,
+    group: &GroupId,
+    prefix: &str,
+) -> Result<Vec<Versioned<T>>, AppError> {
+    let mut records = Vec::new();
+    let mut after = None;
+    loop {
+        let page = deps
+            .records
+            .query(
+                &keys::group_partition(group),
+                prefix,
+                PageRequest {
+                    limit: 1000,
+                    after,
+                    newest_first: false,
+                },
+            )
+            .await?;
+        for record in &page.records {
+            records.push(record.decode()?);
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(records),
+        }
+    }
+}
+
 /// A page size within bounds.
 pub fn page_size(requested: Option<u32>) -> Result<u32, AppError> {
     match requested {

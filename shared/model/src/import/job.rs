@@ -73,6 +73,9 @@ pub struct ImportJob {
     /// The file's headers as written.
     #[serde(default)]
     pub headers: Vec<String>,
+    /// How many parts of per-row results the preview wrote (see [`results_part_key`]).
+    #[serde(default)]
+    pub result_parts: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -96,6 +99,7 @@ impl ImportJob {
             file_warnings: Vec::new(),
             failure: None,
             headers: Vec::new(),
+            result_parts: 0,
             created_at: now,
             updated_at: now,
         }
@@ -120,6 +124,14 @@ impl ImportJob {
 /// Where an import's uploaded file lives in the uploads bucket.
 pub fn raw_object_key(group: &GroupId, id: &ImportId) -> String {
     format!("imports/{group}/{id}")
+}
+
+/// How many rows' results one results part holds, so a page of results reads one small object.
+pub const ROWS_PER_RESULTS_PART: usize = 1_000;
+
+/// Where part `part` of an import's per-row results (JSON Lines) lives in the uploads bucket.
+pub fn results_part_key(group: &GroupId, id: &ImportId, part: u32) -> String {
+    format!("results/{group}/{id}/rows-{part:05}.jsonl")
 }
 
 /// The group and import an uploaded object belongs to, if its key is one of ours.

@@ -1,0 +1,205 @@
+//! Event triggers for the local stack. In AWS, S3 invokes a function directly; locally the dev
+//! host subscribes a queue to the bucket's notifications (as the template's S3 events declare:
+//! bucket, event types, key prefix) and hands each S3 event to the function, deleting it only
+//! once handled, so a failure is retried as Lambda would retry it.
+
+use crate::template::{ACCOUNT_ID, REGION};
+use aws_config::SdkConfig;
+use aws_lambda_events::s3::S3Event;
+use aws_sdk_s3::types::{
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+    QueueConfiguration, S3KeyFilter,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use std::time::Duration;
+use store::queue::{Queue, SqsQueue};
+
+enum Notification {
+    /// S3's own test message, sent when notifications are configured.
+    Test,
+    Event(S3Event),
+    Unreadable(String),
+}
+
+/// Reads a notification as the function would receive it. The emulator leaves out members real
+/// S3 events always carry (who acted, from where, the bucket owner); they are filled in with
+/// local values so the function sees the real event shape.
+fn parse_notification(body: &str) -> Notification {
+    let mut value: serde_json::Value = match serde_json::from_str(body) {
+        Ok(value) => value,
+        Err(error) => return Notification::Unreadable(error.to_string()),
+    };
+    if value["Event"] == "s3:TestEvent" {
+        return Notification::Test;
+    }
+    for record in value["Records"].as_array_mut().into_iter().flatten() {
+        let Some(record) = record.as_object_mut() else {
+            continue;
+        };
+        let local = || serde_json::json!({"principalId": "local"});
+        record.entry("userIdentity").or_insert_with(local);
+        record
+            .entry("requestParameters")
+            .or_insert_with(|| serde_json::json!({"sourceIPAddress": "127.0.0.1"}));
+        record
+            .entry("responseElements")
+            .or_insert_with(|| serde_json::json!({}));
+        if let Some(bucket) = record
+            .get_mut("s3")
+            .and_then(|s3| s3.get_mut("bucket"))
+            .and_then(|b| b.as_object_mut())
+        {
+            bucket.entry("ownerIdentity").or_insert_with(local);
+        }
+    }
+    match serde_json::from_value(value) {
+        Ok(event) => Notification::Event(event),
+        Err(error) => Notification::Unreadable(error.to_string()),
+    }
+}
+
+/// A function fed by S3 events.
+#[derive(Clone)]
+pub enum S3Handler {
+    CsvPreview(csv_preview::Deps),
+}
+
+/// One S3 event source of the template, wired to its function.
+pub struct S3Trigger {
+    pub function: String,
+    pub queue: SqsQueue,
+    pub handler: S3Handler,
+}
+
+/// How long a handed-out event stays hidden before it is handed out again (a local stand-in for
+/// Lambda's retry delay).
+const REDELIVERY_SECONDS: &str = "10";
+
+/// Creates the notification queue for `function` and points the bucket's notifications at it.
+pub async fn subscribe(
+    config: &SdkConfig,
+    function: &str,
+    bucket: &str,
+    events: &[String],
+    prefix: Option<&str>,
+    handler: S3Handler,
+) -> Result<S3Trigger, String> {
+    let sqs = store::aws::sqs(config);
+    let name = format!("{bucket}-events-{}", function.to_lowercase());
+    let name: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(80)
+        .collect();
+    let url = sqs
+        .create_queue()
+        .queue_name(&name)
+        .attributes(QueueAttributeName::VisibilityTimeout, REDELIVERY_SECONDS)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?
+        .queue_url
+        .unwrap_or_default();
+    let mut queue_config = QueueConfiguration::builder()
+        .queue_arn(format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"));
+    for event in events {
+        queue_config = queue_config.events(Event::from(event.as_str()));
+    }
+    if let Some(prefix) = prefix {
+        let rule = FilterRule::builder()
+            .name(FilterRuleName::Prefix)
+            .value(prefix)
+            .build();
+        queue_config = queue_config.filter(
+            NotificationConfigurationFilter::builder()
+                .key(S3KeyFilter::builder().filter_rules(rule).build())
+                .build(),
+        );
+    }
+    let notifications = NotificationConfiguration::builder()
+        .queue_configurations(queue_config.build().map_err(|e| e.to_string())?)
+        .build();
+    store::aws::s3(config)
+        .put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(notifications)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(e).to_string())?;
+    Ok(S3Trigger {
+        function: function.to_owned(),
+        queue: SqsQueue::new(sqs, url),
+        handler,
+    })
+}
+
+impl S3Trigger {
+    /// Hands events to the function until the process ends.
+    pub async fn run(self) {
+        loop {
+            let messages = match self.queue.receive(10, Duration::from_secs(2)).await {
+                Ok(messages) => messages,
+                Err(error) => {
+                    tracing::warn!(function = %self.function, %error, "could not read S3 events");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            for message in messages {
+                let handled = match parse_notification(&message.body) {
+                    Notification::Test => true,
+                    Notification::Unreadable(error) => {
+                        tracing::error!(function = %self.function, %error, message = %message.message_id, "an S3 notification could not be read; it is kept for inspection");
+                        false
+                    }
+                    Notification::Event(event) => match &self.handler {
+                        S3Handler::CsvPreview(deps) => match csv_preview::handle(deps, event).await
+                        {
+                            Ok(()) => true,
+                            Err(error) => {
+                                tracing::warn!(function = %self.function, %error, "invocation failed; the event will be retried");
+                                false
+                            }
+                        },
+                    },
+                };
+                if handled && let Err(error) = self.queue.delete(&message.receipt_handle).await {
+                    tracing::warn!(function = %self.function, %error, "could not acknowledge an S3 event");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emulator_notifications_are_completed_to_the_real_event_shape() {
+        let moto = r#"{"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventTime": "2026-11-22T00:33:44.387Z", "eventName": "ObjectCreated:Put", "s3": {"s3SchemaVersion": "1.0", "configurationId": "c", "bucket": {"name": "uploads", "arn": "arn:aws:s3:::uploads"}, "object": {"key": "imports%2Fzz%2Ftest", "size": 1, "eTag": "9dd4"}}}]}"#;
+        let Notification::Event(event) = parse_notification(moto) else {
+            panic!("readable")
+        };
+        assert_eq!(
+            event.records[0].s3.object.key.as_deref(),
+            Some("imports%2Fzz%2Ftest")
+        );
+    }
+
+    #[test]
+    fn test_events_are_recognised_and_garbage_is_kept() {
+        assert!(matches!(
+            parse_notification(r#"{"Service":"Amazon S3","Event":"s3:TestEvent"}"#),
+            Notification::Test
+        ));
+        assert!(matches!(
+            parse_notification("not json"),
+            Notification::Unreadable(_)
+        ));
+        assert!(matches!(
+            parse_notification(r#"{"Records": [{"eventName": 5}]}"#),
+            Notification::Unreadable(_)
+        ));
+    }
+}
