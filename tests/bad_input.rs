@@ -4,10 +4,7 @@ use e2e::*;
 
 async fn admin_and_path() -> (String, String) {
     let group = new_group().await;
-    (
-        token(&[&group], &[GROUP_ADMIN]),
-        format!("/v1/groups/{group}/patients"),
-    )
+    (token(&[&group], &[GROUP_ADMIN]), format!("/v1/groups/{group}/patients"))
 }
 
 #[tokio::test]
@@ -40,22 +37,14 @@ async fn unknown_members_and_wrong_types_are_400s() {
             .contains("unknown field `firstname`")
     );
 
-    let wrong_type = post(&path)
-        .token(&admin)
-        .json(&json!({"first_name": 42}))
-        .send()
-        .await;
+    let wrong_type = post(&path).token(&admin).json(&json!({"first_name": 42})).send().await;
     assert_status(&wrong_type, 400);
     assert_eq!(wrong_type.problem(), "invalid-body");
 
     let not_an_object = post(&path).token(&admin).json(&json!([1, 2])).send().await;
     assert_status(&not_an_object, 400);
 
-    let empty = post(&path)
-        .token(&admin)
-        .raw("application/json", "")
-        .send()
-        .await;
+    let empty = post(&path).token(&admin).raw("application/json", "").send().await;
     assert_status(&empty, 400);
     assert_eq!(empty.problem(), "malformed-json");
 }
@@ -99,10 +88,7 @@ async fn invalid_dates_emails_and_phones_are_422s_per_field() {
             .send()
             .await;
         assert_status(&reply, 422);
-        assert_eq!(
-            reply.field_errors(),
-            [("date_of_birth".to_string(), code.to_string())]
-        );
+        assert_eq!(reply.field_errors(), [("date_of_birth".to_string(), code.to_string())]);
     }
 }
 
@@ -110,10 +96,7 @@ async fn invalid_dates_emails_and_phones_are_422s_per_field() {
 async fn invalid_values_in_a_patch_are_422s_and_change_nothing() {
     let group = new_group().await;
     let created = create_patient(&group, ada()).await;
-    let path = format!(
-        "/v1/groups/{group}/patients/{}",
-        created.body["id"].as_str().unwrap()
-    );
+    let path = format!("/v1/groups/{group}/patients/{}", created.body["id"].as_str().unwrap());
     let admin = token(&[&group], &[GROUP_ADMIN]);
     let reply = patch(&path)
         .token(&admin)
@@ -122,11 +105,7 @@ async fn invalid_values_in_a_patch_are_422s_and_change_nothing() {
         .send()
         .await;
     assert_status(&reply, 422);
-    let fields: Vec<String> = reply
-        .field_errors()
-        .into_iter()
-        .map(|(field, _)| field)
-        .collect();
+    let fields: Vec<String> = reply.field_errors().into_iter().map(|(field, _)| field).collect();
     assert_eq!(fields, ["first_name", "email"]);
     let not_object = patch(&path)
         .token(&admin)
@@ -173,18 +152,12 @@ async fn unknown_routes_are_404s_and_wrong_methods_405s() {
         .await;
     assert_status(&missing, 404);
     assert_eq!(missing.problem(), "not-found");
-    let wrong = call(
-        request_method("DELETE"),
-        &format!("/v1/groups/{group}/patients"),
-    )
-    .token(&member)
-    .send()
-    .await;
-    assert_status(&wrong, 405);
-    assert_eq!(wrong.header("allow"), Some("GET, POST"));
-    let bad_group = get("/v1/groups/Not_A_Group/patients")
+    let wrong = call(request_method("DELETE"), &format!("/v1/groups/{group}/patients"))
         .token(&member)
         .send()
         .await;
+    assert_status(&wrong, 405);
+    assert_eq!(wrong.header("allow"), Some("GET, POST"));
+    let bad_group = get("/v1/groups/Not_A_Group/patients").token(&member).send().await;
     assert_status(&bad_group, 404);
 }

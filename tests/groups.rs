@@ -11,10 +11,7 @@ async fn a_platform_admin_creates_a_group_with_defaults() {
         .send()
         .await;
     assert_status(&reply, 201);
-    assert_eq!(
-        reply.header("location"),
-        Some(format!("/v1/groups/{id}").as_str())
-    );
+    assert_eq!(reply.header("location"), Some(format!("/v1/groups/{id}").as_str()));
     assert_eq!(reply.header("etag"), Some("\"1\""));
     assert_eq!(reply.body["name"], "Acme Health");
     assert_eq!(reply.body["default_country"], "US");
@@ -43,34 +40,20 @@ async fn only_platform_admins_create_groups() {
         .await;
     assert_status(&reply, 403);
     assert_eq!(reply.problem(), "role-required");
-    assert!(
-        reply.body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("platform_admin")
-    );
+    assert!(reply.body["detail"].as_str().unwrap().contains("platform_admin"));
 }
 
 #[tokio::test]
 async fn invalid_group_settings_are_reported_per_field() {
     let reply = post("/v1/groups")
         .token(&token(&[], &[PLATFORM_ADMIN]))
-        .json(
-            &json!({"id": "Not A Slug", "default_country": "Atlantis", "import_row_limit": 250000}),
-        )
+        .json(&json!({"id": "Not A Slug", "default_country": "Atlantis", "import_row_limit": 250000}))
         .send()
         .await;
     assert_status(&reply, 422);
     assert_eq!(reply.problem(), "validation-failed");
-    let fields: Vec<String> = reply
-        .field_errors()
-        .into_iter()
-        .map(|(field, _)| field)
-        .collect();
-    assert_eq!(
-        fields,
-        ["id", "name", "default_country", "import_row_limit"]
-    );
+    let fields: Vec<String> = reply.field_errors().into_iter().map(|(field, _)| field).collect();
+    assert_eq!(fields, ["id", "name", "default_country", "import_row_limit"]);
 }
 
 #[tokio::test]

@@ -65,14 +65,8 @@ async fn existing_patients_are_matched_and_diffed() {
     )
     .await;
     assert_eq!(previewed(&group, &id).await.body["summary"]["update"], 1);
-    let results = uploads()
-        .await
-        .get(&results_key(&group, &id))
-        .await
-        .unwrap()
-        .unwrap();
-    let row: serde_json::Value =
-        serde_json::from_slice(results.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    let results = uploads().await.get(&results_key(&group, &id)).await.unwrap().unwrap();
+    let row: serde_json::Value = serde_json::from_slice(results.split(|b| *b == b'\n').next().unwrap()).unwrap();
     assert_eq!(row["patient_id"], existing.body["id"]);
     assert_eq!(row["base_version"], 1);
     assert_eq!(
@@ -84,20 +78,11 @@ async fn existing_patients_are_matched_and_diffed() {
 #[tokio::test]
 async fn a_file_that_cannot_be_previewed_fails_the_import_with_a_reason() {
     let group = new_group().await;
-    let id = upload_participants(
-        &group,
-        b"PK\x03\x04\x14\x00\x06\x00not really a workbook".to_vec(),
-    )
-    .await;
+    let id = upload_participants(&group, b"PK\x03\x04\x14\x00\x06\x00not really a workbook".to_vec()).await;
     let import = previewed(&group, &id).await;
     assert_eq!(import.body["status"], "failed");
     assert_eq!(import.body["failure"]["code"], "not_csv");
-    assert!(
-        import.body["failure"]["message"]
-            .as_str()
-            .unwrap()
-            .contains(".xlsx")
-    );
+    assert!(import.body["failure"]["message"].as_str().unwrap().contains(".xlsx"));
 }
 
 #[tokio::test]
@@ -161,8 +146,7 @@ async fn a_repeated_s3_event_for_the_same_object_yields_one_preview() {
                 .unwrap_or(0)
         };
         if count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages) == 0
-            && count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-                == 0
+            && count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible) == 0
         {
             break;
         }
@@ -180,10 +164,7 @@ async fn a_repeated_s3_event_for_the_same_object_yields_one_preview() {
 
     // One claim for the object version, completed by the first delivery.
     let etag = head.e_tag().unwrap().trim_matches('"').to_owned();
-    let claim = store::Key::new(
-        format!("G#{group}"),
-        format!("IDEMPOTENCY#csv-preview#{key}#{etag}"),
-    );
+    let claim = store::Key::new(format!("G#{group}"), format!("IDEMPOTENCY#csv-preview#{key}#{etag}"));
     let claim = records()
         .await
         .get(&claim)
@@ -191,4 +172,140 @@ async fn a_repeated_s3_event_for_the_same_object_yields_one_preview() {
         .unwrap()
         .expect("the preview claimed the object version");
     assert_eq!(claim.data["status"], "COMPLETED");
+}
+
+fn results(group: &str, id: &str, query: &str) -> String {
+    format!("/v1/groups/{group}/imports/{id}/results{query}")
+}
+
+#[tokio::test]
+async fn results_page_through_every_row_and_filter_by_outcome() {
+    let group = new_group().await;
+    let id = upload_participants(
+        &group,
+        "First Name,Last Name,DOB\nA,One,1990-01-01\nB,Two,2099-01-01\nC,Three,1990-01-01\nD,Four,bad\nE,Five,1990-01-01\n",
+    )
+    .await;
+    previewed(&group, &id).await;
+    let uploader = token(&[&group], &[UPLOADER]);
+
+    let mut rows = Vec::new();
+    let mut query = "?limit=2".to_string();
+    loop {
+        let page = get(&results(&group, &id, &query)).token(&uploader).send().await;
+        assert_status(&page, 200);
+        rows.extend(
+            page.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["row"].as_u64().unwrap()),
+        );
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => query = format!("?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(rows, [1, 2, 3, 4, 5]);
+
+    let errors = get(&results(&group, &id, "?filter=errors"))
+        .token(&uploader)
+        .send()
+        .await;
+    let error_rows: Vec<u64> = errors.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["row"].as_u64().unwrap())
+        .collect();
+    assert_eq!(error_rows, [2, 4]);
+    assert_eq!(errors.body["items"][0]["errors"][0]["column"], "Date of Birth");
+    let creates = get(&results(&group, &id, "?filter=create"))
+        .token(&uploader)
+        .send()
+        .await;
+    assert_eq!(creates.body["items"].as_array().unwrap().len(), 3);
+
+    let bad = get(&results(&group, &id, "?filter=everything"))
+        .token(&uploader)
+        .send()
+        .await;
+    assert_status(&bad, 400);
+    assert_status(
+        &get(&results(&group, &id, "?cursor=zzz")).token(&uploader).send().await,
+        400,
+    );
+}
+
+#[tokio::test]
+async fn results_exist_only_once_previewed() {
+    let group = new_group().await;
+    let created = post(&format!("/v1/groups/{group}/imports"))
+        .token(&token(&[&group], &[UPLOADER]))
+        .json(&json!({"filename": "later.csv"}))
+        .send()
+        .await;
+    let id = created.body["id"].as_str().unwrap();
+    let reply = get(&results(&group, id, ""))
+        .token(&token(&[&group], &[UPLOADER]))
+        .send()
+        .await;
+    assert_status(&reply, 409);
+    assert!(reply.body["detail"].as_str().unwrap().contains("awaiting_upload"));
+}
+
+#[tokio::test]
+async fn the_results_csv_downloads_with_outcomes_and_defused_formulas() {
+    let group = new_group().await;
+    let id = upload_participants(
+        &group,
+        "First Name,Last Name,DOB,Notes\nAda,Lovelace,1984-03-07,=cmd|' /C calc'!A0\nBad,Row,not-a-date,\n",
+    )
+    .await;
+    previewed(&group, &id).await;
+    let reply = get(&results(&group, &id, ".csv"))
+        .token(&token(&[&group], &[UPLOADER]))
+        .send()
+        .await;
+    assert_status(&reply, 200);
+    let lines: Vec<&str> = reply.text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "First Name,Last Name,DOB,Notes,carebridge row,carebridge action,carebridge patient id,carebridge errors,carebridge warnings"
+    );
+    assert!(
+        lines[1].starts_with("Ada,Lovelace,1984-03-07,'=cmd|' /C calc'!A0,1,create,"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].starts_with("Bad,Row,not-a-date,,2,error,,Date of Birth: date_of_birth must be a date"),
+        "{}",
+        lines[2]
+    );
+}
+
+#[tokio::test]
+async fn a_file_over_the_groups_row_limit_fails_naming_the_limit() {
+    let group = unique_group();
+    let created = post("/v1/groups")
+        .token(&token(&[], &[PLATFORM_ADMIN]))
+        .json(&json!({"id": group, "name": "Small Clinic", "import_row_limit": 2}))
+        .send()
+        .await;
+    assert_status(&created, 201);
+    let id = upload_participants(
+        &group,
+        "First Name,Last Name,DOB\nA,B,1990-01-01\nC,D,1990-01-01\nE,F,1990-01-01\n",
+    )
+    .await;
+    let import = previewed(&group, &id).await;
+    assert_eq!(import.body["status"], "failed");
+    assert_eq!(import.body["failure"]["code"], "too_many_rows");
+    assert!(
+        import.body["failure"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than 2 participant rows")
+    );
 }

@@ -33,28 +33,20 @@ async fn an_uploader_starts_an_import_and_puts_the_file_to_its_upload_url() {
     let upload = &created.body["upload"];
     assert_eq!(upload["method"], "PUT");
     assert_eq!(upload["headers"]["content-type"], "text/csv");
-    let expires: chrono::DateTime<chrono::Utc> =
-        upload["expires_at"].as_str().unwrap().parse().unwrap();
+    let expires: chrono::DateTime<chrono::Utc> = upload["expires_at"].as_str().unwrap().parse().unwrap();
     let window = expires - started;
     assert!(
         window >= chrono::Duration::minutes(15) && window < chrono::Duration::minutes(16),
         "{window}"
     );
     assert!(
-        upload["url"]
-            .as_str()
-            .unwrap()
-            .contains("X-Amz-Expires=900"),
+        upload["url"].as_str().unwrap().contains("X-Amz-Expires=900"),
         "the URL itself lapses after 15 minutes"
     );
 
     let csv = "First Name,Last Name,Date of Birth\nAda,Lovelace,1984-03-07\n";
     assert_eq!(put_upload(upload, csv).await, 200);
-    let stored = uploads()
-        .await
-        .get(&format!("imports/{group}/{id}"))
-        .await
-        .unwrap();
+    let stored = uploads().await.get(&format!("imports/{group}/{id}")).await.unwrap();
     assert_eq!(stored.as_deref(), Some(csv.as_bytes()));
 }
 
@@ -109,11 +101,7 @@ async fn imports_need_an_import_role_and_stay_in_their_group() {
     let group = new_group().await;
     let other = new_group().await;
     let created = start_import(&group, &[UPLOADER], "list.csv").await;
-    let path = format!(
-        "{}/{}",
-        imports(&group),
-        created.body["id"].as_str().unwrap()
-    );
+    let path = format!("{}/{}", imports(&group), created.body["id"].as_str().unwrap());
 
     let member = token(&[&group], &[GROUP_ADMIN]);
     for reply in [
@@ -130,15 +118,8 @@ async fn imports_need_an_import_role_and_stay_in_their_group() {
     }
 
     let outsider = token(&[&other], &[UPLOADER, IMPORT_ADMIN]);
-    assert_eq!(
-        get(&path).token(&outsider).send().await.problem(),
-        "group-forbidden"
-    );
-    let through_other = format!(
-        "{}/{}",
-        imports(&other),
-        created.body["id"].as_str().unwrap()
-    );
+    assert_eq!(get(&path).token(&outsider).send().await.problem(), "group-forbidden");
+    let through_other = format!("{}/{}", imports(&other), created.body["id"].as_str().unwrap());
     assert_status(&get(&through_other).token(&outsider).send().await, 404);
     assert_status(
         &get(&format!("{}/imp_nonsense", imports(&group)))
@@ -156,11 +137,7 @@ async fn an_import_needs_a_csv_filename() {
         (json!({}), 422, "validation-failed"),
         (json!({"filename": "list.xlsx"}), 422, "validation-failed"),
         (json!({"filename": "a/b.csv"}), 422, "validation-failed"),
-        (
-            json!({"filename": "list.csv", "rows": 5}),
-            400,
-            "invalid-body",
-        ),
+        (json!({"filename": "list.csv", "rows": 5}), 400, "invalid-body"),
     ] {
         let reply = post(&imports(&group))
             .token(&token(&[&group], &[UPLOADER]))

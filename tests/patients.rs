@@ -53,29 +53,18 @@ async fn a_patient_is_created_normalised_stored_and_read_back() {
         .await
         .unwrap()
         .expect("the patient is in DynamoDB");
-    assert_eq!(
-        (stored.version, &stored.data["last_name"]),
-        (1, &json!("Lovelace"))
-    );
+    assert_eq!((stored.version, &stored.data["last_name"]), (1, &json!("Lovelace")));
 }
 
 #[tokio::test]
 async fn members_read_patients_but_only_group_admins_write_them() {
     let group = new_group().await;
     let created = create_patient(&group, ada()).await;
-    let path = format!(
-        "{}/{}",
-        patients(&group),
-        created.body["id"].as_str().unwrap()
-    );
+    let path = format!("{}/{}", patients(&group), created.body["id"].as_str().unwrap());
     let reader = token(&[&group], &["importable_files_uploader"]);
 
     assert_status(&get(&path).token(&reader).send().await, 200);
-    let create = post(&patients(&group))
-        .token(&reader)
-        .json(&ada())
-        .send()
-        .await;
+    let create = post(&patients(&group)).token(&reader).json(&ada()).send().await;
     assert_status(&create, 403);
     assert_eq!(create.problem(), "role-required");
     let update = patch(&path)
@@ -119,11 +108,7 @@ async fn no_group_reaches_another_groups_patients() {
 async fn an_update_at_the_current_version_applies_as_a_merge_patch() {
     let group = new_group().await;
     let created = create_patient(&group, json!({"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1984-03-07", "email": "ada@example.org", "city": "London"})).await;
-    let path = format!(
-        "{}/{}",
-        patients(&group),
-        created.body["id"].as_str().unwrap()
-    );
+    let path = format!("{}/{}", patients(&group), created.body["id"].as_str().unwrap());
     let admin = token(&[&group], &[GROUP_ADMIN]);
 
     let updated = patch(&path)
@@ -159,11 +144,7 @@ async fn an_update_at_the_current_version_applies_as_a_merge_patch() {
 async fn an_update_carrying_a_stale_version_is_refused_and_changes_nothing() {
     let group = new_group().await;
     let created = create_patient(&group, ada()).await;
-    let path = format!(
-        "{}/{}",
-        patients(&group),
-        created.body["id"].as_str().unwrap()
-    );
+    let path = format!("{}/{}", patients(&group), created.body["id"].as_str().unwrap());
     let admin = token(&[&group], &[GROUP_ADMIN]);
     let first = patch(&path)
         .token(&admin)
@@ -183,10 +164,7 @@ async fn an_update_carrying_a_stale_version_is_refused_and_changes_nothing() {
     assert_eq!(stale.problem(), "stale-version");
     let read = get(&path).token(&admin).send().await;
     assert_eq!(
-        (
-            read.body["version"].as_u64(),
-            read.body["last_name"].as_str()
-        ),
+        (read.body["version"].as_u64(), read.body["last_name"].as_str()),
         (Some(2), Some("Byron"))
     );
 
@@ -212,7 +190,11 @@ async fn patients_list_in_pages_with_an_opaque_cursor() {
     let group = new_group().await;
     let mut created = Vec::new();
     for i in 0..5 {
-        let reply = create_patient(&group, json!({"first_name": format!("P{i}"), "last_name": "Page", "date_of_birth": "1990-01-01"})).await;
+        let reply = create_patient(
+            &group,
+            json!({"first_name": format!("P{i}"), "last_name": "Page", "date_of_birth": "1990-01-01"}),
+        )
+        .await;
         created.push(reply.body["id"].as_str().unwrap().to_owned());
     }
     let reader = token(&[&group], &[]);
@@ -269,11 +251,7 @@ async fn an_external_id_belongs_to_one_patient_per_group() {
             .contains("customer id is already linked")
     );
 
-    let path = format!(
-        "{}/{}",
-        patients(&group),
-        first.body["id"].as_str().unwrap()
-    );
+    let path = format!("{}/{}", patients(&group), first.body["id"].as_str().unwrap());
     let released = patch(&path)
         .token(&token(&[&group], &[GROUP_ADMIN]))
         .header("if-match", "\"1\"")
@@ -295,17 +273,12 @@ async fn a_patients_coach_must_be_a_practitioner_of_the_group() {
     assert_status(&unknown, 422);
     assert_eq!(
         unknown.field_errors(),
-        [(
-            "practitioner_id".to_string(),
-            "unknown_practitioner".to_string()
-        )]
+        [("practitioner_id".to_string(), "unknown_practitioner".to_string())]
     );
 
     let coach = post(&format!("/v1/groups/{group}/practitioners"))
         .token(&admin)
-        .json(
-            &json!({"first_name": "Grace", "last_name": "Hopper", "email": "grace@clinic.example"}),
-        )
+        .json(&json!({"first_name": "Grace", "last_name": "Hopper", "email": "grace@clinic.example"}))
         .send()
         .await;
     assert_status(&coach, 201);
@@ -323,10 +296,7 @@ async fn unknown_and_malformed_patient_ids_are_not_found() {
         "nonsense",
         "prc_0190f0e0a1b27c3d8e9f0a1b2c3d4e5f",
     ] {
-        let reply = get(&format!("{}/{id}", patients(&group)))
-            .token(&reader)
-            .send()
-            .await;
+        let reply = get(&format!("{}/{id}", patients(&group))).token(&reader).send().await;
         assert_status(&reply, 404);
         assert_eq!(reply.problem(), "not-found");
     }

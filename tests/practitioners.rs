@@ -19,11 +19,7 @@ async fn a_coach_is_created_read_updated_and_listed() {
     assert_eq!(created.body["kind"], "coach");
     assert_eq!(created.body["email"], "grace@clinic.example");
     assert_eq!(created.body["phone"], "+14155552671");
-    let path = format!(
-        "{}/{}",
-        practitioners(&group),
-        created.body["id"].as_str().unwrap()
-    );
+    let path = format!("{}/{}", practitioners(&group), created.body["id"].as_str().unwrap());
 
     let promoted = patch(&path)
         .token(&admin)
@@ -33,19 +29,13 @@ async fn a_coach_is_created_read_updated_and_listed() {
         .await;
     assert_status(&promoted, 200);
     assert_eq!(
-        (
-            promoted.body["kind"].as_str(),
-            promoted.body["version"].as_u64()
-        ),
+        (promoted.body["kind"].as_str(), promoted.body["version"].as_u64()),
         (Some("physician"), Some(2))
     );
 
     let read = get(&path).token(&token(&[&group], &[])).send().await;
     assert_eq!(read.body, promoted.body);
-    let listing = get(&practitioners(&group))
-        .token(&token(&[&group], &[]))
-        .send()
-        .await;
+    let listing = get(&practitioners(&group)).token(&token(&[&group], &[])).send().await;
     assert_eq!(listing.body["items"].as_array().unwrap().len(), 1);
 }
 
@@ -58,10 +48,6 @@ async fn practitioner_fields_are_validated() {
         .send()
         .await;
     assert_status(&reply, 422);
-    let codes: Vec<String> = reply
-        .field_errors()
-        .into_iter()
-        .map(|(_, code)| code)
-        .collect();
+    let codes: Vec<String> = reply.field_errors().into_iter().map(|(_, code)| code).collect();
     assert_eq!(codes, ["invalid_email", "invalid_kind", "invalid_npi"]);
 }

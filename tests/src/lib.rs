@@ -38,11 +38,14 @@ pub fn stack() -> &'static Stack {
                 .expect("a runtime for the dev host");
             runtime.block_on(async move {
                 let config = store::aws::load_config().await;
-                let mut built = devhost::build(&devhost::default_template_path(), "test", &config, DevAuth::new(SECRET))
-                    .await
-                    .expect("the dev host provisions the test stage from template.yaml");
+                let mut built =
+                    devhost::build(&devhost::default_template_path(), "test", &config, DevAuth::new(SECRET))
+                        .await
+                        .expect("the dev host provisions the test stage from template.yaml");
                 built.start_triggers();
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("a loopback port");
                 let url = format!("http://{}", listener.local_addr().expect("a bound address"));
                 let table = built.provisioned.tables["Table"].clone();
                 let bucket = built.provisioned.buckets["UploadsBucket"].clone();
@@ -50,7 +53,9 @@ pub fn stack() -> &'static Stack {
                 devhost::server::serve(listener, built.host, std::future::pending()).await;
             });
         });
-        let (url, table, bucket) = started.recv().expect("the dev host did not start (see the panic above)");
+        let (url, table, bucket) = started
+            .recv()
+            .expect("the dev host did not start (see the panic above)");
         Stack {
             url,
             table,
@@ -234,10 +239,7 @@ pub async fn upload_participants(group: &str, csv: impl Into<reqwest::Body>) -> 
         .await;
     assert_status(&created, 201);
     assert_eq!(put_upload(&created.body["upload"], csv).await, 200);
-    created.body["id"]
-        .as_str()
-        .expect("an import id")
-        .to_owned()
+    created.body["id"].as_str().expect("an import id").to_owned()
 }
 
 /// Reads the import until its status is no longer `awaiting_upload` or `previewing`.
@@ -246,10 +248,7 @@ pub async fn previewed(group: &str, id: &str) -> Reply {
     for _ in 0..150 {
         let reply = get(&path).token(&token(&[group], &[UPLOADER])).send().await;
         assert_status(&reply, 200);
-        if !matches!(
-            reply.body["status"].as_str(),
-            Some("awaiting_upload" | "previewing")
-        ) {
+        if !matches!(reply.body["status"].as_str(), Some("awaiting_upload" | "previewing")) {
             return reply;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -259,9 +258,7 @@ pub async fn previewed(group: &str, id: &str) -> Reply {
 
 /// PUTs `body` to an upload URL with the headers the API said to send.
 pub async fn put_upload(upload: &Value, body: impl Into<reqwest::Body>) -> u16 {
-    let mut request = stack()
-        .http
-        .put(upload["url"].as_str().expect("an upload url"));
+    let mut request = stack().http.put(upload["url"].as_str().expect("an upload url"));
     for (name, value) in upload["headers"].as_object().into_iter().flatten() {
         request = request.header(name.as_str(), value.as_str().unwrap_or_default());
     }

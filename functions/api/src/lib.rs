@@ -15,10 +15,7 @@ pub use app::Deps;
 pub async fn handle(deps: &Deps, request: Request) -> Response<Body> {
     let started = Instant::now();
     let matched = routes::find(request.method().as_str(), request.uri().path());
-    let template = matched
-        .as_ref()
-        .map(|m| m.route.template())
-        .unwrap_or("unmatched");
+    let template = matched.as_ref().map(|m| m.route.template()).unwrap_or("unmatched");
     let response = match matched {
         Ok(matched) => routes::dispatch(deps, &request, matched)
             .await

@@ -62,6 +62,23 @@ page!(PatientPage, Patient);
 page!(PractitionerPage, Practitioner);
 page!(ImportPage, ImportJob);
 
+/// One page of an import's per-row results.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResultPage {
+    pub items: Vec<model::import::RowResult>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<Listing<model::import::RowResult>> for ResultPage {
+    fn from(listing: Listing<model::import::RowResult>) -> Self {
+        ResultPage {
+            items: listing.items,
+            next_cursor: listing.next_cursor,
+        }
+    }
+}
+
 /// How to upload an import's file.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UploadInstructions {
@@ -202,6 +219,8 @@ impl Modify for BearerAuth {
         crate::routes::create_import,
         crate::routes::list_imports,
         crate::routes::get_import,
+        crate::routes::import_results,
+        crate::routes::import_results_csv,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),
@@ -248,10 +267,7 @@ mod tests {
                 described += 1;
             }
         }
-        let documented: usize = paths
-            .values()
-            .map(|item| item.as_object().unwrap().len())
-            .sum();
+        let documented: usize = paths.values().map(|item| item.as_object().unwrap().len()).sum();
         assert_eq!(
             described, documented,
             "the document describes operations that are not served"
@@ -265,10 +281,7 @@ mod tests {
             for (method, operation) in item.as_object().unwrap() {
                 let responses = operation["responses"].as_object().unwrap();
                 for status in ["400", "401", "403", "404", "422"] {
-                    assert!(
-                        responses.contains_key(status),
-                        "{method} {path} lacks {status}"
-                    );
+                    assert!(responses.contains_key(status), "{method} {path} lacks {status}");
                 }
             }
         }

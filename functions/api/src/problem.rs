@@ -111,12 +111,9 @@ impl From<AppError> for Problem {
             },
             AppError::NotFound { what } => Problem::not_found(format!("no such {what}")),
             AppError::Conflict(detail) => Problem::new(409, "conflict", "Conflict", detail),
-            stale @ AppError::StaleVersion { .. } => Problem::new(
-                412,
-                "stale-version",
-                "Precondition failed",
-                stale.to_string(),
-            ),
+            stale @ AppError::StaleVersion { .. } => {
+                Problem::new(412, "stale-version", "Precondition failed", stale.to_string())
+            }
             AppError::InProgressElsewhere => Problem {
                 retry_after: Some(1),
                 ..Problem::new(

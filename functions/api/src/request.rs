@@ -43,12 +43,7 @@ pub fn json<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let media_type = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if media_type != "application/json" && !media_type.ends_with("+json") {
         return Err(Problem::new(
             415,
@@ -63,10 +58,7 @@ pub fn json<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
             413,
             "body-too-large",
             "Body too large",
-            format!(
-                "the body is {} bytes; the limit is {MAX_BODY_BYTES}",
-                bytes.len()
-            ),
+            format!("the body is {} bytes; the limit is {MAX_BODY_BYTES}", bytes.len()),
         ));
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -86,9 +78,7 @@ pub fn json<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
                     error.column()
                 ),
             ),
-            Category::Data => {
-                Problem::bad_request("invalid-body", strip_position(&error.to_string()))
-            }
+            Category::Data => Problem::bad_request("invalid-body", strip_position(&error.to_string())),
         }
     })
 }
@@ -130,18 +120,15 @@ pub fn etag(version: u64) -> String {
 }
 
 pub fn query<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
-    request
-        .query_string_parameters_ref()
-        .and_then(|q| q.first(name))
+    request.query_string_parameters_ref().and_then(|q| q.first(name))
 }
 
 /// A numeric query parameter, or a problem naming it.
 pub fn query_number(request: &Request, name: &str) -> Result<Option<u32>, Problem> {
     query(request, name)
         .map(|raw| {
-            raw.parse::<u32>().map_err(|_| {
-                Problem::bad_request("invalid-query", format!("{name} must be a whole number"))
-            })
+            raw.parse::<u32>()
+                .map_err(|_| Problem::bad_request("invalid-query", format!("{name} must be a whole number")))
         })
         .transpose()
 }

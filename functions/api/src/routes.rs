@@ -1,7 +1,7 @@
 //! The route table and one handler per operation. Handlers are thin: read the request, call one
 //! use case, encode the result. Their `#[utoipa::path]` attributes are the OpenAPI document.
 
-use crate::openapi::{CreatedImport, GroupList, ImportPage, Problems, Versioned};
+use crate::openapi::{CreatedImport, GroupList, ImportPage, Problems, ResultPage, Versioned};
 use crate::problem::Problem;
 use crate::request::{self, etag};
 use app::people;
@@ -28,6 +28,8 @@ pub enum Route {
     Practitioner,
     Imports,
     Import,
+    ImportResults,
+    ImportResultsCsv,
 }
 
 /// Every route: its path template and the methods it allows. The OpenAPI test checks that the
@@ -38,16 +40,8 @@ pub const ROUTES: &[(Route, &str, &str)] = &[
     (Route::Groups, "/v1/groups", "GET, POST"),
     (Route::Group, "/v1/groups/{group}", "GET"),
     (Route::Patients, "/v1/groups/{group}/patients", "GET, POST"),
-    (
-        Route::Patient,
-        "/v1/groups/{group}/patients/{patient}",
-        "GET, PATCH",
-    ),
-    (
-        Route::Practitioners,
-        "/v1/groups/{group}/practitioners",
-        "GET, POST",
-    ),
+    (Route::Patient, "/v1/groups/{group}/patients/{patient}", "GET, PATCH"),
+    (Route::Practitioners, "/v1/groups/{group}/practitioners", "GET, POST"),
     (
         Route::Practitioner,
         "/v1/groups/{group}/practitioners/{practitioner}",
@@ -55,6 +49,16 @@ pub const ROUTES: &[(Route, &str, &str)] = &[
     ),
     (Route::Imports, "/v1/groups/{group}/imports", "GET, POST"),
     (Route::Import, "/v1/groups/{group}/imports/{import}", "GET"),
+    (
+        Route::ImportResults,
+        "/v1/groups/{group}/imports/{import}/results",
+        "GET",
+    ),
+    (
+        Route::ImportResultsCsv,
+        "/v1/groups/{group}/imports/{import}/results.csv",
+        "GET",
+    ),
 ];
 
 impl Route {
@@ -119,11 +123,7 @@ pub async fn dispatch(deps: &Deps, request: &Request, matched: Matched<'_>) -> A
         Some(raw) => Some(GroupId::parse(raw).map_err(|_| Problem::not_found("no such group"))?),
         None => None,
     };
-    let call = Call {
-        deps,
-        request,
-        caller,
-    };
+    let call = Call { deps, request, caller };
     let id = matched.params.get(1).copied().unwrap_or_default();
     match (matched.route, matched.method, group) {
         (Route::ImportTemplate, _, _) => Ok(import_template()),
@@ -141,6 +141,8 @@ pub async fn dispatch(deps: &Deps, request: &Request, matched: Matched<'_>) -> A
         (Route::Imports, "GET", Some(group)) => list_imports(&call, &group).await,
         (Route::Imports, _, Some(group)) => create_import(&call, &group).await,
         (Route::Import, _, Some(group)) => get_import(&call, &group, id).await,
+        (Route::ImportResults, _, Some(group)) => import_results(&call, &group, id).await,
+        (Route::ImportResultsCsv, _, Some(group)) => import_results_csv(&call, &group, id).await,
         _ => Err(Problem::internal()),
     }
 }
@@ -166,11 +168,7 @@ fn json<T: Serialize>(status: u16, value: &T) -> Response<Body> {
 }
 
 /// A single record with its version in the body and as its ETag.
-fn record<T: Serialize>(
-    status: u16,
-    versioned: store::Versioned<T>,
-    location: Option<String>,
-) -> Response<Body> {
+fn record<T: Serialize>(status: u16, versioned: store::Versioned<T>, location: Option<String>) -> Response<Body> {
     let tag = etag(versioned.version);
     let mut response = json(status, &Versioned::from(versioned));
     let headers = response.headers_mut();
@@ -234,11 +232,7 @@ pub(crate) async fn create_group(call: &Call<'_>) -> Answer {
     responses((status = 200, body = Versioned<Group>, headers(("ETag" = String))), Problems)
 )]
 pub(crate) async fn get_group(call: &Call<'_>, group: &GroupId) -> Answer {
-    Ok(record(
-        200,
-        groups::get(call.deps, &call.caller, group).await?,
-        None,
-    ))
+    Ok(record(200, groups::get(call.deps, &call.caller, group).await?, None))
 }
 
 #[utoipa::path(
@@ -290,6 +284,41 @@ pub(crate) async fn get_import(call: &Call<'_>, group: &GroupId, id: &str) -> An
         imports::get(call.deps, &call.caller, group, id).await?,
         None,
     ))
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/imports/{import}/results", tag = "imports",
+    description = "A page of the preview's per-row results: the action, changes, errors and warnings of each row.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("import" = String, Path, description = "Import id"),
+        ("filter" = Option<String>, Query, description = "all (default), errors, warnings, create, update or unchanged"),
+        ("cursor" = Option<String>, Query, description = "next_cursor from the previous page"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)")
+    ),
+    responses((status = 200, body = ResultPage), Problems)
+)]
+pub(crate) async fn import_results(call: &Call<'_>, group: &GroupId, id: &str) -> Answer {
+    let limit = request::query_number(call.request, "limit")?;
+    let filter = request::query(call.request, "filter");
+    let cursor = request::query(call.request, "cursor");
+    let page = imports::results(call.deps, &call.caller, group, id, filter, cursor, limit).await?;
+    Ok(json(200, &ResultPage::from(page)))
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/imports/{import}/results.csv", tag = "imports",
+    description = "Redirects to a 5-minute download of the results as CSV: the file's columns, then each row's number, action, patient id, errors and warnings. Cells that a spreadsheet would run as formulas are escaped.",
+    params(("group" = String, Path, description = "Group id"), ("import" = String, Path, description = "Import id")),
+    responses((status = 303, description = "See Other: the download link", headers(("Location" = String))), Problems)
+)]
+pub(crate) async fn import_results_csv(call: &Call<'_>, group: &GroupId, id: &str) -> Answer {
+    let url = imports::results_csv(call.deps, &call.caller, group, id).await?;
+    Response::builder()
+        .status(303)
+        .header("location", url)
+        .body(Body::Empty)
+        .map_err(|_| Problem::internal())
 }
 
 /// Declares the four handlers of one kind of person record (list, create, get, patch), so
@@ -405,9 +434,7 @@ mod tests {
     fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
         assert_eq!(find("GET", "/v1/nothing").unwrap_err().status, 404);
         assert_eq!(
-            find("GET", "/v1/groups/acme/patients/pat_1/extra")
-                .unwrap_err()
-                .status,
+            find("GET", "/v1/groups/acme/patients/pat_1/extra").unwrap_err().status,
             404
         );
         assert_eq!(find("GET", "/v1/groups//patients").unwrap_err().status, 404);

@@ -48,16 +48,11 @@ pub struct DevAuth {
 
 impl DevAuth {
     pub fn new(secret: impl Into<Vec<u8>>) -> Self {
-        DevAuth {
-            secret: secret.into(),
-        }
+        DevAuth { secret: secret.into() }
     }
 
     pub fn from_env() -> Self {
-        DevAuth::new(
-            std::env::var("CAREBRIDGE_DEV_JWT_SECRET")
-                .unwrap_or_else(|_| DEFAULT_SECRET.to_owned()),
-        )
+        DevAuth::new(std::env::var("CAREBRIDGE_DEV_JWT_SECRET").unwrap_or_else(|_| DEFAULT_SECRET.to_owned()))
     }
 
     /// Signs a token for `sub` with these groups and roles, valid for `ttl_seconds`.
@@ -81,10 +76,7 @@ impl DevAuth {
     }
 
     /// Checks the `Authorization` header and returns the claims as API Gateway passes them on.
-    pub fn verify(
-        &self,
-        authorization: Option<&str>,
-    ) -> Result<HashMap<String, String>, AuthError> {
+    pub fn verify(&self, authorization: Option<&str>) -> Result<HashMap<String, String>, AuthError> {
         let header = authorization.ok_or(AuthError::Missing)?.trim();
         let token = header
             .strip_prefix("Bearer ")
@@ -95,30 +87,20 @@ impl DevAuth {
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.leeway = 0;
-        let data = jsonwebtoken::decode::<DevClaims>(
-            token,
-            &DecodingKey::from_secret(&self.secret),
-            &validation,
-        )
-        .map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => AuthError::Expired,
-            ErrorKind::InvalidSignature => AuthError::BadSignature,
-            ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => {
-                AuthError::WrongIssuerOrAudience
-            }
-            ErrorKind::InvalidToken
-            | ErrorKind::Base64(_)
-            | ErrorKind::Json(_)
-            | ErrorKind::Utf8(_) => AuthError::Malformed,
-            other => AuthError::Invalid(format!("{other:?}")),
-        })?;
+        let data = jsonwebtoken::decode::<DevClaims>(token, &DecodingKey::from_secret(&self.secret), &validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::InvalidSignature => AuthError::BadSignature,
+                ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => AuthError::WrongIssuerOrAudience,
+                ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
+                    AuthError::Malformed
+                }
+                other => AuthError::Invalid(format!("{other:?}")),
+            })?;
         let claims = data.claims;
         Ok(HashMap::from([
             ("sub".to_owned(), claims.sub),
-            (
-                "groups".to_owned(),
-                format!("[{}]", claims.groups.join(" ")),
-            ),
+            ("groups".to_owned(), format!("[{}]", claims.groups.join(" "))),
             ("roles".to_owned(), format!("[{}]", claims.roles.join(" "))),
             ("iss".to_owned(), claims.iss),
             ("aud".to_owned(), claims.aud),
@@ -149,14 +131,8 @@ mod tests {
     fn each_bad_token_is_refused_for_its_own_reason() {
         let good = auth().mint("alice", &["acme"], &[], 60);
         assert_eq!(auth().verify(None), Err(AuthError::Missing));
-        assert_eq!(
-            auth().verify(Some(&format!("Basic {good}"))),
-            Err(AuthError::NotBearer)
-        );
-        assert_eq!(
-            auth().verify(Some("Bearer not.a.jwt")),
-            Err(AuthError::Malformed)
-        );
+        assert_eq!(auth().verify(Some(&format!("Basic {good}"))), Err(AuthError::NotBearer));
+        assert_eq!(auth().verify(Some("Bearer not.a.jwt")), Err(AuthError::Malformed));
         let expired = auth().mint("alice", &["acme"], &[], -10);
         assert_eq!(
             auth().verify(Some(&format!("Bearer {expired}"))),

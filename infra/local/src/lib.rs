@@ -58,21 +58,14 @@ async fn subscribe_s3(
     handler: triggers::S3Handler,
 ) -> Result<triggers::S3Trigger, StackError> {
     let events: Vec<String> = match &properties["Events"] {
-        serde_json::Value::Array(items) => items
-            .iter()
-            .filter_map(|e| e.as_str().map(str::to_owned))
-            .collect(),
+        serde_json::Value::Array(items) => items.iter().filter_map(|e| e.as_str().map(str::to_owned)).collect(),
         other => other.as_str().map(str::to_owned).into_iter().collect(),
     };
     let prefix = properties["Filter"]["S3Key"]["Rules"]
         .as_array()
         .into_iter()
         .flatten()
-        .find(|rule| {
-            rule["Name"]
-                .as_str()
-                .is_some_and(|n| n.eq_ignore_ascii_case("prefix"))
-        })
+        .find(|rule| rule["Name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case("prefix")))
         .and_then(|rule| rule["Value"].as_str());
     let bucket = properties["Bucket"].as_str().unwrap_or_default();
     triggers::subscribe(config, function, bucket, &events, prefix, handler)
@@ -114,9 +107,7 @@ pub async fn build(
         // Every function so far works with the table and the uploads bucket.
         let deps = || -> Result<app::Deps, StackError> {
             let table = env.get("TABLE_NAME").ok_or_else(|| missing("TABLE_NAME"))?;
-            let bucket = env
-                .get("UPLOADS_BUCKET")
-                .ok_or_else(|| missing("UPLOADS_BUCKET"))?;
+            let bucket = env.get("UPLOADS_BUCKET").ok_or_else(|| missing("UPLOADS_BUCKET"))?;
             let records = DynamoRecords::new(store::aws::dynamodb(config), table.clone());
             let uploads = S3Blobs::new(store::aws::s3(config), bucket.clone());
             Ok(app::Deps::new(Arc::new(records), Arc::new(uploads)))
@@ -133,13 +124,8 @@ pub async fn build(
                     if event["Type"] != "S3" {
                         continue;
                     }
-                    let trigger = subscribe_s3(
-                        config,
-                        &function.logical_id,
-                        &event["Properties"],
-                        handler.clone(),
-                    )
-                    .await?;
+                    let trigger =
+                        subscribe_s3(config, &function.logical_id, &event["Properties"], handler.clone()).await?;
                     s3_triggers.push(trigger);
                 }
             }
@@ -157,14 +143,8 @@ pub async fn build(
         {
             let properties = &event["Properties"];
             if event["Type"] == "HttpApi" && properties["Auth"]["Authorizer"] == "NONE" {
-                let method = properties["Method"]
-                    .as_str()
-                    .unwrap_or("ANY")
-                    .to_ascii_uppercase();
-                public_routes.push((
-                    method,
-                    properties["Path"].as_str().unwrap_or_default().to_owned(),
-                ));
+                let method = properties["Method"].as_str().unwrap_or("ANY").to_ascii_uppercase();
+                public_routes.push((method, properties["Path"].as_str().unwrap_or_default().to_owned()));
             }
         }
     }

@@ -25,9 +25,7 @@ impl Args {
             let name = flag
                 .strip_prefix("--")
                 .ok_or_else(|| format!("unexpected argument `{flag}`"))?;
-            let value = raw
-                .next()
-                .ok_or_else(|| format!("--{name} needs a value"))?;
+            let value = raw.next().ok_or_else(|| format!("--{name} needs a value"))?;
             options.push((name.to_owned(), value));
         }
         Ok(Args { command, options })
@@ -43,12 +41,7 @@ impl Args {
 
     fn list(&self, name: &str) -> Vec<&str> {
         self.get(name)
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
+            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
             .unwrap_or_default()
     }
 
@@ -102,12 +95,7 @@ fn token(args: &Args) -> Result<(), String> {
         .unwrap_or("3600")
         .parse::<i64>()
         .map_err(|_| "--ttl is a number of seconds")?;
-    let token = DevAuth::from_env().mint(
-        args.get("sub").unwrap_or("dev-user"),
-        &groups,
-        &args.list("roles"),
-        ttl,
-    );
+    let token = DevAuth::from_env().mint(args.get("sub").unwrap_or("dev-user"), &groups, &args.list("roles"), ttl);
     println!("{token}");
     Ok(())
 }
@@ -124,9 +112,7 @@ async fn provision(args: &Args) -> Result<(), String> {
 
 async fn serve(args: &Args) -> Result<(), String> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_target(false)
         .init();
     let config = store::aws::load_config().await;
@@ -140,13 +126,7 @@ async fn serve(args: &Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let url = format!("http://127.0.0.1:{port}");
-    let table = stack
-        .provisioned
-        .tables
-        .values()
-        .next()
-        .cloned()
-        .unwrap_or_default();
+    let table = stack.provisioned.tables.values().next().cloned().unwrap_or_default();
     println!(
         "\ncarebridge is running (stage `{stage}`)\n\
          \x20 API            {url}/v1\n\

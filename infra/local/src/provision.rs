@@ -4,8 +4,8 @@
 use crate::template::{Template, TemplateError};
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
@@ -41,10 +41,7 @@ fn text(value: &Value) -> String {
     }
 }
 
-pub async fn provision(
-    template: &Template,
-    config: &SdkConfig,
-) -> Result<Provisioned, ProvisionError> {
+pub async fn provision(template: &Template, config: &SdkConfig) -> Result<Provisioned, ProvisionError> {
     let mut provisioned = Provisioned::default();
     let dynamodb = store::aws::dynamodb(config);
     for table in template.resources("AWS::DynamoDB::Table")? {
@@ -59,14 +56,9 @@ pub async fn provision(
         let name = text(&bucket.properties["BucketName"]);
         match s3.create_bucket().bucket(&name).send().await {
             Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_bucket_already_owned_by_you()) => {}
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_bucket_already_owned_by_you()) => {}
             Err(e) => {
-                return Err(failed(
-                    &bucket.logical_id,
-                    aws_sdk_s3::error::DisplayErrorContext(e),
-                ));
+                return Err(failed(&bucket.logical_id, aws_sdk_s3::error::DisplayErrorContext(e)));
             }
         }
         if bucket.properties["VersioningConfiguration"]["Status"] == "Enabled" {
@@ -78,12 +70,7 @@ pub async fn provision(
                 .versioning_configuration(versioning)
                 .send()
                 .await
-                .map_err(|e| {
-                    failed(
-                        &bucket.logical_id,
-                        aws_sdk_s3::error::DisplayErrorContext(e),
-                    )
-                })?;
+                .map_err(|e| failed(&bucket.logical_id, aws_sdk_s3::error::DisplayErrorContext(e)))?;
         }
         provisioned.buckets.insert(bucket.logical_id, name);
     }
@@ -92,15 +79,10 @@ pub async fn provision(
     // Dead-letter queues first: a redrive policy names an existing queue.
     queues.sort_by_key(|q| !q.properties["RedrivePolicy"].is_null());
     for queue in queues {
-        let mut request = sqs
-            .create_queue()
-            .queue_name(text(&queue.properties["QueueName"]));
+        let mut request = sqs.create_queue().queue_name(text(&queue.properties["QueueName"]));
         for (property, attribute) in [
             ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
-            (
-                "MessageRetentionPeriod",
-                QueueAttributeName::MessageRetentionPeriod,
-            ),
+            ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
             ("DelaySeconds", QueueAttributeName::DelaySeconds),
         ] {
             if !queue.properties[property].is_null() {
@@ -113,12 +95,10 @@ pub async fn provision(
                 queue.properties["RedrivePolicy"].to_string(),
             );
         }
-        let output = request.send().await.map_err(|e| {
-            failed(
-                &queue.logical_id,
-                aws_sdk_sqs::error::DisplayErrorContext(e),
-            )
-        })?;
+        let output = request
+            .send()
+            .await
+            .map_err(|e| failed(&queue.logical_id, aws_sdk_sqs::error::DisplayErrorContext(e)))?;
         provisioned
             .queues
             .insert(queue.logical_id, output.queue_url.unwrap_or_default());
@@ -146,26 +126,16 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, properties: &Value) -> 
         .table_name(text(&properties["TableName"]))
         .billing_mode(BillingMode::PayPerRequest)
         .set_key_schema(Some(key_schema(&properties["KeySchema"])?));
-    for attribute in properties["AttributeDefinitions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
+    for attribute in properties["AttributeDefinitions"].as_array().into_iter().flatten() {
         request = request.attribute_definitions(
             AttributeDefinition::builder()
                 .attribute_name(text(&attribute["AttributeName"]))
-                .attribute_type(ScalarAttributeType::from(
-                    text(&attribute["AttributeType"]).as_str(),
-                ))
+                .attribute_type(ScalarAttributeType::from(text(&attribute["AttributeType"]).as_str()))
                 .build()
                 .map_err(|e| e.to_string())?,
         );
     }
-    for index in properties["GlobalSecondaryIndexes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
+    for index in properties["GlobalSecondaryIndexes"].as_array().into_iter().flatten() {
         request = request.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(text(&index["IndexName"]))
@@ -183,12 +153,7 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, properties: &Value) -> 
     }
     match request.send().await {
         Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception()) =>
-        {
-            Ok(())
-        }
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => Ok(()),
         Err(e) => Err(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()),
     }
 }

@@ -91,10 +91,7 @@ async fn handle(host: &Host, request: hyper::Request<Incoming>) -> HttpResponse 
     let claims = if host.is_public(method, path) {
         None
     } else {
-        let authorization = parts
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
+        let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
         match host.auth.verify(authorization) {
             Ok(claims) => Some(claims),
             Err(error) => {
@@ -114,11 +111,7 @@ async fn handle(host: &Host, request: hyper::Request<Incoming>) -> HttpResponse 
 }
 
 /// The API Gateway HTTP API (payload 2.0) event for this request, as Lambda would receive it.
-fn api_gateway_event(
-    parts: &http::request::Parts,
-    body: &Bytes,
-    claims: Option<HashMap<String, String>>,
-) -> Value {
+fn api_gateway_event(parts: &http::request::Parts, body: &Bytes, claims: Option<HashMap<String, String>>) -> Value {
     let mut headers = Map::new();
     for name in parts.headers.keys() {
         let values: Vec<&str> = parts

@@ -14,10 +14,7 @@ pub const REGION: &str = "us-east-1";
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("template.yaml is not valid YAML: {0}")]
     Yaml(#[from] serde_norway::Error),
     #[error("template.yaml: {0}")]
@@ -94,10 +91,7 @@ impl Template {
     }
 
     /// A function's environment: the template's global variables overlaid with its own.
-    pub fn function_environment(
-        &self,
-        function: &Resource,
-    ) -> Result<BTreeMap<String, String>, TemplateError> {
+    pub fn function_environment(&self, function: &Resource) -> Result<BTreeMap<String, String>, TemplateError> {
         let globals = self.resolve(&self.globals["Function"]["Environment"]["Variables"])?;
         let own = &function.properties["Environment"]["Variables"];
         Ok([&globals, own]
@@ -129,9 +123,7 @@ impl Template {
                 };
                 Json::String(self.attribute(resource, attribute)?)
             }
-            Json::Object(map)
-                if map.len() == 1 && map.keys().next().is_some_and(|k| k.starts_with("Fn::")) =>
-            {
+            Json::Object(map) if map.len() == 1 && map.keys().next().is_some_and(|k| k.starts_with("Fn::")) => {
                 let name = map.keys().next().map(String::as_str).unwrap_or_default();
                 return Err(TemplateError::Unsupported(format!(
                     "the local stack does not resolve {name}"
@@ -142,12 +134,7 @@ impl Template {
                     .map(|(k, v)| Ok((k.clone(), self.resolve(v)?)))
                     .collect::<Result<Map<_, _>, TemplateError>>()?,
             ),
-            Json::Array(items) => Json::Array(
-                items
-                    .iter()
-                    .map(|v| self.resolve(v))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Json::Array(items) => Json::Array(items.iter().map(|v| self.resolve(v)).collect::<Result<_, _>>()?),
             other => other.clone(),
         })
     }
@@ -165,9 +152,7 @@ impl Template {
             _ => {}
         }
         let resource = self.resources.get(name).ok_or_else(|| {
-            TemplateError::Unsupported(format!(
-                "Ref to unknown `{name}` (is a parameter missing a value?)"
-            ))
+            TemplateError::Unsupported(format!("Ref to unknown `{name}` (is a parameter missing a value?)"))
         })?;
         let properties = &resource["Properties"];
         let physical = match resource["Type"].as_str().unwrap_or_default() {
@@ -199,9 +184,7 @@ impl Template {
                 format!("arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}")
             }
             _ => {
-                return Err(TemplateError::Unsupported(format!(
-                    "Fn::GetAtt {resource}.{attribute}"
-                )));
+                return Err(TemplateError::Unsupported(format!("Fn::GetAtt {resource}.{attribute}")));
             }
         })
     }
@@ -219,9 +202,9 @@ impl Template {
         let mut rest = text;
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
-            let end = rest[start..].find('}').ok_or_else(|| {
-                TemplateError::Unsupported(format!("unclosed ${{ in Fn::Sub `{text}`"))
-            })?;
+            let end = rest[start..]
+                .find('}')
+                .ok_or_else(|| TemplateError::Unsupported(format!("unclosed ${{ in Fn::Sub `{text}`")))?;
             let name = &rest[start + 2..start + end];
             let value = match variables.get(name) {
                 Some(value) => scalar(&self.resolve(value)?),
@@ -257,9 +240,7 @@ fn to_json(yaml: &Yaml) -> Json {
             map.iter()
                 .map(|(k, v)| {
                     (
-                        k.as_str()
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| scalar(&to_json(k))),
+                        k.as_str().map(str::to_owned).unwrap_or_else(|| scalar(&to_json(k))),
                         to_json(v),
                     )
                 })
@@ -335,7 +316,8 @@ Resources:
 
     #[test]
     fn unsupported_intrinsics_are_refused_not_guessed() {
-        let text = "Resources:\n  T:\n    Type: AWS::DynamoDB::Table\n    Properties: { TableName: !Join ['-', [a, b]] }\n";
+        let text =
+            "Resources:\n  T:\n    Type: AWS::DynamoDB::Table\n    Properties: { TableName: !Join ['-', [a, b]] }\n";
         let template = Template::parse(text, &[]).unwrap();
         let error = template.resources("AWS::DynamoDB::Table").unwrap_err();
         assert!(error.to_string().contains("Fn::Join"), "{error}");
@@ -344,11 +326,7 @@ Resources:
     #[test]
     fn the_project_template_resolves() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
-        let template = Template::load(
-            &path,
-            &[("Stage", "test"), ("JwtIssuer", "x"), ("JwtAudience", "y")],
-        )
-        .unwrap();
+        let template = Template::load(&path, &[("Stage", "test"), ("JwtIssuer", "x"), ("JwtAudience", "y")]).unwrap();
         assert_eq!(template.resources("AWS::DynamoDB::Table").unwrap().len(), 1);
         for function in template.resources("AWS::Serverless::Function").unwrap() {
             let env = template.function_environment(&function).unwrap();

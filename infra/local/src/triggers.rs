@@ -7,8 +7,8 @@ use crate::template::{ACCOUNT_ID, REGION};
 use aws_config::SdkConfig;
 use aws_lambda_events::s3::S3Event;
 use aws_sdk_s3::types::{
-    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
-    QueueConfiguration, S3KeyFilter,
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter, QueueConfiguration,
+    S3KeyFilter,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::time::Duration;
@@ -100,16 +100,12 @@ pub async fn subscribe(
         .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?
         .queue_url
         .unwrap_or_default();
-    let mut queue_config = QueueConfiguration::builder()
-        .queue_arn(format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"));
+    let mut queue_config = QueueConfiguration::builder().queue_arn(format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"));
     for event in events {
         queue_config = queue_config.events(Event::from(event.as_str()));
     }
     if let Some(prefix) = prefix {
-        let rule = FilterRule::builder()
-            .name(FilterRuleName::Prefix)
-            .value(prefix)
-            .build();
+        let rule = FilterRule::builder().name(FilterRuleName::Prefix).value(prefix).build();
         queue_config = queue_config.filter(
             NotificationConfigurationFilter::builder()
                 .key(S3KeyFilter::builder().filter_rules(rule).build())
@@ -153,8 +149,7 @@ impl S3Trigger {
                         false
                     }
                     Notification::Event(event) => match &self.handler {
-                        S3Handler::CsvPreview(deps) => match csv_preview::handle(deps, event).await
-                        {
+                        S3Handler::CsvPreview(deps) => match csv_preview::handle(deps, event).await {
                             Ok(()) => true,
                             Err(error) => {
                                 tracing::warn!(function = %self.function, %error, "invocation failed; the event will be retried");
@@ -181,10 +176,7 @@ mod tests {
         let Notification::Event(event) = parse_notification(moto) else {
             panic!("readable")
         };
-        assert_eq!(
-            event.records[0].s3.object.key.as_deref(),
-            Some("imports%2Fzz%2Ftest")
-        );
+        assert_eq!(event.records[0].s3.object.key.as_deref(), Some("imports%2Fzz%2Ftest"));
     }
 
     #[test]
@@ -193,10 +185,7 @@ mod tests {
             parse_notification(r#"{"Service":"Amazon S3","Event":"s3:TestEvent"}"#),
             Notification::Test
         ));
-        assert!(matches!(
-            parse_notification("not json"),
-            Notification::Unreadable(_)
-        ));
+        assert!(matches!(parse_notification("not json"), Notification::Unreadable(_)));
         assert!(matches!(
             parse_notification(r#"{"Records": [{"eventName": 5}]}"#),
             Notification::Unreadable(_)

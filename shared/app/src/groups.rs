@@ -6,11 +6,7 @@ use model::access::{Action, Caller, authorize};
 use model::group::{Group, GroupInput};
 use store::{Condition, Record, StoreError, Versioned, Write, keys};
 
-pub async fn create(
-    deps: &Deps,
-    caller: &Caller,
-    input: GroupInput,
-) -> Result<Versioned<Group>, AppError> {
+pub async fn create(deps: &Deps, caller: &Caller, input: GroupInput) -> Result<Versioned<Group>, AppError> {
     authorize(caller, None, Action::CreateGroup)?;
     let (id, settings) = input.validate()?;
     let now = deps.clock.now();

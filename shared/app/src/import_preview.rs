@@ -5,8 +5,7 @@
 use crate::paging::all_records;
 use crate::{AppError, Deps, groups};
 use model::import::job::{
-    ImportJob, ImportStatus, MAX_FILE_BYTES, ROWS_PER_RESULTS_PART, parse_raw_object_key,
-    results_part_key,
+    ImportJob, ImportStatus, MAX_FILE_BYTES, ROWS_PER_RESULTS_PART, parse_raw_object_key, results_part_key,
 };
 use model::import::{Existing, FileFailure, Settings, check_size, preview_rows};
 use model::patient::Patient;
@@ -48,10 +47,7 @@ pub enum PreviewOutcome {
 /// function's timeout is shorter).
 const PREVIEW_WINDOW: chrono::Duration = chrono::Duration::minutes(15);
 
-pub async fn preview_upload(
-    deps: &Deps,
-    object: &UploadedObject,
-) -> Result<PreviewOutcome, AppError> {
+pub async fn preview_upload(deps: &Deps, object: &UploadedObject) -> Result<PreviewOutcome, AppError> {
     let Some((group, id)) = parse_raw_object_key(&object.key) else {
         return Ok(PreviewOutcome::NotAnImport);
     };
@@ -94,12 +90,7 @@ pub async fn preview_upload(
     }
 }
 
-async fn run(
-    deps: &Deps,
-    group: &GroupId,
-    id: &ImportId,
-    object: &UploadedObject,
-) -> Result<PreviewOutcome, AppError> {
+async fn run(deps: &Deps, group: &GroupId, id: &ImportId, object: &UploadedObject) -> Result<PreviewOutcome, AppError> {
     let key = keys::import(group, id);
     let Some(record) = deps.records.get(&key).await? else {
         return Ok(PreviewOutcome::UnknownImport);
@@ -137,11 +128,7 @@ async fn run(
         Ok((outcome, parts)) => {
             for (index, part) in parts.into_iter().enumerate() {
                 deps.uploads
-                    .put(
-                        &results_part_key(group, id, index as u32),
-                        part,
-                        "application/x-ndjson",
-                    )
+                    .put(&results_part_key(group, id, index as u32), part, "application/x-ndjson")
                     .await?;
             }
             let rows = outcome.summary.rows;
@@ -163,18 +150,13 @@ async fn compute(
     deps: &Deps,
     group: &GroupId,
     bytes: &[u8],
-) -> Result<Result<(model::import::FileOutcome, Vec<Vec<u8>>), model::import::FileError>, AppError>
-{
+) -> Result<Result<(model::import::FileOutcome, Vec<Vec<u8>>), model::import::FileError>, AppError> {
     let settings = groups::load(deps, group).await?.value.settings;
     let patients = all_records::<Patient>(deps, group, keys::PATIENT_PREFIX).await?;
     let practitioners = all_records::<Practitioner>(deps, group, keys::PRACTITIONER_PREFIX).await?;
     let existing = Existing::new(
-        patients
-            .into_iter()
-            .map(|p| (p.value.id, p.version, p.value.fields)),
-        practitioners
-            .into_iter()
-            .map(|p| (p.value.id, p.value.fields.email)),
+        patients.into_iter().map(|p| (p.value.id, p.version, p.value.fields)),
+        practitioners.into_iter().map(|p| (p.value.id, p.value.fields.email)),
     );
     let settings = Settings {
         default_country: settings.default_country,
@@ -217,16 +199,11 @@ async fn finish_failed(
     });
     tracing::info!(group = %job.value.group, import = %job.value.id, code, "preview failed");
     save(deps, job).await?;
-    Ok(PreviewOutcome::Failed {
-        code: code.to_owned(),
-    })
+    Ok(PreviewOutcome::Failed { code: code.to_owned() })
 }
 
 /// Writes the job at the next version, refusing if anyone else changed it meanwhile.
-async fn save(
-    deps: &Deps,
-    mut job: Versioned<ImportJob>,
-) -> Result<Versioned<ImportJob>, AppError> {
+async fn save(deps: &Deps, mut job: Versioned<ImportJob>) -> Result<Versioned<ImportJob>, AppError> {
     job.value.updated_at = deps.clock.now();
     let key = keys::import(&job.value.group, &job.value.id);
     deps.records

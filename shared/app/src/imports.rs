@@ -1,13 +1,16 @@
 //! Participant-list imports: start one (a record and a presigned upload URL), list and read
 //! them. Uploading needs `importable_files_uploader` or `importable_files_admin`.
 
-use crate::paging::{Listing, list_records};
+use crate::paging::{Listing, decode_cursor, encode_cursor, list_records, page_size};
 use crate::{AppError, Deps, groups};
 use chrono::{DateTime, Utc};
 use model::access::{Action, Caller, authorize};
+use model::import::RowResult;
 use model::import::job::{
-    CSV_MEDIA_TYPE, ImportJob, NewImport, UPLOAD_WINDOW, raw_object_key, validate_filename,
+    CSV_MEDIA_TYPE, ImportJob, ImportStatus, NewImport, ROWS_PER_RESULTS_PART, UPLOAD_WINDOW, raw_object_key,
+    results_part_key, validate_filename,
 };
+use model::import::results::{ResultFilter, write_csv};
 use model::{GroupId, ImportId, ValidationErrors};
 use std::collections::BTreeMap;
 use store::{Condition, Record, Versioned, Write, keys};
@@ -27,16 +30,11 @@ pub struct Created {
     pub upload: Upload,
 }
 
-pub async fn create(
-    deps: &Deps,
-    caller: &Caller,
-    group: &GroupId,
-    input: NewImport,
-) -> Result<Created, AppError> {
+pub async fn create(deps: &Deps, caller: &Caller, group: &GroupId, input: NewImport) -> Result<Created, AppError> {
     authorize(caller, Some(group), Action::UploadImport)?;
     groups::load(deps, group).await?;
-    let filename = validate_filename(input.filename.as_deref())
-        .map_err(|e| AppError::Invalid(ValidationErrors(vec![e])))?;
+    let filename =
+        validate_filename(input.filename.as_deref()).map_err(|e| AppError::Invalid(ValidationErrors(vec![e])))?;
     let now = deps.clock.now();
     let job = ImportJob::new(
         ImportId::generate(),
@@ -45,9 +43,7 @@ pub async fn create(
         caller.subject.clone(),
         now,
     );
-    let window = UPLOAD_WINDOW
-        .to_std()
-        .unwrap_or(std::time::Duration::from_secs(900));
+    let window = UPLOAD_WINDOW.to_std().unwrap_or(std::time::Duration::from_secs(900));
     let presigned = deps
         .uploads
         .presign_put(&raw_object_key(group, &job.id), CSV_MEDIA_TYPE, window)
@@ -70,10 +66,7 @@ pub async fn create(
             headers,
             expires_at: job.upload_expires_at,
         },
-        import: Versioned {
-            version: 1,
-            value: job,
-        },
+        import: Versioned { version: 1, value: job },
     })
 }
 
@@ -86,8 +79,7 @@ pub async fn list(
     limit: Option<u32>,
 ) -> Result<Listing<Versioned<ImportJob>>, AppError> {
     authorize(caller, Some(group), Action::UploadImport)?;
-    let mut listing =
-        list_records::<ImportJob>(deps, group, keys::IMPORT_PREFIX, cursor, limit, true).await?;
+    let mut listing = list_records::<ImportJob>(deps, group, keys::IMPORT_PREFIX, cursor, limit, true).await?;
     let now = deps.clock.now();
     for item in &mut listing.items {
         item.value.status = item.value.status_at(now);
@@ -105,9 +97,118 @@ pub async fn get(
     groups::load(deps, group).await?;
     let id = ImportId::parse(raw_id).map_err(|_| AppError::NotFound { what: "import" })?;
     let record = deps.records.get(&keys::import(group, &id)).await?;
-    let mut job: Versioned<ImportJob> = record
-        .ok_or(AppError::NotFound { what: "import" })?
-        .decode()?;
+    let mut job: Versioned<ImportJob> = record.ok_or(AppError::NotFound { what: "import" })?.decode()?;
     job.value.status = job.value.status_at(deps.clock.now());
     Ok(job)
+}
+
+/// How many result parts one page request reads at most before answering with a cursor, so a
+/// sparse filter over a large import never makes one request slow.
+const MAX_PARTS_PER_PAGE: u32 = 10;
+/// How long a results download link works.
+const DOWNLOAD_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The job, if its preview results exist.
+async fn with_results(deps: &Deps, caller: &Caller, group: &GroupId, raw_id: &str) -> Result<ImportJob, AppError> {
+    let job = get(deps, caller, group, raw_id).await?.value;
+    match job.status {
+        ImportStatus::Pending | ImportStatus::Completing | ImportStatus::Completed => Ok(job),
+        status => Err(AppError::Conflict(format!(
+            "results exist once the file is previewed; this import is {}",
+            serde_json::to_value(status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        ))),
+    }
+}
+
+async fn result_part(deps: &Deps, job: &ImportJob, part: u32) -> Result<Vec<RowResult>, AppError> {
+    let key = results_part_key(&job.group, &job.id, part);
+    let bytes = deps.uploads.get(&key).await?.ok_or_else(|| {
+        AppError::Store(store::StoreError::Corrupt {
+            key: store::Key::new(job.group.to_string(), key.clone()),
+            reason: "a results part is missing".into(),
+        })
+    })?;
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            serde_json::from_slice(line).map_err(|e| {
+                AppError::Store(store::StoreError::Corrupt {
+                    key: store::Key::new(job.group.to_string(), key.clone()),
+                    reason: e.to_string(),
+                })
+            })
+        })
+        .collect()
+}
+
+/// A page of the preview's per-row results, optionally only errors, warnings or one action.
+pub async fn results(
+    deps: &Deps,
+    caller: &Caller,
+    group: &GroupId,
+    raw_id: &str,
+    filter: Option<&str>,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Listing<RowResult>, AppError> {
+    let job = with_results(deps, caller, group, raw_id).await?;
+    let filter = ResultFilter::parse(filter).ok_or_else(|| {
+        AppError::BadBody("filter must be one of all, errors, warnings, create, update, unchanged".into())
+    })?;
+    let limit = page_size(limit)? as usize;
+    let after: u32 = match cursor {
+        None => 0,
+        Some(cursor) => decode_cursor(cursor)?.parse().map_err(|_| AppError::BadCursor)?,
+    };
+    let total = job.summary.as_ref().map(|s| s.rows).unwrap_or(0);
+    let mut items = Vec::new();
+    let mut last = after;
+    let mut part = after / ROWS_PER_RESULTS_PART as u32;
+    let first_part = part;
+    while part < job.result_parts && part < first_part + MAX_PARTS_PER_PAGE {
+        for row in result_part(deps, &job, part).await? {
+            if row.row <= after {
+                continue;
+            }
+            last = row.row;
+            if filter.matches(&row) {
+                items.push(row);
+                if items.len() == limit {
+                    return Ok(Listing {
+                        items,
+                        next_cursor: (last < total).then(|| encode_cursor(&last.to_string())),
+                    });
+                }
+            }
+        }
+        part += 1;
+    }
+    Ok(Listing {
+        items,
+        next_cursor: (last < total).then(|| encode_cursor(&last.to_string())),
+    })
+}
+
+/// Writes the results CSV (the input columns, then row, action, patient id, errors and
+/// warnings) next to the results and returns a short-lived download link for it.
+pub async fn results_csv(deps: &Deps, caller: &Caller, group: &GroupId, raw_id: &str) -> Result<String, AppError> {
+    let job = with_results(deps, caller, group, raw_id).await?;
+    let mut rows = Vec::new();
+    for part in 0..job.result_parts {
+        rows.extend(result_part(deps, &job, part).await?);
+    }
+    let mut csv = Vec::new();
+    write_csv(&mut csv, &job.headers, &rows)
+        .map_err(|e| AppError::BadBody(format!("the results could not be written as CSV: {e}")))?;
+    let key = format!("results/{}/{}/results.csv", job.group, job.id);
+    deps.uploads.put(&key, csv, "text/csv; charset=utf-8").await?;
+    let stem = job.filename.trim_end_matches(".csv").trim_end_matches(".CSV");
+    Ok(deps
+        .uploads
+        .presign_get(&key, &format!("{stem}-results.csv"), DOWNLOAD_WINDOW)
+        .await?)
 }

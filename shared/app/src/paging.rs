@@ -27,9 +27,7 @@ pub fn encode_cursor(sort_key: &str) -> String {
 }
 
 pub fn decode_cursor(cursor: &str) -> Result<String, AppError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| AppError::BadCursor)?;
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| AppError::BadCursor)?;
     String::from_utf8(bytes).map_err(|_| AppError::BadCursor)
 }
 
@@ -59,11 +57,7 @@ pub(crate) async fn list_records<T: DeserializeOwned>(
         )
         .await?;
     Ok(Listing {
-        items: page
-            .records
-            .iter()
-            .map(Record::decode)
-            .collect::<Result<_, _>>()?,
+        items: page.records.iter().map(Record::decode).collect::<Result<_, _>>()?,
         next_cursor: page.next.as_deref().map(encode_cursor),
     })
 }

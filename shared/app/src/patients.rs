@@ -33,11 +33,7 @@ impl Person for Patient {
         keys::patient(group, id)
     }
 
-    fn validate(
-        input: &PatientInput,
-        group: &Group,
-        today: NaiveDate,
-    ) -> Result<PatientFields, ValidationErrors> {
+    fn validate(input: &PatientInput, group: &Group, today: NaiveDate) -> Result<PatientFields, ValidationErrors> {
         input.validate(&Context {
             default_country: group.settings.default_country.clone(),
             today,

@@ -32,11 +32,7 @@ pub trait Person {
     fn new_id() -> Self::Id;
     fn parse_id(raw: &str) -> Option<Self::Id>;
     fn key(group: &GroupId, id: &Self::Id) -> Key;
-    fn validate(
-        input: &Self::Input,
-        group: &Group,
-        today: NaiveDate,
-    ) -> Result<Self::Fields, ValidationErrors>;
+    fn validate(input: &Self::Input, group: &Group, today: NaiveDate) -> Result<Self::Fields, ValidationErrors>;
     fn external_ids(fields: &Self::Fields) -> &ExternalIds;
     /// Records these fields point at, which must exist in the group, each with the error to
     /// report when it does not.
@@ -118,11 +114,9 @@ pub async fn update<P: Person>(
         });
     }
     let old_fields = P::fields(&current.value);
-    let mut merged = serde_json::to_value(P::Input::from(old_fields))
-        .map_err(|e| AppError::BadBody(e.to_string()))?;
+    let mut merged = serde_json::to_value(P::Input::from(old_fields)).map_err(|e| AppError::BadBody(e.to_string()))?;
     merge_patch::apply(&mut merged, patch);
-    let input: P::Input =
-        serde_json::from_value(merged).map_err(|e| AppError::BadBody(e.to_string()))?;
+    let input: P::Input = serde_json::from_value(merged).map_err(|e| AppError::BadBody(e.to_string()))?;
     let now = deps.clock.now();
     let fields = P::validate(&input, &group.value, now.date_naive())?;
     if &fields == old_fields {
@@ -130,19 +124,8 @@ pub async fn update<P: Person>(
     }
     check_references::<P>(deps, group_id, &fields).await?;
     let id = P::id(&current.value).clone();
-    let links = link_writes::<P>(
-        group_id,
-        &id,
-        P::external_ids(old_fields),
-        P::external_ids(&fields),
-    )?;
-    let stored = P::assemble(
-        id.clone(),
-        group_id.clone(),
-        fields,
-        P::created_at(&current.value),
-        now,
-    );
+    let links = link_writes::<P>(group_id, &id, P::external_ids(old_fields), P::external_ids(&fields))?;
+    let stored = P::assemble(id.clone(), group_id.clone(), fields, P::created_at(&current.value), now);
     let version = expected_version + 1;
     let mut writes = vec![Write::Put {
         record: Record::encode(P::key(group_id, &id), version, &stored)?,
@@ -150,10 +133,7 @@ pub async fn update<P: Person>(
     }];
     writes.extend(links);
     apply::<P>(deps, writes, expected_version).await?;
-    Ok(Versioned {
-        version,
-        value: stored,
-    })
+    Ok(Versioned { version, value: stored })
 }
 
 pub async fn list<P: Person>(
@@ -167,11 +147,7 @@ pub async fn list<P: Person>(
     list_records(deps, group_id, P::SORT_KEY_PREFIX, cursor, limit, false).await
 }
 
-async fn load<P: Person>(
-    deps: &Deps,
-    group_id: &GroupId,
-    raw_id: &str,
-) -> Result<Versioned<P::Stored>, AppError> {
+async fn load<P: Person>(deps: &Deps, group_id: &GroupId, raw_id: &str) -> Result<Versioned<P::Stored>, AppError> {
     let not_found = AppError::NotFound { what: P::WHAT };
     let id = P::parse_id(raw_id).ok_or(not_found)?;
     match deps.records.get(&P::key(group_id, &id)).await? {
@@ -180,11 +156,7 @@ async fn load<P: Person>(
     }
 }
 
-async fn check_references<P: Person>(
-    deps: &Deps,
-    group_id: &GroupId,
-    fields: &P::Fields,
-) -> Result<(), AppError> {
+async fn check_references<P: Person>(deps: &Deps, group_id: &GroupId, fields: &P::Fields) -> Result<(), AppError> {
     let references = P::references(group_id, fields);
     if references.is_empty() {
         return Ok(());
@@ -236,24 +208,16 @@ fn link_writes<P: Person>(
 }
 
 /// Writes atomically, explaining a refused condition in the caller's terms.
-async fn apply<P: Person>(
-    deps: &Deps,
-    writes: Vec<Write>,
-    expected_version: u64,
-) -> Result<(), AppError> {
+async fn apply<P: Person>(deps: &Deps, writes: Vec<Write>, expected_version: u64) -> Result<(), AppError> {
     let record_key = writes[0].key().clone();
     match deps.records.write(writes).await {
         Ok(()) => Ok(()),
-        Err(StoreError::VersionConflict { key, current }) if key == record_key => {
-            Err(AppError::StaleVersion {
-                what: P::WHAT,
-                expected: expected_version,
-                current,
-            })
-        }
-        Err(StoreError::NotFound(key)) if key == record_key => {
-            Err(AppError::NotFound { what: P::WHAT })
-        }
+        Err(StoreError::VersionConflict { key, current }) if key == record_key => Err(AppError::StaleVersion {
+            what: P::WHAT,
+            expected: expected_version,
+            current,
+        }),
+        Err(StoreError::NotFound(key)) if key == record_key => Err(AppError::NotFound { what: P::WHAT }),
         Err(StoreError::AlreadyExists(key)) if key != record_key => {
             let system = key.sk.split('#').nth(2).unwrap_or("external");
             Err(AppError::Conflict(format!(
@@ -261,12 +225,10 @@ async fn apply<P: Person>(
                 P::WHAT
             )))
         }
-        Err(StoreError::NotFound(_) | StoreError::VersionConflict { .. }) => {
-            Err(AppError::Conflict(format!(
-                "the {}'s external links changed at the same time; read it again and reapply your change",
-                P::WHAT
-            )))
-        }
+        Err(StoreError::NotFound(_) | StoreError::VersionConflict { .. }) => Err(AppError::Conflict(format!(
+            "the {}'s external links changed at the same time; read it again and reapply your change",
+            P::WHAT
+        ))),
         Err(other) => Err(other.into()),
     }
 }

@@ -40,18 +40,14 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("preview", rows), &file, |b, file| {
             b.iter(|| {
                 let mut kept = 0usize;
-                let outcome = preview_rows(black_box(file), &settings(), &existing, |row| {
-                    kept += row.cells.len()
-                })
-                .expect("a readable file");
+                let outcome = preview_rows(black_box(file), &settings(), &existing, |row| kept += row.cells.len())
+                    .expect("a readable file");
                 (outcome.summary.rows, kept)
             })
         });
-        group.bench_with_input(
-            BenchmarkId::new("plain_csv_read", rows),
-            &file,
-            |b, file| b.iter(|| plain_read(black_box(file))),
-        );
+        group.bench_with_input(BenchmarkId::new("plain_csv_read", rows), &file, |b, file| {
+            b.iter(|| plain_read(black_box(file)))
+        });
     }
     group.finish();
 }

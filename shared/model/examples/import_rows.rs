@@ -29,12 +29,7 @@ fn peak_memory_mib() -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["generate", rows, file] => {
             let rows: usize = rows.parse().expect("ROWS is a number");
             std::fs::write(file, generate::participant_list(rows)).expect("write the file");
@@ -48,8 +43,7 @@ fn main() {
             };
             let started = Instant::now();
             // Rows stream past as the csv-preview function streams them into its results file.
-            let outcome = preview_rows(&bytes, &settings, &Existing::default(), drop)
-                .expect("a readable file");
+            let outcome = preview_rows(&bytes, &settings, &Existing::default(), drop).expect("a readable file");
             let elapsed = started.elapsed();
             let s = &outcome.summary;
             println!(

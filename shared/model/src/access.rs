@@ -89,14 +89,8 @@ impl Caller {
         let list = |name: &str| claims.get(name).map(|v| claim_list(v)).unwrap_or_default();
         Ok(Caller {
             subject,
-            groups: list("groups")
-                .iter()
-                .filter_map(|g| GroupId::parse(g).ok())
-                .collect(),
-            roles: list("roles")
-                .iter()
-                .filter_map(|r| Role::parse(r))
-                .collect(),
+            groups: list("groups").iter().filter_map(|g| GroupId::parse(g).ok()).collect(),
+            roles: list("roles").iter().filter_map(|r| Role::parse(r)).collect(),
         })
     }
 
@@ -164,18 +158,13 @@ pub enum Denied {
 }
 
 fn roles_list(roles: &[Role]) -> String {
-    roles
-        .iter()
-        .map(|r| r.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 /// Decides whether `caller` may do `action` in `group` (`None` for actions outside any group).
 pub fn authorize(caller: &Caller, group: Option<&GroupId>, action: Action) -> Result<(), Denied> {
     if let Some(group) = group {
-        let platform_reads_settings =
-            action == Action::ReadGroup && caller.has_role(Role::PlatformAdmin);
+        let platform_reads_settings = action == Action::ReadGroup && caller.has_role(Role::PlatformAdmin);
         if !caller.is_member_of(group) && !platform_reads_settings {
             return Err(Denied::NotInGroup(group.clone()));
         }
@@ -218,10 +207,7 @@ mod tests {
         let claims = HashMap::from([
             ("sub".to_string(), "user-1".to_string()),
             ("groups".to_string(), "[acme Not_A_Group]".to_string()),
-            (
-                "roles".to_string(),
-                r#"["group_admin","billing_viewer"]"#.to_string(),
-            ),
+            ("roles".to_string(), r#"["group_admin","billing_viewer"]"#.to_string()),
         ]);
         let caller = Caller::from_claims(&claims).unwrap();
         assert_eq!(caller.subject, "user-1");
@@ -232,19 +218,13 @@ mod tests {
     #[test]
     fn a_token_without_a_subject_is_refused() {
         let claims = HashMap::from([("groups".to_string(), "acme".to_string())]);
-        assert_eq!(
-            Caller::from_claims(&claims),
-            Err(ClaimsError::MissingSubject)
-        );
+        assert_eq!(Caller::from_claims(&claims), Err(ClaimsError::MissingSubject));
     }
 
     #[test]
     fn members_read_their_group_and_nobody_else_s() {
         let reader = caller(&["acme"], &[]);
-        assert_eq!(
-            authorize(&reader, Some(&group("acme")), Action::ReadRecords),
-            Ok(())
-        );
+        assert_eq!(authorize(&reader, Some(&group("acme")), Action::ReadRecords), Ok(()));
         assert_eq!(
             authorize(&reader, Some(&group("other")), Action::ReadRecords),
             Err(Denied::NotInGroup(group("other")))
@@ -259,20 +239,13 @@ mod tests {
             Err(Denied::MissingRole(&[Role::GroupAdmin]))
         );
         let admin = caller(&["acme"], &[Role::GroupAdmin]);
-        assert_eq!(
-            authorize(&admin, Some(&group("acme")), Action::WriteRecords),
-            Ok(())
-        );
+        assert_eq!(authorize(&admin, Some(&group("acme")), Action::WriteRecords), Ok(()));
     }
 
     #[test]
     fn a_role_never_opens_another_group() {
         let admin = caller(&["acme"], &Role::ALL);
-        for action in [
-            Action::ReadRecords,
-            Action::WriteRecords,
-            Action::AdministerImport,
-        ] {
+        for action in [Action::ReadRecords, Action::WriteRecords, Action::AdministerImport] {
             assert!(authorize(&admin, Some(&group("other")), action).is_err());
         }
     }
@@ -281,19 +254,9 @@ mod tests {
     fn platform_admins_create_groups_and_read_settings_but_not_patient_data() {
         let platform = caller(&[], &[Role::PlatformAdmin]);
         assert_eq!(authorize(&platform, None, Action::CreateGroup), Ok(()));
-        assert_eq!(
-            authorize(&platform, Some(&group("acme")), Action::ReadGroup),
-            Ok(())
-        );
+        assert_eq!(authorize(&platform, Some(&group("acme")), Action::ReadGroup), Ok(()));
         assert!(authorize(&platform, Some(&group("acme")), Action::ReadRecords).is_err());
-        assert!(
-            authorize(
-                &caller(&["acme"], &[Role::GroupAdmin]),
-                None,
-                Action::CreateGroup
-            )
-            .is_err()
-        );
+        assert!(authorize(&caller(&["acme"], &[Role::GroupAdmin]), None, Action::CreateGroup).is_err());
     }
 
     #[test]
@@ -301,19 +264,10 @@ mod tests {
         let uploader = caller(&["acme"], &[Role::ImportableFilesUploader]);
         let importer = caller(&["acme"], &[Role::ImportableFilesAdmin]);
         let acme = group("acme");
-        assert_eq!(
-            authorize(&uploader, Some(&acme), Action::UploadImport),
-            Ok(())
-        );
+        assert_eq!(authorize(&uploader, Some(&acme), Action::UploadImport), Ok(()));
         assert!(authorize(&uploader, Some(&acme), Action::AdministerImport).is_err());
-        assert_eq!(
-            authorize(&importer, Some(&acme), Action::UploadImport),
-            Ok(())
-        );
-        assert_eq!(
-            authorize(&importer, Some(&acme), Action::AdministerImport),
-            Ok(())
-        );
+        assert_eq!(authorize(&importer, Some(&acme), Action::UploadImport), Ok(()));
+        assert_eq!(authorize(&importer, Some(&acme), Action::AdministerImport), Ok(()));
     }
 
     #[test]
@@ -327,9 +281,6 @@ mod tests {
             authorize(&integrator, Some(&acme), Action::AdministerIntegration),
             Ok(())
         );
-        assert_eq!(
-            authorize(&integrator, Some(&acme), Action::EditMappings),
-            Ok(())
-        );
+        assert_eq!(authorize(&integrator, Some(&acme), Action::EditMappings), Ok(()));
     }
 }

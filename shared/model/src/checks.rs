@@ -19,24 +19,14 @@ fn present(raw: &Option<String>) -> Option<&str> {
     raw.as_deref().filter(|s| !s.trim().is_empty())
 }
 
-pub fn optional_text(
-    errors: &mut ValidationErrors,
-    field: &str,
-    raw: &Option<String>,
-    max: usize,
-) -> Option<String> {
+pub fn optional_text(errors: &mut ValidationErrors, field: &str, raw: &Option<String>, max: usize) -> Option<String> {
     let value = present(raw)?;
     errors
         .check(normalize::text(value, max).map_err(|why| invalid(field, why)))
         .flatten()
 }
 
-pub fn optional_name(
-    errors: &mut ValidationErrors,
-    field: &str,
-    raw: &Option<String>,
-    max: usize,
-) -> Option<String> {
+pub fn optional_name(errors: &mut ValidationErrors, field: &str, raw: &Option<String>, max: usize) -> Option<String> {
     let name = normalize::name(present(raw)?)?;
     if name.chars().count() > max {
         errors.push(invalid(field, Invalid::TooLong(max)));
@@ -45,11 +35,7 @@ pub fn optional_name(
     Some(name)
 }
 
-pub fn required_name(
-    errors: &mut ValidationErrors,
-    field: &str,
-    raw: &Option<String>,
-) -> Option<String> {
+pub fn required_name(errors: &mut ValidationErrors, field: &str, raw: &Option<String>) -> Option<String> {
     if present(raw).is_none() {
         errors.push(FieldError::required(field));
         return None;
@@ -57,11 +43,7 @@ pub fn required_name(
     optional_name(errors, field, raw, MAX_NAME)
 }
 
-pub fn optional_email(
-    errors: &mut ValidationErrors,
-    field: &str,
-    raw: &Option<String>,
-) -> Option<String> {
+pub fn optional_email(errors: &mut ValidationErrors, field: &str, raw: &Option<String>) -> Option<String> {
     let value = present(raw)?;
     errors.check(normalize::email(value).map_err(|why| invalid(field, why)))
 }
@@ -76,11 +58,7 @@ pub fn optional_phone(
     errors.check(normalize::phone(value, region).map_err(|why| invalid(field, why)))
 }
 
-pub fn optional_country(
-    errors: &mut ValidationErrors,
-    field: &str,
-    raw: &Option<String>,
-) -> Option<Country> {
+pub fn optional_country(errors: &mut ValidationErrors, field: &str, raw: &Option<String>) -> Option<Country> {
     let value = present(raw)?;
     errors.check(Country::parse(value).map_err(|why| invalid(field, why)))
 }

@@ -53,11 +53,7 @@ impl ValidationErrors {
 
     /// `Ok(value)` when nothing was collected, otherwise the collected errors.
     pub fn into_result<T>(self, value: T) -> Result<T, ValidationErrors> {
-        if self.0.is_empty() {
-            Ok(value)
-        } else {
-            Err(self)
-        }
+        if self.0.is_empty() { Ok(value) } else { Err(self) }
     }
 
     /// Runs one field's check, keeping its value on success and its error otherwise.

@@ -59,10 +59,7 @@ pub const MAX_EXTERNAL_ID_LEN: usize = 128;
 
 /// Checks `external_ids` as sent (`{"elation": "140758510600193"}`): known systems, ids trimmed,
 /// non-empty, bounded and free of control characters.
-pub fn parse_external_ids(
-    raw: &BTreeMap<String, String>,
-    errors: &mut ValidationErrors,
-) -> ExternalIds {
+pub fn parse_external_ids(raw: &BTreeMap<String, String>, errors: &mut ValidationErrors) -> ExternalIds {
     let mut ids = ExternalIds::new();
     for (system, id) in raw {
         let field = format!("external_ids.{system}");
@@ -76,10 +73,7 @@ pub fn parse_external_ids(
             continue;
         };
         let id = id.trim();
-        if id.is_empty()
-            || id.chars().count() > MAX_EXTERNAL_ID_LEN
-            || id.chars().any(char::is_control)
-        {
+        if id.is_empty() || id.chars().count() > MAX_EXTERNAL_ID_LEN || id.chars().any(char::is_control) {
             errors.push(FieldError::new(
                 field,
                 "invalid_external_id",
@@ -109,11 +103,7 @@ mod tests {
             ids,
             ExternalIds::from([(ExternalSystem::Elation, "140758510600193".to_string())])
         );
-        let codes: Vec<_> = errors
-            .0
-            .iter()
-            .map(|e| (e.field.as_str(), e.code))
-            .collect();
+        let codes: Vec<_> = errors.0.iter().map(|e| (e.field.as_str(), e.code)).collect();
         assert_eq!(
             codes,
             [

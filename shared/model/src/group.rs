@@ -55,10 +55,8 @@ impl GroupInput {
                 errors.push(FieldError::required("id"));
                 None
             }
-            Some(raw) => errors.check(
-                GroupId::parse(raw)
-                    .map_err(|why| FieldError::new("id", "invalid_group_id", why.to_string())),
-            ),
+            Some(raw) => errors
+                .check(GroupId::parse(raw).map_err(|why| FieldError::new("id", "invalid_group_id", why.to_string()))),
         };
         let name = match self.name.as_deref().and_then(normalize::name) {
             None => {
@@ -77,13 +75,10 @@ impl GroupInput {
         };
         let default_country = match self.default_country.as_deref() {
             None => Some(Country::us()),
-            Some(raw) => errors.check(Country::parse(raw).map_err(|why| {
-                FieldError::new(
-                    "default_country",
-                    why.code(),
-                    format!("default_country {why}"),
-                )
-            })),
+            Some(raw) => errors.check(
+                Country::parse(raw)
+                    .map_err(|why| FieldError::new("default_country", why.code(), format!("default_country {why}"))),
+            ),
         };
         let import_row_limit = self.import_row_limit.unwrap_or(DEFAULT_IMPORT_ROW_LIMIT);
         if !(1..=MAX_IMPORT_ROW_LIMIT).contains(&import_row_limit) {
@@ -134,11 +129,7 @@ mod tests {
             import_row_limit: Some(100_001),
         };
         let errors = input.validate().unwrap_err();
-        let codes: Vec<_> = errors
-            .0
-            .iter()
-            .map(|e| (e.field.as_str(), e.code))
-            .collect();
+        let codes: Vec<_> = errors.0.iter().map(|e| (e.field.as_str(), e.code)).collect();
         assert_eq!(
             codes,
             [

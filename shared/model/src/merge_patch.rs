@@ -36,43 +36,19 @@ mod tests {
 
     #[test]
     fn examples_from_rfc_7396() {
-        assert_eq!(
-            patched(json!({"a":"b"}), json!({"a":"c"})),
-            json!({"a":"c"})
-        );
-        assert_eq!(
-            patched(json!({"a":"b"}), json!({"b":"c"})),
-            json!({"a":"b","b":"c"})
-        );
+        assert_eq!(patched(json!({"a":"b"}), json!({"a":"c"})), json!({"a":"c"}));
+        assert_eq!(patched(json!({"a":"b"}), json!({"b":"c"})), json!({"a":"b","b":"c"}));
         assert_eq!(patched(json!({"a":"b"}), json!({"a":null})), json!({}));
-        assert_eq!(
-            patched(json!({"a":"b","b":"c"}), json!({"a":null})),
-            json!({"b":"c"})
-        );
-        assert_eq!(
-            patched(json!({"a":["b"]}), json!({"a":"c"})),
-            json!({"a":"c"})
-        );
-        assert_eq!(
-            patched(json!({"a":"c"}), json!({"a":["b"]})),
-            json!({"a":["b"]})
-        );
+        assert_eq!(patched(json!({"a":"b","b":"c"}), json!({"a":null})), json!({"b":"c"}));
+        assert_eq!(patched(json!({"a":["b"]}), json!({"a":"c"})), json!({"a":"c"}));
+        assert_eq!(patched(json!({"a":"c"}), json!({"a":["b"]})), json!({"a":["b"]}));
         assert_eq!(
             patched(json!({"a":{"b":"c"}}), json!({"a":{"b":"d","c":null}})),
             json!({"a":{"b":"d"}})
         );
-        assert_eq!(
-            patched(json!({"a":[{"b":"c"}]}), json!({"a":[1]})),
-            json!({"a":[1]})
-        );
-        assert_eq!(
-            patched(json!({"e":null}), json!({"a":1})),
-            json!({"e":null,"a":1})
-        );
-        assert_eq!(
-            patched(json!([1, 2]), json!({"a":"b","c":null})),
-            json!({"a":"b"})
-        );
+        assert_eq!(patched(json!({"a":[{"b":"c"}]}), json!({"a":[1]})), json!({"a":[1]}));
+        assert_eq!(patched(json!({"e":null}), json!({"a":1})), json!({"e":null,"a":1}));
+        assert_eq!(patched(json!([1, 2]), json!({"a":"b","c":null})), json!({"a":"b"}));
         assert_eq!(
             patched(json!({}), json!({"a":{"bb":{"ccc":null}}})),
             json!({"a":{"bb":{}}})

@@ -33,8 +33,7 @@ impl Pattern {
     }
 
     fn matches(&self, national: &str) -> bool {
-        (self.lengths.is_empty() || self.lengths.contains(&(national.len() as u16)))
-            && self.regex.is_match(national)
+        (self.lengths.is_empty() || self.lengths.contains(&(national.len() as u16))) && self.regex.is_match(national)
     }
 }
 

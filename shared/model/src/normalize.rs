@@ -8,8 +8,7 @@ use std::str::FromStr;
 /// Trims a name and folds runs of white space to one space; blank becomes `None`.
 pub fn name(raw: &str) -> Option<String> {
     let trimmed = raw.trim();
-    let clean =
-        !trimmed.contains(|c: char| c.is_whitespace() && c != ' ') && !trimmed.contains("  ");
+    let clean = !trimmed.contains(|c: char| c.is_whitespace() && c != ' ') && !trimmed.contains("  ");
     let folded = if clean {
         trimmed.to_owned()
     } else {
@@ -23,9 +22,7 @@ pub fn name(raw: &str) -> Option<String> {
 pub enum Invalid {
     #[error("is not a valid e-mail address")]
     Email,
-    #[error(
-        "is not a phone number that can be dialled in {region} or internationally (+country code)"
-    )]
+    #[error("is not a phone number that can be dialled in {region} or internationally (+country code)")]
     Phone { region: String },
     #[error("must be a date in YYYY-MM-DD or MM/DD/YYYY form")]
     DateFormat,
@@ -200,8 +197,7 @@ pub fn phone(raw: &str, region: &Country) -> Result<String, Invalid> {
 /// The general path: libphonenumber's parser, validity check and E.164 formatting.
 fn parsed_phone(raw: &str, region: phonenumber::country::Id) -> Option<String> {
     let number = phonenumber::parse(Some(region), raw.trim()).ok()?;
-    phonenumber::is_valid(&number)
-        .then(|| number.format().mode(phonenumber::Mode::E164).to_string())
+    phonenumber::is_valid(&number).then(|| number.format().mode(phonenumber::Mode::E164).to_string())
 }
 
 /// A calendar date typed as ISO `YYYY-MM-DD` or US `MM/DD/YYYY` (one-digit month and day allowed).
@@ -216,9 +212,7 @@ pub fn date(raw: &str) -> Result<NaiveDate, Invalid> {
     } else {
         return Err(Invalid::DateFormat);
     };
-    let digits = |s: &str, lengths: &[usize]| {
-        lengths.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
-    };
+    let digits = |s: &str, lengths: &[usize]| lengths.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
     if !(digits(year, &[4]) && digits(month, &[1, 2]) && digits(day, &[1, 2])) {
         return Err(Invalid::DateFormat);
     }
@@ -325,11 +319,7 @@ fn fold_state(raw: &str) -> String {
         if !folded.is_empty() {
             folded.push(' ');
         }
-        folded.extend(
-            word.chars()
-                .filter(|c| *c != '.')
-                .map(|c| c.to_ascii_uppercase()),
-        );
+        folded.extend(word.chars().filter(|c| *c != '.').map(|c| c.to_ascii_uppercase()));
     }
     folded
 }
@@ -341,9 +331,7 @@ pub fn us_zip(raw: &str) -> Result<String, Invalid> {
     match zip.len() {
         5 if all_digits(zip) => Ok(zip.to_owned()),
         9 if all_digits(zip) => Ok(format!("{}-{}", &zip[..5], &zip[5..])),
-        10 if all_digits(&zip[..5]) && &zip[5..6] == "-" && all_digits(&zip[6..]) => {
-            Ok(zip.to_owned())
-        }
+        10 if all_digits(&zip[..5]) && &zip[5..6] == "-" && all_digits(&zip[6..]) => Ok(zip.to_owned()),
         _ => Err(Invalid::UsZip),
     }
 }

@@ -197,25 +197,18 @@ impl PatientInput {
         let mut errors = ValidationErrors::default();
         let e = &mut errors;
         let country = checks::optional_country(e, "country", &self.country);
-        let region = country
-            .clone()
-            .unwrap_or_else(|| ctx.default_country.clone());
+        let region = country.clone().unwrap_or_else(|| ctx.default_country.clone());
 
         let first_name = checks::required_name(e, "first_name", &self.first_name);
         let last_name = checks::required_name(e, "last_name", &self.last_name);
-        let date_of_birth = match self
-            .date_of_birth
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-        {
+        let date_of_birth = match self.date_of_birth.as_deref().filter(|s| !s.trim().is_empty()) {
             None => {
                 e.push(FieldError::required("date_of_birth"));
                 None
             }
-            Some(raw) => e.check(
-                normalize::date_of_birth(raw, ctx.today)
-                    .map_err(|why| checks::invalid("date_of_birth", why)),
-            ),
+            Some(raw) => {
+                e.check(normalize::date_of_birth(raw, ctx.today).map_err(|why| checks::invalid("date_of_birth", why)))
+            }
         };
         let sex = self.sex.as_deref().filter(|s| !s.trim().is_empty()).and_then(|raw| {
             let sex = Sex::parse(raw);
@@ -233,61 +226,35 @@ impl PatientInput {
             .as_deref()
             .filter(|s| !s.trim().is_empty())
             .and_then(|raw| {
-                e.check(PractitionerId::parse(raw.trim()).map_err(|why| {
-                    FieldError::new(
-                        "practitioner_id",
-                        "invalid_practitioner_id",
-                        why.to_string(),
-                    )
-                }))
+                e.check(
+                    PractitionerId::parse(raw.trim())
+                        .map_err(|why| FieldError::new("practitioner_id", "invalid_practitioner_id", why.to_string())),
+                )
             });
-        let state = self
-            .state
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .and_then(|raw| {
-                if region.is_us() {
-                    e.check(normalize::us_state(raw).map_err(|why| checks::invalid("state", why)))
-                } else {
-                    checks::optional_text(e, "state", &self.state, MAX_REGION)
-                }
-            });
-        let zip = self
-            .zip
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .and_then(|raw| {
-                if region.is_us() {
-                    e.check(normalize::us_zip(raw).map_err(|why| checks::invalid("zip", why)))
-                } else {
-                    checks::optional_text(e, "zip", &self.zip, MAX_POSTCODE)
-                }
-            });
+        let state = self.state.as_deref().filter(|s| !s.trim().is_empty()).and_then(|raw| {
+            if region.is_us() {
+                e.check(normalize::us_state(raw).map_err(|why| checks::invalid("state", why)))
+            } else {
+                checks::optional_text(e, "state", &self.state, MAX_REGION)
+            }
+        });
+        let zip = self.zip.as_deref().filter(|s| !s.trim().is_empty()).and_then(|raw| {
+            if region.is_us() {
+                e.check(normalize::us_zip(raw).map_err(|why| checks::invalid("zip", why)))
+            } else {
+                checks::optional_text(e, "zip", &self.zip, MAX_POSTCODE)
+            }
+        });
         let fields = PatientFields {
             name_prefix: checks::optional_name(e, "name_prefix", &self.name_prefix, MAX_PREFIX),
-            middle_name: checks::optional_name(
-                e,
-                "middle_name",
-                &self.middle_name,
-                checks::MAX_NAME,
-            ),
+            middle_name: checks::optional_name(e, "middle_name", &self.middle_name, checks::MAX_NAME),
             sex,
             email: checks::optional_email(e, "email", &self.email),
             mobile_phone: checks::optional_phone(e, "mobile_phone", &self.mobile_phone, &region),
             home_phone: checks::optional_phone(e, "home_phone", &self.home_phone, &region),
             office_phone: checks::optional_phone(e, "office_phone", &self.office_phone, &region),
-            address_line1: checks::optional_text(
-                e,
-                "address_line1",
-                &self.address_line1,
-                MAX_ADDRESS_LINE,
-            ),
-            address_line2: checks::optional_text(
-                e,
-                "address_line2",
-                &self.address_line2,
-                MAX_ADDRESS_LINE,
-            ),
+            address_line1: checks::optional_text(e, "address_line1", &self.address_line1, MAX_ADDRESS_LINE),
+            address_line2: checks::optional_text(e, "address_line2", &self.address_line2, MAX_ADDRESS_LINE),
             city: checks::optional_name(e, "city", &self.city, MAX_CITY),
             state,
             zip,
@@ -300,14 +267,12 @@ impl PatientInput {
             date_of_birth: NaiveDate::MIN,
         };
         match (first_name, last_name, date_of_birth) {
-            (Some(first_name), Some(last_name), Some(date_of_birth)) if errors.is_empty() => {
-                Ok(PatientFields {
-                    first_name,
-                    last_name,
-                    date_of_birth,
-                    ..fields
-                })
-            }
+            (Some(first_name), Some(last_name), Some(date_of_birth)) if errors.is_empty() => Ok(PatientFields {
+                first_name,
+                last_name,
+                date_of_birth,
+                ..fields
+            }),
             _ => Err(errors),
         }
     }
@@ -366,11 +331,7 @@ mod tests {
     }
 
     fn codes(errors: &ValidationErrors) -> Vec<(&str, &str)> {
-        errors
-            .0
-            .iter()
-            .map(|e| (e.field.as_str(), e.code))
-            .collect()
+        errors.0.iter().map(|e| (e.field.as_str(), e.code)).collect()
     }
 
     #[test]
@@ -408,10 +369,7 @@ mod tests {
         assert_eq!(fields.name_prefix.as_deref(), Some("Dr."));
         assert_eq!(fields.first_name, "Ada");
         assert_eq!(fields.last_name, "Lovelace Byron");
-        assert_eq!(
-            fields.date_of_birth,
-            NaiveDate::from_ymd_opt(1984, 3, 7).unwrap()
-        );
+        assert_eq!(fields.date_of_birth, NaiveDate::from_ymd_opt(1984, 3, 7).unwrap());
         assert_eq!(fields.sex, Some(Sex::Female));
         assert_eq!(fields.email.as_deref(), Some("ada@example.com"));
         assert_eq!(fields.mobile_phone.as_deref(), Some("+14155552671"));
@@ -419,10 +377,7 @@ mod tests {
         assert_eq!(fields.state.as_deref(), Some("CA"));
         assert_eq!(fields.zip.as_deref(), Some("94103-1234"));
         assert_eq!(
-            fields
-                .external_ids
-                .get(&ExternalSystem::Customer)
-                .map(String::as_str),
+            fields.external_ids.get(&ExternalSystem::Customer).map(String::as_str),
             Some("A-1")
         );
     }
@@ -486,20 +441,13 @@ mod tests {
             ..minimal()
         };
         let fields = input.validate(&ctx()).unwrap();
-        assert_eq!(
-            (fields.email, fields.sex, fields.mobile_phone),
-            (None, None, None)
-        );
+        assert_eq!((fields.email, fields.sex, fields.mobile_phone), (None, None, None));
     }
 
     #[test]
     fn unknown_members_are_refused_when_reading_json() {
-        let err = serde_json::from_str::<PatientInput>(r#"{"first_name":"Ada","firstname":"Ada"}"#)
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("unknown field `firstname`"),
-            "{err}"
-        );
+        let err = serde_json::from_str::<PatientInput>(r#"{"first_name":"Ada","firstname":"Ada"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `firstname`"), "{err}");
     }
 
     #[test]
@@ -524,11 +472,7 @@ mod tests {
         assert_eq!(merged.email.as_deref(), Some("ada@example.org"));
         assert_eq!(merged.city.as_deref(), Some("Paris"));
         assert_eq!(merged.external_ids.len(), 2);
-        let changed: Vec<String> = merged
-            .changes_from(&existing)
-            .into_iter()
-            .map(|c| c.field)
-            .collect();
+        let changed: Vec<String> = merged.changes_from(&existing).into_iter().map(|c| c.field).collect();
         assert_eq!(changed, ["city", "external_ids", "last_name"]);
         assert!(existing.changes_from(&existing).is_empty());
     }

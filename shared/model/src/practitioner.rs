@@ -112,10 +112,7 @@ pub fn is_valid_npi(npi: &str) -> bool {
 }
 
 impl PractitionerInput {
-    pub fn validate(
-        &self,
-        default_country: &Country,
-    ) -> Result<PractitionerFields, ValidationErrors> {
+    pub fn validate(&self, default_country: &Country) -> Result<PractitionerFields, ValidationErrors> {
         let mut errors = ValidationErrors::default();
         let e = &mut errors;
         let first_name = checks::required_name(e, "first_name", &self.first_name);
@@ -222,9 +219,7 @@ mod tests {
         let fields = coach().validate(&Country::us()).unwrap();
         assert_eq!(fields.email, "grace@clinic.example");
         assert_eq!(fields.kind, PractitionerKind::Coach);
-        let errors = PractitionerInput::default()
-            .validate(&Country::us())
-            .unwrap_err();
+        let errors = PractitionerInput::default().validate(&Country::us()).unwrap_err();
         let fields: Vec<_> = errors.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["first_name", "last_name", "email"]);
     }
@@ -251,9 +246,6 @@ mod tests {
         }
         .validate(&Country::us())
         .unwrap();
-        assert_eq!(
-            PractitionerInput::from(&fields).validate(&Country::us()),
-            Ok(fields)
-        );
+        assert_eq!(PractitionerInput::from(&fields).validate(&Country::us()), Ok(fields));
     }
 }

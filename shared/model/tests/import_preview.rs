@@ -26,13 +26,7 @@ fn fail(bytes: &[u8]) -> FileError {
     preview(bytes, &settings(), &Existing::default()).expect_err("a file-level error")
 }
 
-fn patient(
-    first: &str,
-    last: &str,
-    dob: &str,
-    email: Option<&str>,
-    external: Option<&str>,
-) -> PatientFields {
+fn patient(first: &str, last: &str, dob: &str, email: Option<&str>, external: Option<&str>) -> PatientFields {
     PatientInput {
         first_name: Some(first.into()),
         last_name: Some(last.into()),
@@ -79,35 +73,20 @@ fn headers_match_loosely_and_unknown_columns_are_ignored_with_a_warning() {
         "first_name,LAST NAME,DOB,Zip Code,Email Address,Favourite Colour\nAda,Lovelace,1984-03-07,02139,a@b.co,blue\n",
     );
     assert_eq!(preview.rows[0].action, Action::Create);
-    assert_eq!(
-        preview.rows[0].fields.as_ref().unwrap().zip.as_deref(),
-        Some("02139")
-    );
+    assert_eq!(preview.rows[0].fields.as_ref().unwrap().zip.as_deref(), Some("02139"));
     assert_eq!(codes(&preview.file_warnings), ["unknown_column"]);
-    assert_eq!(
-        preview.file_warnings[0].column.as_deref(),
-        Some("Favourite Colour")
-    );
+    assert_eq!(preview.file_warnings[0].column.as_deref(), Some("Favourite Colour"));
 }
 
 #[test]
 fn file_level_errors_say_what_to_do() {
     assert_eq!(fail(b""), FileError::Empty);
     assert_eq!(fail(b"  \r\n\n"), FileError::Empty);
-    assert_eq!(
-        fail(format!("{HEADER}\n").as_bytes()),
-        FileError::HeaderOnly
-    );
-    assert_eq!(
-        fail(format!("{HEADER}\n\n,,,,,,\n").as_bytes()),
-        FileError::HeaderOnly
-    );
+    assert_eq!(fail(format!("{HEADER}\n").as_bytes()), FileError::HeaderOnly);
+    assert_eq!(fail(format!("{HEADER}\n\n,,,,,,\n").as_bytes()), FileError::HeaderOnly);
     assert_eq!(fail(b"PK\x03\x04\x14\x00\x06\x00").code(), "not_csv");
     assert!(fail(b"PK\x03\x04\x14\x00").to_string().contains(".xlsx"));
-    assert_eq!(
-        fail(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\x00").code(),
-        "not_csv"
-    );
+    assert_eq!(fail(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\x00").code(), "not_csv");
     assert_eq!(fail(b"\x00\x01\x02\x03binary").code(), "not_csv");
     let duplicate = fail(b"First Name,Last Name,DOB,Email,E-mail\n");
     assert_eq!(duplicate.code(), "duplicate_headers");
@@ -125,9 +104,7 @@ fn file_level_errors_say_what_to_do() {
     );
     assert!(missing.to_string().contains("Last Name, Date of Birth"));
     assert_eq!(
-        check_size(21 * 1024 * 1024, 20 * 1024 * 1024)
-            .unwrap_err()
-            .code(),
+        check_size(21 * 1024 * 1024, 20 * 1024 * 1024).unwrap_err().code(),
         "too_large"
     );
     assert!(check_size(20, 20).is_ok());
@@ -135,32 +112,16 @@ fn file_level_errors_say_what_to_do() {
 
 #[test]
 fn the_row_limit_is_named_in_its_error() {
-    let rows: String = (0..4)
-        .map(|i| format!("X-{i},A,B,1990-01-01,,,\n"))
-        .collect();
+    let rows: String = (0..4).map(|i| format!("X-{i},A,B,1990-01-01,,,\n")).collect();
     let limited = Settings {
         row_limit: 3,
         ..settings()
     };
-    let error = preview(
-        format!("{HEADER}\n{rows}").as_bytes(),
-        &limited,
-        &Existing::default(),
-    )
-    .unwrap_err();
+    let error = preview(format!("{HEADER}\n{rows}").as_bytes(), &limited, &Existing::default()).unwrap_err();
     assert_eq!(error, FileError::TooManyRows { limit: 3 });
     assert!(error.to_string().contains("more than 3 participant rows"));
-    let three: String = (0..3)
-        .map(|i| format!("X-{i},A,B,1990-01-01,,,\n"))
-        .collect();
-    assert!(
-        preview(
-            format!("{HEADER}\n{three}").as_bytes(),
-            &limited,
-            &Existing::default()
-        )
-        .is_ok()
-    );
+    let three: String = (0..3).map(|i| format!("X-{i},A,B,1990-01-01,,,\n")).collect();
+    assert!(preview(format!("{HEADER}\n{three}").as_bytes(), &limited, &Existing::default()).is_ok());
 }
 
 #[test]
@@ -208,9 +169,8 @@ fn quoted_fields_parse_blank_lines_are_skipped_and_ragged_rows_are_row_errors() 
 
 #[test]
 fn bad_dates_are_row_errors_naming_the_column() {
-    let preview = run(
-        "First Name,Last Name,DOB\nA,B,2031-01-01\nA,B,1899-12-31\nA,B,02/30/1990\nA,B,yesterday\nA,B,\n",
-    );
+    let preview =
+        run("First Name,Last Name,DOB\nA,B,2031-01-01\nA,B,1899-12-31\nA,B,02/30/1990\nA,B,yesterday\nA,B,\n");
     let found: Vec<(&str, Option<&str>)> = preview
         .rows
         .iter()
@@ -249,41 +209,20 @@ fn existing() -> Existing {
             (
                 ada,
                 3,
-                patient(
-                    "Ada",
-                    "Lovelace",
-                    "1984-03-07",
-                    Some("ada@example.org"),
-                    Some("A-1"),
-                ),
+                patient("Ada", "Lovelace", "1984-03-07", Some("ada@example.org"), Some("A-1")),
             ),
             (
                 twin_a,
                 1,
-                patient(
-                    "Sam",
-                    "Twin",
-                    "2000-01-01",
-                    Some("family@example.org"),
-                    None,
-                ),
+                patient("Sam", "Twin", "2000-01-01", Some("family@example.org"), None),
             ),
             (
                 twin_b,
                 1,
-                patient(
-                    "Max",
-                    "Twin",
-                    "2000-01-01",
-                    Some("family@example.org"),
-                    None,
-                ),
+                patient("Max", "Twin", "2000-01-01", Some("family@example.org"), None),
             ),
         ],
-        [(
-            PractitionerId::generate(),
-            "coach@clinic.example".to_string(),
-        )],
+        [(PractitionerId::generate(), "coach@clinic.example".to_string())],
     )
 }
 
@@ -311,11 +250,7 @@ fn rows_match_by_external_id_then_email_then_name_and_birth_date() {
     );
     let by_external = &preview.rows[0];
     assert_eq!(by_external.base_version, Some(3));
-    let changed: Vec<&str> = by_external
-        .changes
-        .iter()
-        .map(|c| c.field.as_str())
-        .collect();
+    let changed: Vec<&str> = by_external.changes.iter().map(|c| c.field.as_str()).collect();
     assert_eq!(changed, ["last_name"]);
     assert_eq!(by_external.changes[0].from, "Lovelace");
     assert_eq!(by_external.changes[0].to, "Byron");
@@ -329,11 +264,7 @@ fn rows_match_by_external_id_then_email_then_name_and_birth_date() {
         preview.rows[2].patient_id, by_external.patient_id,
         "names match case-insensitively"
     );
-    let recased: Vec<&str> = preview.rows[2]
-        .changes
-        .iter()
-        .map(|c| c.field.as_str())
-        .collect();
+    let recased: Vec<&str> = preview.rows[2].changes.iter().map(|c| c.field.as_str()).collect();
     assert_eq!(
         recased,
         ["first_name", "last_name"],
@@ -360,10 +291,7 @@ fn a_row_matching_one_patient_with_another_patients_email_is_warned() {
     let csv = format!("{HEADER}\nA-1,Ada,Lovelace,1984-03-07,family@example.org,,\n");
     let preview = preview(csv.as_bytes(), &settings(), &existing()).unwrap();
     assert_eq!(preview.rows[0].action, Action::Update);
-    assert_eq!(
-        codes(&preview.rows[0].warnings),
-        ["email_used_by_other_patient"]
-    );
+    assert_eq!(codes(&preview.rows[0].warnings), ["email_used_by_other_patient"]);
 }
 
 #[test]
@@ -403,14 +331,7 @@ fn repeats_within_the_file_are_caught() {
 fn the_practitioner_email_assigns_the_coach() {
     let csv = "First Name,Last Name,DOB,Coach Email\nA,B,1990-01-01,Coach@Clinic.example\nC,D,1990-01-01,stranger@x.example\n";
     let preview = preview(csv.as_bytes(), &settings(), &existing()).unwrap();
-    assert!(
-        preview.rows[0]
-            .fields
-            .as_ref()
-            .unwrap()
-            .practitioner_id
-            .is_some()
-    );
+    assert!(preview.rows[0].fields.as_ref().unwrap().practitioner_id.is_some());
     assert!(preview.rows[0].warnings.is_empty());
     assert_eq!(codes(&preview.rows[1].warnings), ["unknown_practitioner"]);
     assert_eq!(preview.rows[1].action, Action::Create);
@@ -436,10 +357,7 @@ fn row_results_round_trip_through_json_lines_with_their_cells() {
     for row in &preview.rows {
         let line = serde_json::to_string(row).unwrap();
         assert!(line.contains("\"cells\":[\""), "{line}");
-        assert_eq!(
-            &serde_json::from_str::<model::import::RowResult>(&line).unwrap(),
-            row
-        );
+        assert_eq!(&serde_json::from_str::<model::import::RowResult>(&line).unwrap(), row);
     }
     assert_eq!(preview.rows[1].cells.iter().nth(3), Some("13/13/2000"));
 }

@@ -31,6 +31,9 @@ pub trait Blobs: Send + Sync {
         content_type: &str,
         expires_in: Duration,
     ) -> Result<PresignedUpload, StoreError>;
+    /// A URL that lets its holder download the object until `expires_in` has passed, saved under
+    /// `download_name`.
+    async fn presign_get(&self, key: &str, download_name: &str, expires_in: Duration) -> Result<String, StoreError>;
 }
 
 #[derive(Clone)]
@@ -68,13 +71,7 @@ impl Blobs for S3Blobs {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let result = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await;
+        let result = self.client.get_object().bucket(&self.bucket).key(key).send().await;
         let output = match result {
             Ok(output) => output,
             Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
@@ -82,15 +79,11 @@ impl Blobs for S3Blobs {
             }
             Err(error) => return Err(StoreError::from_sdk(SERVICE, error)),
         };
-        let bytes = output
-            .body
-            .collect()
-            .await
-            .map_err(|e| StoreError::Service {
-                service: SERVICE,
-                message: format!("reading the object body failed: {e}"),
-                retryable: true,
-            })?;
+        let bytes = output.body.collect().await.map_err(|e| StoreError::Service {
+            service: SERVICE,
+            message: format!("reading the object body failed: {e}"),
+            retryable: true,
+        })?;
         Ok(Some(bytes.into_bytes().to_vec()))
     }
 
@@ -111,9 +104,8 @@ impl Blobs for S3Blobs {
         content_type: &str,
         expires_in: Duration,
     ) -> Result<PresignedUpload, StoreError> {
-        let config = PresigningConfig::expires_in(expires_in).map_err(|e| StoreError::Limit {
-            limit: e.to_string(),
-        })?;
+        let config =
+            PresigningConfig::expires_in(expires_in).map_err(|e| StoreError::Limit { limit: e.to_string() })?;
         let request = self
             .client
             .put_object()
@@ -125,10 +117,23 @@ impl Blobs for S3Blobs {
             .map_err(|e| StoreError::from_sdk(SERVICE, e))?;
         Ok(PresignedUpload {
             url: request.uri().to_owned(),
-            headers: request
-                .headers()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
+            headers: request.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
         })
+    }
+
+    async fn presign_get(&self, key: &str, download_name: &str, expires_in: Duration) -> Result<String, StoreError> {
+        let config =
+            PresigningConfig::expires_in(expires_in).map_err(|e| StoreError::Limit { limit: e.to_string() })?;
+        let safe_name: String = download_name.chars().filter(|c| !c.is_control() && *c != '"').collect();
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_disposition(format!("attachment; filename=\"{safe_name}\""))
+            .presigned(config)
+            .await
+            .map_err(|e| StoreError::from_sdk(SERVICE, e))?;
+        Ok(request.uri().to_owned())
     }
 }

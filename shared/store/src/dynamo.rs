@@ -3,17 +3,14 @@
 //! version read is the version a conditional write will be checked against.
 
 use crate::error::StoreError;
-use crate::records::{
-    Condition, Key, MAX_WRITES_PER_TRANSACTION, Page, PageRequest, Record, Records, Write, refused,
-};
+use crate::records::{Condition, Key, MAX_WRITES_PER_TRANSACTION, Page, PageRequest, Record, Records, Write, refused};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem,
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -63,16 +60,10 @@ fn to_item(record: &Record) -> Result<Item, StoreError> {
         reason: e.to_string(),
     })?;
     let mut item = key_item(&record.key);
-    item.insert(
-        VERSION.to_owned(),
-        AttributeValue::N(record.version.to_string()),
-    );
+    item.insert(VERSION.to_owned(), AttributeValue::N(record.version.to_string()));
     item.insert(DATA.to_owned(), data);
     if let Some(expires_at) = record.expires_at {
-        item.insert(
-            EXPIRES_AT.to_owned(),
-            AttributeValue::N(expires_at.to_string()),
-        );
+        item.insert(EXPIRES_AT.to_owned(), AttributeValue::N(expires_at.to_string()));
     }
     Ok(item)
 }
@@ -96,9 +87,7 @@ fn from_item(item: Item) -> Result<Record, StoreError> {
     };
     let version = number(&item, VERSION).ok_or_else(|| corrupt("no version".into()))?;
     let data = match item.get(DATA) {
-        Some(value) => {
-            serde_dynamo::from_attribute_value(value.clone()).map_err(|e| corrupt(e.to_string()))?
-        }
+        Some(value) => serde_dynamo::from_attribute_value(value.clone()).map_err(|e| corrupt(e.to_string()))?,
         None => return Err(corrupt("no data".into())),
     };
     Ok(Record {
@@ -156,9 +145,7 @@ impl DynamoRecords {
                     .set_condition_expression(expr.condition)
                     .set_expression_attribute_names(expr.names)
                     .set_expression_attribute_values(expr.values)
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    )
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                     .send()
                     .await;
                 match result {
@@ -180,9 +167,7 @@ impl DynamoRecords {
                     .set_condition_expression(expr.condition)
                     .set_expression_attribute_names(expr.names)
                     .set_expression_attribute_values(expr.values)
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    )
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                     .send()
                     .await;
                 match result {
@@ -236,9 +221,7 @@ impl DynamoRecords {
             .send()
             .await;
         let Err(error) = result else { return Ok(()) };
-        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-            error.as_service_error()
-        else {
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error() else {
             return Err(StoreError::from_sdk(SERVICE, error));
         };
         let reasons = cancelled.cancellation_reasons();
@@ -247,12 +230,10 @@ impl DynamoRecords {
                 return Err(refused(write, current_version(reason.item())));
             }
         }
-        if reasons.iter().any(|r| {
-            matches!(
-                r.code(),
-                Some("ThrottlingError" | "ProvisionedThroughputExceeded")
-            )
-        }) {
+        if reasons
+            .iter()
+            .any(|r| matches!(r.code(), Some("ThrottlingError" | "ProvisionedThroughputExceeded")))
+        {
             return Err(StoreError::Throttled(SERVICE));
         }
         Err(StoreError::TransactionConflict)
@@ -330,17 +311,8 @@ impl Records for DynamoRecords {
         Ok(records)
     }
 
-    async fn query(
-        &self,
-        pk: &str,
-        sk_prefix: &str,
-        page: PageRequest,
-    ) -> Result<Page, StoreError> {
-        if page
-            .after
-            .as_deref()
-            .is_some_and(|after| !after.starts_with(sk_prefix))
-        {
+    async fn query(&self, pk: &str, sk_prefix: &str, page: PageRequest) -> Result<Page, StoreError> {
+        if page.after.as_deref().is_some_and(|after| !after.starts_with(sk_prefix)) {
             return Err(StoreError::InvalidCursor);
         }
         let start = page.after.map(|after| key_item(&Key::new(pk, after)));
@@ -364,10 +336,7 @@ impl Records for DynamoRecords {
             .into_iter()
             .map(from_item)
             .collect::<Result<Vec<_>, _>>()?;
-        let next = output
-            .last_evaluated_key
-            .as_ref()
-            .and_then(|key| string(key, SK));
+        let next = output.last_evaluated_key.as_ref().and_then(|key| string(key, SK));
         Ok(Page { records, next })
     }
 
@@ -376,9 +345,7 @@ impl Records for DynamoRecords {
             0 => Ok(()),
             1 => self.write_one(&writes[0]).await,
             n if n > MAX_WRITES_PER_TRANSACTION => Err(StoreError::Limit {
-                limit: format!(
-                    "{n} writes cannot be applied atomically; the limit is {MAX_WRITES_PER_TRANSACTION}"
-                ),
+                limit: format!("{n} writes cannot be applied atomically; the limit is {MAX_WRITES_PER_TRANSACTION}"),
             }),
             _ => self.write_all(&writes).await,
         }

@@ -53,10 +53,7 @@ impl StoreError {
             error,
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
         );
-        let status = error
-            .raw_response()
-            .map(|r| r.status().as_u16())
-            .unwrap_or_default();
+        let status = error.raw_response().map(|r| r.status().as_u16()).unwrap_or_default();
         let code = error.code().unwrap_or_default().to_owned();
         if code.contains("Throttl")
             || code == "ProvisionedThroughputExceededException"

@@ -130,37 +130,27 @@ impl<'a> Idempotency<'a> {
         let current = existing.decode::<Claim>()?;
         let now_s = now.timestamp();
         let expired = current.value.expires_at <= now_s;
-        let abandoned =
-            current.value.status == Status::InProgress && current.value.in_progress_until <= now_s;
+        let abandoned = current.value.status == Status::InProgress && current.value.in_progress_until <= now_s;
         if !expired && current.value.payload_hash != claim.payload_hash {
             return Err(StoreError::IdempotencyKeyReused(key.sk.clone()));
         }
         if expired || abandoned {
-            let (takeover, ticket) =
-                write(current.version + 1, Condition::AtVersion(current.version))?;
+            let (takeover, ticket) = write(current.version + 1, Condition::AtVersion(current.version))?;
             return match self.records.write(vec![takeover]).await {
                 Ok(()) => Ok(Outcome::Proceed(ticket)),
-                Err(StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => {
-                    Ok(Outcome::InProgressElsewhere)
-                }
+                Err(StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => Ok(Outcome::InProgressElsewhere),
                 Err(other) => Err(other),
             };
         }
         Ok(match (current.value.status, current.value.result) {
-            (Status::Completed, result) => {
-                Outcome::AlreadyDone(result.unwrap_or(serde_json::Value::Null))
-            }
+            (Status::Completed, result) => Outcome::AlreadyDone(result.unwrap_or(serde_json::Value::Null)),
             (Status::InProgress, _) => Outcome::InProgressElsewhere,
         })
     }
 
     /// Records the work as done with its result. Fails with `VersionConflict` if this attempt's
     /// claim ran out and another attempt took the event over.
-    pub async fn complete(
-        &self,
-        ticket: Ticket,
-        result: serde_json::Value,
-    ) -> Result<(), StoreError> {
+    pub async fn complete(&self, ticket: Ticket, result: serde_json::Value) -> Result<(), StoreError> {
         let claim = Claim {
             status: Status::Completed,
             result: Some(result),

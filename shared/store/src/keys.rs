@@ -47,12 +47,7 @@ impl LinkedKind {
 
 /// `system + external id → internal id`: one record per link, so an external id can be linked to
 /// at most one record of a kind in a group, and a vendor's id finds our record in one read.
-pub fn external_link(
-    group: &GroupId,
-    kind: LinkedKind,
-    system: ExternalSystem,
-    external_id: &str,
-) -> Key {
+pub fn external_link(group: &GroupId, kind: LinkedKind, system: ExternalSystem, external_id: &str) -> Key {
     Key::new(
         group_partition(group),
         format!("LINK#{}#{system}#{external_id}", kind.as_str()),
@@ -88,10 +83,7 @@ mod tests {
         for key in keys {
             assert_eq!(key.pk, "G#acme");
         }
-        assert_eq!(
-            patient(&acme, &patient_id).sk,
-            format!("PATIENT#{patient_id}")
-        );
+        assert_eq!(patient(&acme, &patient_id).sk, format!("PATIENT#{patient_id}"));
         assert_eq!(
             external_link(&acme, LinkedKind::Patient, ExternalSystem::Elation, "42").sk,
             "LINK#PATIENT#elation#42"

@@ -86,14 +86,8 @@ pub enum Condition {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
-    Put {
-        record: Record,
-        condition: Condition,
-    },
-    Delete {
-        key: Key,
-        condition: Condition,
-    },
+    Put { record: Record, condition: Condition },
+    Delete { key: Key, condition: Condition },
 }
 
 impl Write {
@@ -139,8 +133,7 @@ pub trait Records: Send + Sync {
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Record>, StoreError>;
 
     /// Records under `pk` whose sort key starts with `sk_prefix`, in sort-key order.
-    async fn query(&self, pk: &str, sk_prefix: &str, page: PageRequest)
-    -> Result<Page, StoreError>;
+    async fn query(&self, pk: &str, sk_prefix: &str, page: PageRequest) -> Result<Page, StoreError>;
 
     /// Applies every write or none (at most [`MAX_WRITES_PER_TRANSACTION`]). A failed condition
     /// is reported as `AlreadyExists`, `NotFound` or `VersionConflict` for the first write

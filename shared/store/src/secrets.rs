@@ -34,13 +34,7 @@ impl SecretsManager {
 #[async_trait]
 impl Secrets for SecretsManager {
     async fn put(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        let created = self
-            .client
-            .create_secret()
-            .name(name)
-            .secret_string(value)
-            .send()
-            .await;
+        let created = self.client.create_secret().name(name).secret_string(value).send().await;
         match created {
             Ok(_) => Ok(()),
             Err(error)
@@ -115,10 +109,7 @@ impl<S: Secrets> CachedSecrets<S> {
     }
 
     fn cached(&self, name: &str) -> Option<Option<String>> {
-        let cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         cache
             .get(name)
             .filter(|(at, _)| at.elapsed() < self.ttl)
@@ -126,10 +117,7 @@ impl<S: Secrets> CachedSecrets<S> {
     }
 
     fn remember(&self, name: &str, value: Option<String>) {
-        let mut cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         cache.insert(name.to_owned(), (Instant::now(), value));
     }
 }

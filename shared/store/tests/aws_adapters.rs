@@ -24,19 +24,11 @@ async fn fresh_bucket() -> S3Blobs {
 async fn blobs_are_written_read_and_deleted() {
     let blobs = fresh_bucket().await;
     blobs
-        .put(
-            "imports/acme/1/raw.csv",
-            b"first_name\nAda\n".to_vec(),
-            "text/csv",
-        )
+        .put("imports/acme/1/raw.csv", b"first_name\nAda\n".to_vec(), "text/csv")
         .await
         .unwrap();
     assert_eq!(
-        blobs
-            .get("imports/acme/1/raw.csv")
-            .await
-            .unwrap()
-            .as_deref(),
+        blobs.get("imports/acme/1/raw.csv").await.unwrap().as_deref(),
         Some(&b"first_name\nAda\n"[..])
     );
     blobs.delete("imports/acme/1/raw.csv").await.unwrap();
@@ -51,11 +43,7 @@ async fn blobs_are_written_read_and_deleted() {
 async fn a_presigned_upload_accepts_a_put_over_http() {
     let blobs = fresh_bucket().await;
     let upload = blobs
-        .presign_put(
-            "imports/acme/2/raw.csv",
-            "text/csv",
-            Duration::from_secs(900),
-        )
+        .presign_put("imports/acme/2/raw.csv", "text/csv", Duration::from_secs(900))
         .await
         .unwrap();
     assert!(upload.url.contains("X-Amz-Signature"), "{}", upload.url);
@@ -68,13 +56,38 @@ async fn a_presigned_upload_accepts_a_put_over_http() {
         .unwrap();
     assert!(response.status().is_success(), "{}", response.status());
     assert_eq!(
-        blobs
-            .get("imports/acme/2/raw.csv")
-            .await
-            .unwrap()
-            .as_deref(),
+        blobs.get("imports/acme/2/raw.csv").await.unwrap().as_deref(),
         Some(&b"last_name\nLovelace\n"[..])
     );
+}
+
+#[tokio::test]
+async fn a_presigned_download_serves_the_object_as_an_attachment() {
+    let blobs = fresh_bucket().await;
+    blobs
+        .put("results/acme/1/results.csv", b"a,b\n".to_vec(), "text/csv")
+        .await
+        .unwrap();
+    let url = blobs
+        .presign_get(
+            "results/acme/1/results.csv",
+            "list-results.csv",
+            Duration::from_secs(300),
+        )
+        .await
+        .unwrap();
+    let response = reqwest::get(&url).await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let disposition = response
+        .headers()
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    assert_eq!(
+        disposition.as_deref(),
+        Some("attachment; filename=\"list-results.csv\"")
+    );
+    assert_eq!(response.text().await.unwrap(), "a,b\n");
 }
 
 #[tokio::test]
@@ -109,13 +122,7 @@ async fn queued_messages_arrive_in_batches_and_leave_once_deleted() {
     let mut expected = sent;
     expected.sort();
     assert_eq!(received, expected);
-    assert!(
-        queue
-            .receive(10, Duration::from_secs(0))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(queue.receive(10, Duration::from_secs(0)).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -132,10 +139,7 @@ async fn secrets_are_created_replaced_and_deleted() {
     );
     secrets.delete(&name).await.unwrap();
     assert_eq!(secrets.get(&name).await.unwrap(), None);
-    secrets
-        .delete(&name)
-        .await
-        .expect("deleting a missing secret is fine");
+    secrets.delete(&name).await.expect("deleting a missing secret is fine");
 }
 
 #[tokio::test]

@@ -39,19 +39,10 @@ async fn an_event_is_claimed_once_and_its_result_remembered() {
             .unwrap(),
         Outcome::InProgressElsewhere
     );
-    idempotency
-        .complete(ticket, json!({"rows": 3}))
-        .await
-        .unwrap();
+    idempotency.complete(ticket, json!({"rows": 3})).await.unwrap();
     assert_eq!(
         idempotency
-            .begin(
-                &group(),
-                "s3",
-                "bucket/key#v1",
-                b"event",
-                now + Duration::hours(1)
-            )
+            .begin(&group(), "s3", "bucket/key#v1", b"event", now + Duration::hours(1))
             .await
             .unwrap(),
         Outcome::AlreadyDone(json!({"rows": 3}))
@@ -63,21 +54,12 @@ async fn a_key_reused_for_another_payload_is_an_error() {
     let table = common::fresh_table().await;
     let idempotency = Idempotency::new(&table, windows());
     let now = Utc::now();
-    let Outcome::Proceed(ticket) = idempotency
-        .begin(&group(), "sqs", "m-1", b"first", now)
-        .await
-        .unwrap()
-    else {
+    let Outcome::Proceed(ticket) = idempotency.begin(&group(), "sqs", "m-1", b"first", now).await.unwrap() else {
         panic!("must proceed");
     };
     idempotency.complete(ticket, json!(null)).await.unwrap();
-    let reused = idempotency
-        .begin(&group(), "sqs", "m-1", b"second", now)
-        .await;
-    assert!(
-        matches!(reused, Err(StoreError::IdempotencyKeyReused(_))),
-        "{reused:?}"
-    );
+    let reused = idempotency.begin(&group(), "sqs", "m-1", b"second", now).await;
+    assert!(matches!(reused, Err(StoreError::IdempotencyKeyReused(_))), "{reused:?}");
 }
 
 #[tokio::test]
@@ -85,19 +67,11 @@ async fn an_attempt_that_died_is_taken_over_and_cannot_complete_afterwards() {
     let table = common::fresh_table().await;
     let idempotency = Idempotency::new(&table, windows());
     let start = Utc::now();
-    let Outcome::Proceed(dead) = idempotency
-        .begin(&group(), "sqs", "m-2", b"x", start)
-        .await
-        .unwrap()
-    else {
+    let Outcome::Proceed(dead) = idempotency.begin(&group(), "sqs", "m-2", b"x", start).await.unwrap() else {
         panic!("must proceed");
     };
     let later = start + Duration::minutes(6);
-    let Outcome::Proceed(retry) = idempotency
-        .begin(&group(), "sqs", "m-2", b"x", later)
-        .await
-        .unwrap()
-    else {
+    let Outcome::Proceed(retry) = idempotency.begin(&group(), "sqs", "m-2", b"x", later).await.unwrap() else {
         panic!("an expired in-progress claim must be taken over");
     };
     assert!(matches!(
@@ -106,10 +80,7 @@ async fn an_attempt_that_died_is_taken_over_and_cannot_complete_afterwards() {
     ));
     idempotency.complete(retry, json!("done")).await.unwrap();
     assert_eq!(
-        idempotency
-            .begin(&group(), "sqs", "m-2", b"x", later)
-            .await
-            .unwrap(),
+        idempotency.begin(&group(), "sqs", "m-2", b"x", later).await.unwrap(),
         Outcome::AlreadyDone(json!("done"))
     );
 }
@@ -166,17 +137,11 @@ async fn claims_are_kept_per_group() {
     let now = Utc::now();
     let other = GroupId::parse("other").unwrap();
     assert!(matches!(
-        idempotency
-            .begin(&group(), "s", "k", b"x", now)
-            .await
-            .unwrap(),
+        idempotency.begin(&group(), "s", "k", b"x", now).await.unwrap(),
         Outcome::Proceed(_)
     ));
     assert!(matches!(
-        idempotency
-            .begin(&other, "s", "k", b"x", now)
-            .await
-            .unwrap(),
+        idempotency.begin(&other, "s", "k", b"x", now).await.unwrap(),
         Outcome::Proceed(_)
     ));
 }

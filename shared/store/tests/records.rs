@@ -30,16 +30,9 @@ async fn a_created_record_reads_back_with_its_version_and_nested_data() {
         .write(vec![create(record("G#acme", "PATIENT#1", 1, data.clone()))])
         .await
         .unwrap();
-    let read = table
-        .get(&Key::new("G#acme", "PATIENT#1"))
-        .await
-        .unwrap()
-        .unwrap();
+    let read = table.get(&Key::new("G#acme", "PATIENT#1")).await.unwrap().unwrap();
     assert_eq!((read.version, read.data), (1, data));
-    assert_eq!(
-        table.get(&Key::new("G#acme", "PATIENT#2")).await.unwrap(),
-        None
-    );
+    assert_eq!(table.get(&Key::new("G#acme", "PATIENT#2")).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -52,17 +45,9 @@ async fn creating_twice_is_refused() {
     let second = table
         .write(vec![create(record("G#acme", "X", 1, json!({"v": 2})))])
         .await;
+    assert_eq!(second, Err(StoreError::AlreadyExists(Key::new("G#acme", "X"))));
     assert_eq!(
-        second,
-        Err(StoreError::AlreadyExists(Key::new("G#acme", "X")))
-    );
-    assert_eq!(
-        table
-            .get(&Key::new("G#acme", "X"))
-            .await
-            .unwrap()
-            .unwrap()
-            .data,
+        table.get(&Key::new("G#acme", "X")).await.unwrap().unwrap().data,
         json!({"v": 1})
     );
 }
@@ -131,10 +116,7 @@ async fn a_transaction_applies_all_or_nothing_and_names_the_refused_write() {
         .await;
     assert_eq!(
         refused,
-        Err(StoreError::AlreadyExists(Key::new(
-            "G#acme",
-            "LINK#elation#42"
-        )))
+        Err(StoreError::AlreadyExists(Key::new("G#acme", "LINK#elation#42")))
     );
     assert_eq!(
         table.get(&Key::new("G#acme", "PATIENT#p2")).await.unwrap(),
@@ -166,10 +148,7 @@ async fn more_writes_than_one_transaction_holds_are_refused_up_front() {
     let writes = (0..101)
         .map(|i| create(record("G#acme", &format!("R#{i}"), 1, json!({}))))
         .collect();
-    assert!(matches!(
-        table.write(writes).await,
-        Err(StoreError::Limit { .. })
-    ));
+    assert!(matches!(table.write(writes).await, Err(StoreError::Limit { .. })));
     assert_eq!(table.get(&Key::new("G#acme", "R#0")).await.unwrap(), None);
 }
 
@@ -183,9 +162,7 @@ async fn batch_reads_cross_the_100_key_limit_and_skip_missing_keys() {
             .collect();
         table.write(writes).await.unwrap();
     }
-    let mut keys: Vec<Key> = (0..160)
-        .map(|i| Key::new("G#acme", format!("R#{i:03}")))
-        .collect();
+    let mut keys: Vec<Key> = (0..160).map(|i| Key::new("G#acme", format!("R#{i:03}"))).collect();
     keys.push(keys[0].clone());
     let mut found = table.get_many(&keys).await.unwrap();
     found.sort_by(|a, b| a.key.cmp(&b.key));
@@ -224,16 +201,7 @@ async fn queries_page_within_one_partition_and_prefix() {
             None => break,
         }
     }
-    assert_eq!(
-        seen,
-        [
-            "PATIENT#0",
-            "PATIENT#1",
-            "PATIENT#2",
-            "PATIENT#3",
-            "PATIENT#4"
-        ]
-    );
+    assert_eq!(seen, ["PATIENT#0", "PATIENT#1", "PATIENT#2", "PATIENT#3", "PATIENT#4"]);
 
     let newest = table
         .query(

@@ -149,13 +149,7 @@ const SPECS: &[Spec] = &[
         column: Column::AddressLine1,
         header: "Address Line 1",
         required: false,
-        aliases: &[
-            "addressline1",
-            "address1",
-            "address",
-            "streetaddress",
-            "street",
-        ],
+        aliases: &["addressline1", "address1", "address", "streetaddress", "street"],
         description: "",
     },
     Spec {
@@ -294,11 +288,7 @@ mod tests {
         let mut seen = std::collections::HashMap::new();
         for spec in SPECS {
             for alias in spec.aliases {
-                assert_eq!(
-                    seen.insert(*alias, spec.column),
-                    None,
-                    "{alias} is claimed twice"
-                );
+                assert_eq!(seen.insert(*alias, spec.column), None, "{alias} is claimed twice");
             }
         }
     }

@@ -18,19 +18,14 @@ pub enum Encoding {
 pub enum DecodeError {
     #[error("the file looks like {0}, not a CSV; save it as CSV (UTF-8) and upload that")]
     NotCsv(&'static str),
-    #[error(
-        "the file is marked as UTF-16 but is not valid UTF-16; save it as CSV (UTF-8) and upload again"
-    )]
+    #[error("the file is marked as UTF-16 but is not valid UTF-16; save it as CSV (UTF-8) and upload again")]
     BadUtf16,
 }
 
 /// What binary formats announce themselves with.
 const SIGNATURES: &[(&[u8], &str)] = &[
     (b"PK\x03\x04", "a ZIP archive or an Excel workbook (.xlsx)"),
-    (
-        b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1",
-        "an Excel 97-2003 workbook (.xls)",
-    ),
+    (b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", "an Excel 97-2003 workbook (.xls)"),
     (b"%PDF", "a PDF document"),
     (b"\x89PNG", "a PNG image"),
     (b"\xFF\xD8\xFF", "a JPEG image"),
@@ -41,9 +36,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Cow<'_, str>, Encoding), DecodeError> {
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
         return match std::str::from_utf8(rest) {
             Ok(text) => Ok((Cow::Borrowed(text), Encoding::Utf8Bom)),
-            Err(_) => Err(DecodeError::NotCsv(
-                "a file marked as UTF-8 that is not valid UTF-8",
-            )),
+            Err(_) => Err(DecodeError::NotCsv("a file marked as UTF-8 that is not valid UTF-8")),
         };
     }
     for (bom, encoding, label) in [
@@ -58,10 +51,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Cow<'_, str>, Encoding), DecodeError> {
             return Ok((Cow::Owned(text.into_owned()), label));
         }
     }
-    if let Some((_, kind)) = SIGNATURES
-        .iter()
-        .find(|(magic, _)| bytes.starts_with(magic))
-    {
+    if let Some((_, kind)) = SIGNATURES.iter().find(|(magic, _)| bytes.starts_with(magic)) {
         return Err(DecodeError::NotCsv(kind));
     }
     if looks_binary(bytes) {
@@ -107,46 +97,29 @@ mod tests {
         let text = "First Name,Last\nZoë,Ñ\n";
         let mut le = vec![0xFF, 0xFE];
         le.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
-        assert_eq!(
-            decode(&le).unwrap(),
-            (Cow::Owned(text.to_owned()), Encoding::Utf16Le)
-        );
+        assert_eq!(decode(&le).unwrap(), (Cow::Owned(text.to_owned()), Encoding::Utf16Le));
         let mut be = vec![0xFE, 0xFF];
         be.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
-        assert_eq!(
-            decode(&be).unwrap(),
-            (Cow::Owned(text.to_owned()), Encoding::Utf16Be)
-        );
-        assert_eq!(
-            decode(&[0xFF, 0xFE, 0x00, 0xD8]),
-            Err(DecodeError::BadUtf16)
-        );
+        assert_eq!(decode(&be).unwrap(), (Cow::Owned(text.to_owned()), Encoding::Utf16Be));
+        assert_eq!(decode(&[0xFF, 0xFE, 0x00, 0xD8]), Err(DecodeError::BadUtf16));
     }
 
     #[test]
     fn windows_1252_is_read_with_its_own_characters() {
         let (text, encoding) = decode(b"Jos\xE9,Fran\xE7ois\n").unwrap();
-        assert_eq!(
-            (text.as_ref(), encoding),
-            ("José,François\n", Encoding::Windows1252)
-        );
+        assert_eq!((text.as_ref(), encoding), ("José,François\n", Encoding::Windows1252));
     }
 
     #[test]
     fn spreadsheets_archives_and_binaries_are_named() {
         assert_eq!(
             decode(b"PK\x03\x04\x14\x00rest"),
-            Err(DecodeError::NotCsv(
-                "a ZIP archive or an Excel workbook (.xlsx)"
-            ))
+            Err(DecodeError::NotCsv("a ZIP archive or an Excel workbook (.xlsx)"))
         );
         assert_eq!(
             decode(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\x00\x00"),
             Err(DecodeError::NotCsv("an Excel 97-2003 workbook (.xls)"))
         );
-        assert_eq!(
-            decode(b"abc\x00def\x01\x02"),
-            Err(DecodeError::NotCsv("a binary file"))
-        );
+        assert_eq!(decode(b"abc\x00def\x01\x02"), Err(DecodeError::NotCsv("a binary file")));
     }
 }

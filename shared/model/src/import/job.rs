@@ -81,13 +81,7 @@ pub struct ImportJob {
 }
 
 impl ImportJob {
-    pub fn new(
-        id: ImportId,
-        group: GroupId,
-        filename: String,
-        uploaded_by: String,
-        now: DateTime<Utc>,
-    ) -> Self {
+    pub fn new(id: ImportId, group: GroupId, filename: String, uploaded_by: String, now: DateTime<Utc>) -> Self {
         ImportJob {
             id,
             group,
@@ -148,17 +142,11 @@ pub fn validate_filename(raw: Option<&str>) -> Result<String, FieldError> {
     if name.is_empty() {
         return Err(FieldError::required("filename"));
     }
-    if name.chars().count() > MAX_FILENAME
-        || name
-            .chars()
-            .any(|c| c.is_control() || c == '/' || c == '\\')
-    {
+    if name.chars().count() > MAX_FILENAME || name.chars().any(|c| c.is_control() || c == '/' || c == '\\') {
         return Err(FieldError::new(
             "filename",
             "invalid_filename",
-            format!(
-                "filename must be at most {MAX_FILENAME} printable characters, without / or \\"
-            ),
+            format!("filename must be at most {MAX_FILENAME} printable characters, without / or \\"),
         ));
     }
     if !name.to_ascii_lowercase().ends_with(".csv") {
@@ -189,19 +177,13 @@ mod tests {
     fn an_upload_url_that_runs_out_unused_makes_the_import_expired() {
         let now = Utc::now();
         let job = job(now);
-        assert_eq!(
-            job.status_at(now + Duration::minutes(14)),
-            ImportStatus::AwaitingUpload
-        );
+        assert_eq!(job.status_at(now + Duration::minutes(14)), ImportStatus::AwaitingUpload);
         assert_eq!(job.status_at(now + UPLOAD_WINDOW), ImportStatus::Expired);
         let previewed = ImportJob {
             status: ImportStatus::Pending,
             ..job
         };
-        assert_eq!(
-            previewed.status_at(now + Duration::days(2)),
-            ImportStatus::Pending
-        );
+        assert_eq!(previewed.status_at(now + Duration::days(2)), ImportStatus::Pending);
     }
 
     #[test]
@@ -222,19 +204,11 @@ mod tests {
 
     #[test]
     fn filenames_are_printable_csv_names() {
-        assert_eq!(
-            validate_filename(Some(" March list.CSV ")),
-            Ok("March list.CSV".into())
-        );
+        assert_eq!(validate_filename(Some(" March list.CSV ")), Ok("March list.CSV".into()));
         assert_eq!(validate_filename(None).unwrap_err().code, "required");
+        assert_eq!(validate_filename(Some("list.xlsx")).unwrap_err().code, "not_csv");
         assert_eq!(
-            validate_filename(Some("list.xlsx")).unwrap_err().code,
-            "not_csv"
-        );
-        assert_eq!(
-            validate_filename(Some("../etc/passwd.csv"))
-                .unwrap_err()
-                .code,
+            validate_filename(Some("../etc/passwd.csv")).unwrap_err().code,
             "invalid_filename"
         );
         assert_eq!(

@@ -6,11 +6,11 @@ pub mod columns;
 pub mod decode;
 pub mod job;
 pub mod preview;
+pub mod results;
 
 pub use columns::Column;
 pub use preview::{
-    Action, Cells, Existing, FileOutcome, Preview, Reason, RowResult, Settings, Summary, preview,
-    preview_rows,
+    Action, Cells, Existing, FileOutcome, Preview, Reason, RowResult, Settings, Summary, preview, preview_rows,
 };
 
 use serde::Serialize;
@@ -32,9 +32,7 @@ pub enum FileError {
     },
     #[error("required column(s) missing: {}; the template's headers are in GET /v1/import-template.csv", names(.0))]
     MissingColumns(Vec<Column>),
-    #[error(
-        "the file has more than {limit} participant rows, this group's limit; split it into smaller files"
-    )]
+    #[error("the file has more than {limit} participant rows, this group's limit; split it into smaller files")]
     TooManyRows { limit: u32 },
     #[error("the file is {size} bytes; the limit is {limit} bytes; split it into smaller files")]
     TooLarge { size: u64, limit: u64 },
@@ -43,11 +41,7 @@ pub enum FileError {
 }
 
 fn names(columns: &[Column]) -> String {
-    columns
-        .iter()
-        .map(|c| c.header())
-        .collect::<Vec<_>>()
-        .join(", ")
+    columns.iter().map(|c| c.header()).collect::<Vec<_>>().join(", ")
 }
 
 impl FileError {

@@ -226,23 +226,12 @@ impl Existing {
                 existing.by_external_id.insert(external.clone(), index);
             }
             if let Some(email) = &fields.email {
-                existing
-                    .by_email
-                    .entry(email.clone())
-                    .or_default()
-                    .push(index);
+                existing.by_email.entry(email.clone()).or_default().push(index);
             }
-            existing
-                .by_identity
-                .entry(identity(&fields))
-                .or_default()
-                .push(index);
+            existing.by_identity.entry(identity(&fields)).or_default().push(index);
             existing.patients.push((id, version, fields));
         }
-        existing.practitioners_by_email = practitioners
-            .into_iter()
-            .map(|(id, email)| (email, id))
-            .collect();
+        existing.practitioners_by_email = practitioners.into_iter().map(|(id, email)| (email, id)).collect();
         existing
     }
 }
@@ -262,12 +251,11 @@ impl Existing {
         {
             return Match::One(index, "External ID");
         }
-        let candidates =
-            |found: Option<&Vec<usize>>, by: &'static str| match found.map(Vec::as_slice) {
-                None | Some([]) => Match::None,
-                Some([one]) => Match::One(*one, by),
-                Some(many) => Match::Ambiguous(many.len(), by),
-            };
+        let candidates = |found: Option<&Vec<usize>>, by: &'static str| match found.map(Vec::as_slice) {
+            None | Some([]) => Match::None,
+            Some([one]) => Match::One(*one, by),
+            Some(many) => Match::Ambiguous(many.len(), by),
+        };
         if let Some(email) = &fields.email {
             let by_email = candidates(self.by_email.get(email), "e-mail");
             if !matches!(by_email, Match::None) {
@@ -334,11 +322,7 @@ fn read_header(headers: &csv::StringRecord) -> Result<(Layout, Vec<Reason>), Fil
 }
 
 /// Previews a participant list against the group's existing records, keeping every row.
-pub fn preview(
-    bytes: &[u8],
-    settings: &Settings,
-    existing: &Existing,
-) -> Result<Preview, FileError> {
+pub fn preview(bytes: &[u8], settings: &Settings, existing: &Existing) -> Result<Preview, FileError> {
     let mut rows = Vec::new();
     let outcome = preview_rows(bytes, settings, existing, |row| rows.push(row))?;
     Ok(Preview {
@@ -409,15 +393,7 @@ pub fn preview_rows(
             });
         }
         let line = start_line(text.as_bytes(), record.position());
-        let row = evaluate(
-            &record,
-            summary.rows + 1,
-            line,
-            &layout,
-            settings,
-            existing,
-            &mut state,
-        );
+        let row = evaluate(&record, summary.rows + 1, line, &layout, settings, existing, &mut state);
         summary.count(&row);
         on_row(row);
     }
@@ -526,10 +502,7 @@ fn evaluate(
         Ok(fields) => fields,
         Err(errors) => {
             // A phone that cannot be read is dropped with a warning rather than failing the row.
-            let (phones, others): (Vec<_>, Vec<_>) = errors
-                .0
-                .into_iter()
-                .partition(|e| e.code == "invalid_phone");
+            let (phones, others): (Vec<_>, Vec<_>) = errors.0.into_iter().partition(|e| e.code == "invalid_phone");
             if !others.is_empty() {
                 result.errors = others.into_iter().map(Reason::from_field).collect();
                 return result;
@@ -581,9 +554,7 @@ fn evaluate(
             result.errors.push(Reason::new(
                 None,
                 "ambiguous_match",
-                format!(
-                    "matches {count} existing patients by {by}; add an External ID to say which one"
-                ),
+                format!("matches {count} existing patients by {by}; add an External ID to say which one"),
             ));
         }
         Match::One(index, by) => {
@@ -601,11 +572,7 @@ fn evaluate(
                 return result;
             }
             if let Some(email) = &fields.email {
-                let others = existing
-                    .by_email
-                    .get(email)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
+                let others = existing.by_email.get(email).map(Vec::as_slice).unwrap_or_default();
                 if others.iter().any(|&other| other != index) {
                     result.warnings.push(Reason::new(
                         Some(Column::Email.header()),
@@ -631,12 +598,7 @@ fn evaluate(
 
 /// Checks a valid row against the rows before it, noting warnings and errors on `result`. True
 /// when the row is finished: it repeats an earlier row, or reuses an earlier row's External ID.
-fn repeats_earlier_row(
-    fields: &PatientFields,
-    row: u32,
-    state: &mut FileState,
-    result: &mut RowResult,
-) -> bool {
+fn repeats_earlier_row(fields: &PatientFields, row: u32, state: &mut FileState, result: &mut RowResult) -> bool {
     let mut hasher = FxHasher::default();
     fields.hash(&mut hasher);
     let hash = hasher.finish();

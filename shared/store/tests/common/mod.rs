@@ -4,25 +4,19 @@
 #![allow(dead_code)]
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use store::dynamo::DynamoRecords;
 
 pub async fn config() -> SdkConfig {
     assert!(
-        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok()
-            && std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok() && std::env::var("AWS_ENDPOINT_URL").is_ok(),
         "these tests talk to DynamoDB Local and moto: run them with infra/local/test, which starts both"
     );
     store::aws::load_config().await
 }
 
 pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::now_v7().simple().to_string()[20..]
-    )
+    format!("{prefix}-{}", &uuid::Uuid::now_v7().simple().to_string()[20..])
 }
 
 /// A fresh table with carebridge's key schema (`pk`, `sk`).
