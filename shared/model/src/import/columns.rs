@@ -300,3 +300,19 @@ mod tests {
         assert_eq!(header, expected.join(","));
     }
 }
+
+#[cfg(test)]
+mod readme {
+    use super::*;
+
+    /// The README's column table is what the code does: every column, its requirement and meaning.
+    #[test]
+    fn the_readme_describes_every_column() {
+        let readme = include_str!("../../../../README.md");
+        for column in Column::all() {
+            let required = if column.is_required() { "yes" } else { "" };
+            let row = format!("| {} | {} | {} |", column.header(), required, column.description());
+            assert!(readme.contains(&row), "README.md lacks the row: {row}");
+        }
+    }
+}
