@@ -309,3 +309,44 @@ async fn a_file_over_the_groups_row_limit_fails_naming_the_limit() {
             .contains("more than 2 participant rows")
     );
 }
+
+#[tokio::test]
+async fn an_import_admin_deletes_the_file_and_results_and_uploaders_cannot() {
+    let group = new_group().await;
+    let id = upload_participants(&group, "First Name,Last Name,DOB\nAda,Lovelace,1984-03-07\n").await;
+    previewed(&group, &id).await;
+    let path = format!("/v1/groups/{group}/imports/{id}");
+
+    let by_uploader = call(request_method("DELETE"), &path)
+        .token(&token(&[&group], &[UPLOADER]))
+        .send()
+        .await;
+    assert_status(&by_uploader, 403);
+    assert_eq!(by_uploader.problem(), "role-required");
+
+    let admin = token(&[&group], &[IMPORT_ADMIN]);
+    let deleted = call(request_method("DELETE"), &path).token(&admin).send().await;
+    assert_status(&deleted, 200);
+    assert_eq!(deleted.body["status"], "deleted");
+    let blobs = uploads().await;
+    assert_eq!(
+        blobs.get(&format!("imports/{group}/{id}")).await.unwrap(),
+        None,
+        "the raw file is gone"
+    );
+    assert_eq!(
+        blobs.get(&results_key(&group, &id)).await.unwrap(),
+        None,
+        "the results are gone"
+    );
+    assert_eq!(get(&path).token(&admin).send().await.body["status"], "deleted");
+    assert_status(&get(&results(&group, &id, "")).token(&admin).send().await, 409);
+    assert_status(&call(request_method("DELETE"), &path).token(&admin).send().await, 200);
+
+    let other = new_group().await;
+    let outsider = token(&[&other], &[IMPORT_ADMIN]);
+    assert_status(
+        &call(request_method("DELETE"), &path).token(&outsider).send().await,
+        403,
+    );
+}

@@ -219,6 +219,7 @@ impl Modify for BearerAuth {
         crate::routes::create_import,
         crate::routes::list_imports,
         crate::routes::get_import,
+        crate::routes::delete_import,
         crate::routes::import_results,
         crate::routes::import_results_csv,
     ),

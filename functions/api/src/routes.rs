@@ -48,7 +48,7 @@ pub const ROUTES: &[(Route, &str, &str)] = &[
         "GET, PATCH",
     ),
     (Route::Imports, "/v1/groups/{group}/imports", "GET, POST"),
-    (Route::Import, "/v1/groups/{group}/imports/{import}", "GET"),
+    (Route::Import, "/v1/groups/{group}/imports/{import}", "GET, DELETE"),
     (
         Route::ImportResults,
         "/v1/groups/{group}/imports/{import}/results",
@@ -140,7 +140,8 @@ pub async fn dispatch(deps: &Deps, request: &Request, matched: Matched<'_>) -> A
         (Route::Practitioner, _, Some(group)) => update_practitioner(&call, &group, id).await,
         (Route::Imports, "GET", Some(group)) => list_imports(&call, &group).await,
         (Route::Imports, _, Some(group)) => create_import(&call, &group).await,
-        (Route::Import, _, Some(group)) => get_import(&call, &group, id).await,
+        (Route::Import, "GET", Some(group)) => get_import(&call, &group, id).await,
+        (Route::Import, _, Some(group)) => delete_import(&call, &group, id).await,
         (Route::ImportResults, _, Some(group)) => import_results(&call, &group, id).await,
         (Route::ImportResultsCsv, _, Some(group)) => import_results_csv(&call, &group, id).await,
         _ => Err(Problem::internal()),
@@ -282,6 +283,20 @@ pub(crate) async fn get_import(call: &Call<'_>, group: &GroupId, id: &str) -> An
     Ok(record(
         200,
         imports::get(call.deps, &call.caller, group, id).await?,
+        None,
+    ))
+}
+
+#[utoipa::path(
+    delete, path = "/v1/groups/{group}/imports/{import}", tag = "imports",
+    description = "Deletes the uploaded file and the preview results; the import stays listed as deleted. Patients an already completed import created stay. Role: importable_files_admin.",
+    params(("group" = String, Path, description = "Group id"), ("import" = String, Path, description = "Import id")),
+    responses((status = 200, body = Versioned<ImportJob>), Problems)
+)]
+pub(crate) async fn delete_import(call: &Call<'_>, group: &GroupId, id: &str) -> Answer {
+    Ok(record(
+        200,
+        imports::delete(call.deps, &call.caller, group, id).await?,
         None,
     ))
 }

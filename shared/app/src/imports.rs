@@ -212,3 +212,47 @@ pub async fn results_csv(deps: &Deps, caller: &Caller, group: &GroupId, raw_id: 
         .presign_get(&key, &format!("{stem}-results.csv"), DOWNLOAD_WINDOW)
         .await?)
 }
+
+/// Deletes an import's raw file and preview results and marks it deleted. Patients that an
+/// already completed import created stay. Deleting twice is fine; deleting while the import is
+/// being completed is refused.
+pub async fn delete(
+    deps: &Deps,
+    caller: &Caller,
+    group: &GroupId,
+    raw_id: &str,
+) -> Result<Versioned<ImportJob>, AppError> {
+    authorize(caller, Some(group), Action::AdministerImport)?;
+    let mut job = get(deps, caller, group, raw_id).await?;
+    match job.value.status {
+        ImportStatus::Deleted => return Ok(job),
+        ImportStatus::Completing => {
+            return Err(AppError::Conflict(
+                "the import is being completed; delete it once it has finished".into(),
+            ));
+        }
+        _ => {}
+    }
+    let id = job.value.id.clone();
+    let mut objects = vec![raw_object_key(group, &id), format!("results/{group}/{id}/results.csv")];
+    objects.extend((0..job.value.result_parts).map(|part| results_part_key(group, &id, part)));
+    for key in objects {
+        deps.uploads.delete(&key).await?;
+    }
+    job.value.status = ImportStatus::Deleted;
+    job.value.updated_at = deps.clock.now();
+    deps.records
+        .write(vec![Write::Put {
+            record: Record::encode(keys::import(group, &id), job.version + 1, &job.value)?,
+            condition: Condition::AtVersion(job.version),
+        }])
+        .await
+        .map_err(|error| match error {
+            store::StoreError::VersionConflict { .. } => {
+                AppError::Conflict("the import changed meanwhile; try again".into())
+            }
+            other => other.into(),
+        })?;
+    job.version += 1;
+    Ok(job)
+}
