@@ -13,8 +13,6 @@ pub mod triggers;
 use provision::{ProvisionError, Provisioned};
 use std::path::Path;
 use std::sync::Arc;
-use store::blobs::S3Blobs;
-use store::dynamo::DynamoRecords;
 use template::{Template, TemplateError};
 
 #[derive(Debug, thiserror::Error)]
@@ -100,16 +98,15 @@ pub async fn build(
         let binary = function.metadata["BuildProperties"]["Binary"]
             .as_str()
             .unwrap_or_default();
-        let missing = |name: &str| StackError::Function {
-            function: function.logical_id.clone(),
-            message: format!("its environment has no {name}"),
-        };
         // Every function so far works with the table and the uploads bucket.
         let deps = || -> Result<app::Deps, StackError> {
-            let table = env.get("TABLE_NAME").ok_or_else(|| missing("TABLE_NAME"))?;
-            let bucket = env.get("UPLOADS_BUCKET").ok_or_else(|| missing("UPLOADS_BUCKET"))?;
-            let records = DynamoRecords::new(store::aws::dynamodb(config), table.clone());
-            let uploads = S3Blobs::new(store::aws::s3(config), bucket.clone());
+            let (records, uploads) =
+                store::aws::table_and_uploads(config, |name| env.get(name).cloned()).map_err(|message| {
+                    StackError::Function {
+                        function: function.logical_id.clone(),
+                        message,
+                    }
+                })?;
             Ok(app::Deps::new(Arc::new(records), Arc::new(uploads)))
         };
         match binary {

@@ -44,18 +44,17 @@ pub(crate) async fn list_records<T: DeserializeOwned>(
     let limit = page_size(limit)?;
     let after = cursor.map(decode_cursor).transpose()?;
     crate::groups::load(deps, group).await?;
-    let page = deps
-        .records
-        .query(
-            &keys::group_partition(group),
-            prefix,
-            PageRequest {
-                limit,
-                after,
-                newest_first,
-            },
-        )
-        .await?;
+    let page = query_group(
+        deps,
+        group,
+        prefix,
+        PageRequest {
+            limit,
+            after,
+            newest_first,
+        },
+    )
+    .await?;
     Ok(Listing {
         items: page.records.iter().map(Record::decode).collect::<Result<_, _>>()?,
         next_cursor: page.next.as_deref().map(encode_cursor),
@@ -72,18 +71,17 @@ pub(crate) async fn all_records<T: DeserializeOwned>(
     let mut records = Vec::new();
     let mut after = None;
     loop {
-        let page = deps
-            .records
-            .query(
-                &keys::group_partition(group),
-                prefix,
-                PageRequest {
-                    limit: 1000,
-                    after,
-                    newest_first: false,
-                },
-            )
-            .await?;
+        let page = query_group(
+            deps,
+            group,
+            prefix,
+            PageRequest {
+                limit: 1000,
+                after,
+                newest_first: false,
+            },
+        )
+        .await?;
         for record in &page.records {
             records.push(record.decode()?);
         }
@@ -92,6 +90,10 @@ pub(crate) async fn all_records<T: DeserializeOwned>(
             None => return Ok(records),
         }
     }
+}
+
+async fn query_group(deps: &Deps, group: &GroupId, prefix: &str, page: PageRequest) -> Result<store::Page, AppError> {
+    Ok(deps.records.query(&keys::group_partition(group), prefix, page).await?)
 }
 
 /// A page size within bounds.

@@ -28,3 +28,18 @@ pub fn sqs(config: &SdkConfig) -> aws_sdk_sqs::Client {
 pub fn secrets_manager(config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(config)
 }
+
+/// The ports every function uses, from where the environment says they are: the table
+/// (`TABLE_NAME`) and the uploads bucket (`UPLOADS_BUCKET`). `lookup` reads a variable: the process
+/// environment in Lambda, the template's resolved environment in the dev host.
+pub fn table_and_uploads(
+    config: &SdkConfig,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(crate::dynamo::DynamoRecords, crate::blobs::S3Blobs), String> {
+    let table = lookup("TABLE_NAME").ok_or("TABLE_NAME is not set")?;
+    let bucket = lookup("UPLOADS_BUCKET").ok_or("UPLOADS_BUCKET is not set")?;
+    Ok((
+        crate::dynamo::DynamoRecords::new(dynamodb(config), table),
+        crate::blobs::S3Blobs::new(s3(config), bucket),
+    ))
+}
