@@ -350,3 +350,69 @@ async fn an_import_admin_deletes_the_file_and_results_and_uploaders_cannot() {
         403,
     );
 }
+
+/// Uploads `file` and returns the import once previewed, expecting it to fail with `code`.
+async fn fails_with(file: Vec<u8>, code: &str) -> Reply {
+    let group = new_group().await;
+    let id = upload_participants(&group, file).await;
+    let import = previewed(&group, &id).await;
+    assert_eq!(import.body["status"], "failed", "{:#?}", import.body);
+    assert_eq!(import.body["failure"]["code"], code, "{:#?}", import.body);
+    import
+}
+
+#[tokio::test]
+async fn every_file_level_error_fails_the_import_with_a_reason_to_act_on() {
+    let cases: Vec<(Vec<u8>, &str, &str)> = vec![
+        (b"".to_vec(), "empty_file", "the file is empty"),
+        (
+            b"First Name,Last Name,DOB\n\n".to_vec(),
+            "header_only",
+            "no participant rows",
+        ),
+        (
+            b"First Name,Last Name,DOB,Email,E-mail\nA,B,1990-01-01,a@b.co,a@b.co\n".to_vec(),
+            "duplicate_headers",
+            "both mean",
+        ),
+        (
+            b"First Name,Email\nAda,a@b.co\n".to_vec(),
+            "missing_columns",
+            "Last Name, Date of Birth",
+        ),
+        (
+            b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\x00\x00".to_vec(),
+            "not_csv",
+            "Excel 97-2003",
+        ),
+        (
+            vec![b'x'; 20 * 1024 * 1024 + 1],
+            "too_large",
+            "the limit is 20971520 bytes",
+        ),
+    ];
+    for (file, code, words) in cases {
+        let import = fails_with(file, code).await;
+        let message = import.body["failure"]["message"].as_str().unwrap();
+        assert!(message.contains(words), "{code}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn utf16_files_with_a_bom_import() {
+    let group = new_group().await;
+    let mut file = vec![0xFF, 0xFE];
+    file.extend(
+        "First Name,Last Name,DOB\nZoë,Núñez,1990-01-01\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes),
+    );
+    let id = upload_participants(&group, file).await;
+    let import = previewed(&group, &id).await;
+    assert_eq!(import.body["summary"]["create"], 1, "{:#?}", import.body);
+    let page = get(&results(&group, &id, ""))
+        .token(&token(&[&group], &[UPLOADER]))
+        .send()
+        .await;
+    assert_eq!(page.body["items"][0]["fields"]["first_name"], "Zoë");
+}
