@@ -73,8 +73,9 @@ start_emulators() {
   logs="$CAREBRIDGE_CACHE/logs"
   mkdir -p "$logs"
   dir=$(dynamodb_local_dir)
-  java -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$dir/DynamoDBLocal.jar" \
-    -inMemory -sharedDb -port "$dynamodb_port" >"$logs/dynamodb-$dynamodb_port.log" 2>&1 &
+  # Started from the logs folder: DynamoDB Local writes a metadata file where it runs.
+  (cd "$logs" && exec java -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$dir/DynamoDBLocal.jar" \
+    -inMemory -sharedDb -port "$dynamodb_port") >"$logs/dynamodb-$dynamodb_port.log" 2>&1 &
   EMULATOR_PIDS+=($!)
   wait_for_port "DynamoDB Local" "$dynamodb_port" $! "$logs/dynamodb-$dynamodb_port.log"
   moto_server -H 127.0.0.1 -p "$moto_port" >"$logs/moto-$moto_port.log" 2>&1 &
