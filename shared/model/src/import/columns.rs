@@ -203,6 +203,9 @@ const SPECS: &[Spec] = &[
 ];
 
 impl Column {
+    /// How many columns there are; `column as usize` is below it.
+    pub const COUNT: usize = Column::PractitionerEmail as usize + 1;
+
     fn spec(self) -> &'static Spec {
         SPECS
             .iter()
@@ -281,6 +284,12 @@ mod tests {
         for column in Column::all() {
             assert_eq!(Column::recognise(column.header()), Some(column));
         }
+    }
+
+    #[test]
+    fn every_column_indexes_below_the_count() {
+        assert_eq!(Column::all().count(), Column::COUNT);
+        assert!(Column::all().all(|c| (c as usize) < Column::COUNT));
     }
 
     #[test]

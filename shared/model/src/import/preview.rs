@@ -272,12 +272,13 @@ impl Existing {
 /// Where each known column sits in the file.
 struct Layout {
     columns: Vec<Option<Column>>,
-    position: HashMap<Column, usize>,
+    /// The file's column index of each known column, indexed by `Column as usize`.
+    position: [Option<usize>; Column::COUNT],
 }
 
 fn read_header(headers: &csv::StringRecord) -> Result<(Layout, Vec<Reason>), FileError> {
     let mut columns = Vec::with_capacity(headers.len());
-    let mut position = HashMap::new();
+    let mut position = [None; Column::COUNT];
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut warnings = Vec::new();
     for (index, header) in headers.iter().enumerate() {
@@ -298,7 +299,7 @@ fn read_header(headers: &csv::StringRecord) -> Result<(Layout, Vec<Reason>), Fil
         seen.insert(key, index);
         match column {
             Some(column) => {
-                position.insert(column, index);
+                position[column as usize] = Some(index);
             }
             None if header.trim().is_empty() => {}
             None => warnings.push(Reason::new(
@@ -313,7 +314,7 @@ fn read_header(headers: &csv::StringRecord) -> Result<(Layout, Vec<Reason>), Fil
         columns.push(column);
     }
     let missing: Vec<Column> = Column::all()
-        .filter(|c| c.is_required() && !position.contains_key(c))
+        .filter(|c| c.is_required() && position[*c as usize].is_none())
         .collect();
     if !missing.is_empty() {
         return Err(FileError::MissingColumns(missing));
@@ -375,7 +376,8 @@ pub fn preview_rows(
         ));
     }
 
-    let mut state = FileState::default();
+    // Roughly a hundred bytes a row: size the duplicate checks' tables once, not by regrowth.
+    let mut state = FileState::with_capacity((bytes.len() / 100).min(settings.row_limit as usize));
     let mut summary = Summary::default();
     let mut record = csv::StringRecord::new();
     loop {
@@ -435,6 +437,16 @@ struct FileState {
     external_ids: FxHashMap<String, u32>,
 }
 
+impl FileState {
+    fn with_capacity(rows: usize) -> Self {
+        FileState {
+            row_hashes: FxHashMap::with_capacity_and_hasher(rows, Default::default()),
+            emails: FxHashMap::with_capacity_and_hasher(rows, Default::default()),
+            external_ids: FxHashMap::with_capacity_and_hasher(rows, Default::default()),
+        }
+    }
+}
+
 fn evaluate(
     record: &csv::StringRecord,
     row: u32,
@@ -469,7 +481,7 @@ fn evaluate(
         return result;
     }
     let cell = |column: Column| -> Option<String> {
-        let value = record.get(*layout.position.get(&column)?)?.trim();
+        let value = record.get(layout.position[column as usize]?)?.trim();
         (!value.is_empty()).then(|| value.to_owned())
     };
     let mut input = PatientInput {
