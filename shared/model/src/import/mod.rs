@@ -6,6 +6,7 @@ pub mod columns;
 pub mod decode;
 pub mod job;
 pub mod preview;
+pub mod recheck;
 pub mod results;
 
 pub use columns::Column;
