@@ -2,6 +2,7 @@
 //! `ObjectCreated` event under `imports/`. At-least-once and unordered like every trigger, so it
 //! claims the object version first: a repeated event for the same upload yields one preview.
 
+use crate::imports::save;
 use crate::paging::all_records;
 use crate::{AppError, Deps, groups};
 use model::import::job::{
@@ -12,7 +13,7 @@ use model::patient::Patient;
 use model::practitioner::Practitioner;
 use model::{GroupId, ImportId};
 use store::idempotency::{Idempotency, Outcome, Windows};
-use store::{Condition, Record, Versioned, Write, keys};
+use store::{Versioned, keys};
 
 /// The object an S3 event announces.
 #[derive(Debug, Clone, PartialEq)]
@@ -200,18 +201,4 @@ async fn finish_failed(
     tracing::info!(group = %job.value.group, import = %job.value.id, code, "preview failed");
     save(deps, job).await?;
     Ok(PreviewOutcome::Failed { code: code.to_owned() })
-}
-
-/// Writes the job at the next version, refusing if anyone else changed it meanwhile.
-async fn save(deps: &Deps, mut job: Versioned<ImportJob>) -> Result<Versioned<ImportJob>, AppError> {
-    job.value.updated_at = deps.clock.now();
-    let key = keys::import(&job.value.group, &job.value.id);
-    deps.records
-        .write(vec![Write::Put {
-            record: Record::encode(key, job.version + 1, &job.value)?,
-            condition: Condition::AtVersion(job.version),
-        }])
-        .await?;
-    job.version += 1;
-    Ok(job)
 }

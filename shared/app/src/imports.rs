@@ -240,10 +240,16 @@ pub async fn delete(
         deps.uploads.delete(&key).await?;
     }
     job.value.status = ImportStatus::Deleted;
+    save(deps, job).await
+}
+
+/// Writes the job at its next version, refusing if anyone else changed it meanwhile.
+pub(crate) async fn save(deps: &Deps, mut job: Versioned<ImportJob>) -> Result<Versioned<ImportJob>, AppError> {
     job.value.updated_at = deps.clock.now();
+    let key = keys::import(&job.value.group, &job.value.id);
     deps.records
         .write(vec![Write::Put {
-            record: Record::encode(keys::import(group, &id), job.version + 1, &job.value)?,
+            record: Record::encode(key, job.version + 1, &job.value)?,
             condition: Condition::AtVersion(job.version),
         }])
         .await

@@ -107,12 +107,6 @@ impl ImportJob {
             self.status
         }
     }
-
-    /// The same job as shown at `now`.
-    pub fn as_of(mut self, now: DateTime<Utc>) -> Self {
-        self.status = self.status_at(now);
-        self
-    }
 }
 
 /// Where an import's uploaded file lives in the uploads bucket.
