@@ -15,7 +15,8 @@ pub fn invalid(field: &str, why: Invalid) -> FieldError {
     FieldError::new(field, why.code(), format!("{field} {why}"))
 }
 
-fn present(raw: &Option<String>) -> Option<&str> {
+/// The value given, unless it is absent or blank.
+pub fn present(raw: &Option<String>) -> Option<&str> {
     raw.as_deref().filter(|s| !s.trim().is_empty())
 }
 

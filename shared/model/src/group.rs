@@ -75,10 +75,9 @@ impl GroupInput {
         };
         let default_country = match self.default_country.as_deref() {
             None => Some(Country::us()),
-            Some(raw) => errors.check(
-                Country::parse(raw)
-                    .map_err(|why| FieldError::new("default_country", why.code(), format!("default_country {why}"))),
-            ),
+            Some(raw) => {
+                errors.check(Country::parse(raw).map_err(|why| crate::checks::invalid("default_country", why)))
+            }
         };
         let import_row_limit = self.import_row_limit.unwrap_or(DEFAULT_IMPORT_ROW_LIMIT);
         if !(1..=MAX_IMPORT_ROW_LIMIT).contains(&import_row_limit) {

@@ -201,7 +201,7 @@ impl PatientInput {
 
         let first_name = checks::required_name(e, "first_name", &self.first_name);
         let last_name = checks::required_name(e, "last_name", &self.last_name);
-        let date_of_birth = match self.date_of_birth.as_deref().filter(|s| !s.trim().is_empty()) {
+        let date_of_birth = match checks::present(&self.date_of_birth) {
             None => {
                 e.push(FieldError::required("date_of_birth"));
                 None
@@ -210,7 +210,7 @@ impl PatientInput {
                 e.check(normalize::date_of_birth(raw, ctx.today).map_err(|why| checks::invalid("date_of_birth", why)))
             }
         };
-        let sex = self.sex.as_deref().filter(|s| !s.trim().is_empty()).and_then(|raw| {
+        let sex = checks::present(&self.sex).and_then(|raw| {
             let sex = Sex::parse(raw);
             if sex.is_none() {
                 e.push(FieldError::new(
@@ -221,24 +221,20 @@ impl PatientInput {
             }
             sex
         });
-        let practitioner_id = self
-            .practitioner_id
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .and_then(|raw| {
-                e.check(
-                    PractitionerId::parse(raw.trim())
-                        .map_err(|why| FieldError::new("practitioner_id", "invalid_practitioner_id", why.to_string())),
-                )
-            });
-        let state = self.state.as_deref().filter(|s| !s.trim().is_empty()).and_then(|raw| {
+        let practitioner_id = checks::present(&self.practitioner_id).and_then(|raw| {
+            e.check(
+                PractitionerId::parse(raw.trim())
+                    .map_err(|why| FieldError::new("practitioner_id", "invalid_practitioner_id", why.to_string())),
+            )
+        });
+        let state = checks::present(&self.state).and_then(|raw| {
             if region.is_us() {
                 e.check(normalize::us_state(raw).map_err(|why| checks::invalid("state", why)))
             } else {
                 checks::optional_text(e, "state", &self.state, MAX_REGION)
             }
         });
-        let zip = self.zip.as_deref().filter(|s| !s.trim().is_empty()).and_then(|raw| {
+        let zip = checks::present(&self.zip).and_then(|raw| {
             if region.is_us() {
                 e.check(normalize::us_zip(raw).map_err(|why| checks::invalid("zip", why)))
             } else {

@@ -118,10 +118,10 @@ impl PractitionerInput {
         let first_name = checks::required_name(e, "first_name", &self.first_name);
         let last_name = checks::required_name(e, "last_name", &self.last_name);
         let email = checks::optional_email(e, "email", &self.email);
-        if self.email.as_deref().is_none_or(|s| s.trim().is_empty()) {
+        if checks::present(&self.email).is_none() {
             e.push(FieldError::required("email"));
         }
-        let kind = match self.kind.as_deref().filter(|s| !s.trim().is_empty()) {
+        let kind = match checks::present(&self.kind) {
             None => Some(PractitionerKind::default()),
             Some(raw) => {
                 let kind = PractitionerKind::parse(raw);
