@@ -170,10 +170,15 @@ fn json<T: Serialize>(status: u16, value: &T) -> Response<Body> {
 
 /// A single record with its version in the body and as its ETag.
 fn record<T: Serialize>(status: u16, versioned: store::Versioned<T>, location: Option<String>) -> Response<Body> {
-    let tag = etag(versioned.version);
-    let mut response = json(status, &Versioned::from(versioned));
+    let version = versioned.version;
+    versioned_json(status, &Versioned::from(versioned), version, location)
+}
+
+/// `body` as JSON, with the record's version as its ETag and, for a creation, its Location.
+fn versioned_json<B: Serialize>(status: u16, body: &B, version: u64, location: Option<String>) -> Response<Body> {
+    let mut response = json(status, body);
     let headers = response.headers_mut();
-    if let Ok(value) = tag.parse() {
+    if let Ok(value) = etag(version).parse() {
         headers.insert("etag", value);
     }
     if let Some(value) = location.and_then(|l| l.parse().ok()) {
@@ -247,14 +252,13 @@ pub(crate) async fn create_import(call: &Call<'_>, group: &GroupId) -> Answer {
     let input: NewImport = request::json(call.request)?;
     let created = imports::create(call.deps, &call.caller, group, input).await?;
     let location = format!("/v1/groups/{group}/imports/{}", created.import.value.id);
-    let tag = etag(created.import.version);
-    let mut response = json(201, &CreatedImport::from(created));
-    for (name, value) in [("etag", tag), ("location", location)] {
-        if let Ok(value) = value.parse() {
-            response.headers_mut().insert(name, value);
-        }
-    }
-    Ok(response)
+    let version = created.import.version;
+    Ok(versioned_json(
+        201,
+        &CreatedImport::from(created),
+        version,
+        Some(location),
+    ))
 }
 
 #[utoipa::path(
