@@ -3,6 +3,7 @@
 //! same file with the csv crate. Run with `cargo bench -p model --bench import_preview`.
 
 mod support {
+    pub mod baseline;
     pub mod generate;
 }
 
@@ -18,16 +19,6 @@ fn settings() -> Settings {
         today: NaiveDate::from_ymd_opt(2026, 11, 21).expect("a date"),
         row_limit: 100_000,
     }
-}
-
-fn plain_read(bytes: &[u8]) -> usize {
-    let mut reader = csv::Reader::from_reader(bytes);
-    let mut record = csv::StringRecord::new();
-    let mut cells = 0;
-    while reader.read_record(&mut record).expect("a record") {
-        cells += record.len();
-    }
-    cells
 }
 
 fn bench(c: &mut Criterion) {
@@ -46,7 +37,7 @@ fn bench(c: &mut Criterion) {
             })
         });
         group.bench_with_input(BenchmarkId::new("plain_csv_read", rows), &file, |b, file| {
-            b.iter(|| plain_read(black_box(file)))
+            b.iter(|| support::baseline::plain_read(black_box(file)))
         });
     }
     group.finish();

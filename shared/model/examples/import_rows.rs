@@ -3,11 +3,14 @@
 //!     import_rows generate ROWS FILE   write a deterministic participant list
 //!     import_rows preview FILE         carebridge's preview compute (parse, validate, normalise,
 //!                                      in-file duplicates), as the csv-preview function runs it
-//!     import_rows plain-read FILE      a plain read of every record with the csv crate
+//!     import_rows plain-read FILE      a plain read of every record with the csv crate, timed
+//!                                      like the preview: on the bytes already in memory
 //!
 //! Each run prints its wall time and the process's peak memory. infra/local/bench-import runs
 //! them with `frictionless validate` and prints the comparison.
 
+#[path = "../benches/support/baseline.rs"]
+mod baseline;
 #[path = "../benches/support/generate.rs"]
 mod generate;
 
@@ -57,15 +60,9 @@ fn main() {
             );
         }
         ["plain-read", file] => {
+            let bytes = std::fs::read(file).expect("read the file");
             let started = Instant::now();
-            let mut reader = csv::Reader::from_path(file).expect("open the file");
-            let mut rows = 0usize;
-            let mut cells = 0usize;
-            for record in reader.records() {
-                let record = record.expect("a record");
-                rows += 1;
-                cells += record.len();
-            }
+            let (rows, cells) = baseline::plain_read(&bytes);
             let elapsed = started.elapsed();
             println!(
                 "plain-read: {rows} rows, {cells} cells in {:.1} ms, peak memory {:.0} MiB",
