@@ -6,12 +6,7 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_current_span(false)
-        .with_target(false)
-        .without_time()
-        .init();
+    app::init_lambda_logging();
     let config = store::aws::load_config().await;
     let (records, uploads) = store::aws::table_and_uploads(&config, |name| std::env::var(name).ok())?;
     let deps = csv_preview::Deps::new(Arc::new(records), Arc::new(uploads));

@@ -44,6 +44,17 @@ impl Clock {
     }
 }
 
+/// Logs as every function writes them in Lambda: JSON lines without timestamps (CloudWatch adds
+/// them) or span and target noise. Call once at start-up.
+pub fn init_lambda_logging() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
 impl Deps {
     pub fn new(records: Arc<dyn Records>, uploads: Arc<dyn Blobs>) -> Self {
         Deps {
