@@ -306,11 +306,12 @@ impl From<&PatientFields> for PatientInput {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::external::ExternalSystem;
 
-    fn ctx() -> Context {
+    /// The context the model's tests validate in: US default, a fixed today.
+    pub(crate) fn ctx() -> Context {
         Context {
             default_country: Country::us(),
             today: NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(),

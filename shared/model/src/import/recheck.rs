@@ -61,15 +61,7 @@ pub fn recheck_update(current: &PatientFields, changes: &[Change], ctx: &Context
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::normalize::Country;
-    use chrono::NaiveDate;
-
-    fn ctx() -> Context {
-        Context {
-            default_country: Country::us(),
-            today: NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(),
-        }
-    }
+    use crate::patient::tests::ctx;
 
     fn patient(city: Option<&str>, email: Option<&str>) -> PatientFields {
         PatientInput {
