@@ -271,7 +271,7 @@ async fn the_results_csv_downloads_with_outcomes_and_defused_formulas() {
     let lines: Vec<&str> = reply.text.lines().collect();
     assert_eq!(
         lines[0],
-        "First Name,Last Name,DOB,Notes,carebridge row,carebridge action,carebridge patient id,carebridge errors,carebridge warnings"
+        "First Name,Last Name,DOB,Notes,carebridge row,carebridge action,carebridge patient id,carebridge errors,carebridge warnings,carebridge result,carebridge result reasons"
     );
     assert!(
         lines[1].starts_with("Ada,Lovelace,1984-03-07,'=cmd|' /C calc'!A0,1,create,"),

@@ -74,6 +74,7 @@ impl Person for Patient {
             fields,
             created_at,
             updated_at,
+            imported_from: None,
         }
     }
 

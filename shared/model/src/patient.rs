@@ -3,7 +3,7 @@
 use crate::checks::{self, MAX_ADDRESS_LINE, MAX_CITY, MAX_POSTCODE, MAX_PREFIX, MAX_REGION};
 use crate::error::{FieldError, ValidationErrors};
 use crate::external::{ExternalIds, parse_external_ids};
-use crate::ids::{GroupId, PatientId, PractitionerId};
+use crate::ids::{GroupId, ImportId, PatientId, PractitionerId};
 use crate::normalize::{self, Country};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -124,6 +124,20 @@ pub struct Patient {
     pub fields: PatientFields,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The participant-list row that wrote this version, if an import did. Any other write
+    /// clears it. Completing an import relies on it to recognise its own earlier writes after a
+    /// crash or a redelivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_from: Option<ImportRow>,
+}
+
+/// One row of one participant-list import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportRow {
+    pub import_id: ImportId,
+    /// 1-based participant row, as the import's results number it.
+    pub row: u32,
 }
 
 /// One field that an update changes, with its value before and after (as the API shows them).

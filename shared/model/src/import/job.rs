@@ -9,6 +9,7 @@
 //!     expired
 //! ```
 
+use super::complete::Completion;
 use super::{FileFailure, Reason, Summary};
 use crate::error::FieldError;
 use crate::ids::{GroupId, ImportId};
@@ -76,6 +77,9 @@ pub struct ImportJob {
     /// How many parts of per-row results the preview wrote (see [`results_part_key`]).
     #[serde(default)]
     pub result_parts: u32,
+    /// Once completion was requested: who asked, progress, and the final counts.
+    #[serde(default)]
+    pub completion: Option<Completion>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -94,6 +98,7 @@ impl ImportJob {
             failure: None,
             headers: Vec::new(),
             result_parts: 0,
+            completion: None,
             created_at: now,
             updated_at: now,
         }

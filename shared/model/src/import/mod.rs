@@ -3,6 +3,7 @@
 //! patients and practitioners, and stores what comes back.
 
 pub mod columns;
+pub mod complete;
 pub mod decode;
 pub mod job;
 pub mod preview;

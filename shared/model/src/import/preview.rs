@@ -8,6 +8,7 @@
 
 use super::FileError;
 use super::columns::Column;
+use super::complete::RowCompletion;
 use super::decode::{self, Encoding};
 use crate::error::FieldError;
 use crate::external::ExternalSystem;
@@ -49,7 +50,7 @@ pub struct Reason {
 }
 
 impl Reason {
-    fn new(column: Option<&str>, code: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(column: Option<&str>, code: &str, message: impl Into<String>) -> Self {
         Reason {
             column: column.map(str::to_owned),
             code: code.to_owned(),
@@ -57,7 +58,12 @@ impl Reason {
         }
     }
 
-    fn from_field(error: FieldError) -> Self {
+    /// A reason about a patient field, named by the column it comes from.
+    pub(crate) fn field(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+        Reason::from_field(FieldError::new(field, code, message))
+    }
+
+    pub(crate) fn from_field(error: FieldError) -> Self {
         Reason {
             column: column_of_field(&error.field)
                 .map(|c| c.header().to_owned())
@@ -114,6 +120,9 @@ pub struct RowResult {
     pub cells: Cells,
     /// What the patient would be after importing this row (create, update).
     pub fields: Option<PatientFields>,
+    /// What completing the import did with the row, once it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion: Option<RowCompletion>,
 }
 
 /// A row's cells, kept in one buffer (one allocation per row, not one per cell); on the wire, a
@@ -467,6 +476,7 @@ fn evaluate(
         warnings: Vec::new(),
         cells: Cells(record.clone()),
         fields: None,
+        completion: None,
     };
     if record.len() != layout.columns.len() {
         result.errors.push(Reason::new(

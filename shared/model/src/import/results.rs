@@ -1,6 +1,7 @@
 //! Reading a preview's results: which rows a filter selects, and the results CSV (the input
 //! columns plus what carebridge did with each row), safe to open in a spreadsheet.
 
+use super::complete::Outcome;
 use super::preview::{Action, Reason, RowResult};
 use super::spreadsheet_safe;
 
@@ -11,7 +12,13 @@ pub enum ResultFilter {
     Errors,
     Warnings,
     Action(Action),
+    /// Rows that completing the import left in this final state.
+    Outcome(Outcome),
 }
+
+/// The filters a results listing accepts, as callers write them.
+pub const FILTER_NAMES: &str =
+    "all, errors, warnings, create, update, unchanged, created, updated, skipped, conflict, failed";
 
 impl ResultFilter {
     pub fn parse(raw: Option<&str>) -> Option<ResultFilter> {
@@ -22,6 +29,11 @@ impl ResultFilter {
             Some("create") => ResultFilter::Action(Action::Create),
             Some("update") => ResultFilter::Action(Action::Update),
             Some("unchanged") => ResultFilter::Action(Action::Unchanged),
+            Some("created") => ResultFilter::Outcome(Outcome::Created),
+            Some("updated") => ResultFilter::Outcome(Outcome::Updated),
+            Some("skipped") => ResultFilter::Outcome(Outcome::Skipped),
+            Some("conflict") => ResultFilter::Outcome(Outcome::Conflict),
+            Some("failed") => ResultFilter::Outcome(Outcome::Failed),
             Some(_) => return None,
         })
     }
@@ -32,6 +44,7 @@ impl ResultFilter {
             ResultFilter::Errors => row.action == Action::Error,
             ResultFilter::Warnings => !row.warnings.is_empty(),
             ResultFilter::Action(action) => row.action == action,
+            ResultFilter::Outcome(outcome) => row.completion.as_ref().is_some_and(|c| c.outcome == outcome),
         }
     }
 }
@@ -42,6 +55,17 @@ fn action_name(action: Action) -> &'static str {
         Action::Update => "update",
         Action::Unchanged => "unchanged",
         Action::Error => "error",
+    }
+}
+
+fn outcome_name(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Created => "created",
+        Outcome::Updated => "updated",
+        Outcome::Unchanged => "unchanged",
+        Outcome::Skipped => "skipped",
+        Outcome::Conflict => "conflict",
+        Outcome::Failed => "failed",
     }
 }
 
@@ -70,6 +94,8 @@ pub fn write_csv<'a, W: std::io::Write>(
         "carebridge patient id",
         "carebridge errors",
         "carebridge warnings",
+        "carebridge result",
+        "carebridge result reasons",
     ];
     writer.write_record(
         headers
@@ -87,6 +113,14 @@ pub fn write_csv<'a, W: std::io::Write>(
         record.push(row.patient_id.as_ref().map(|id| id.to_string()).unwrap_or_default());
         record.push(spreadsheet_safe(&reasons(&row.errors)).into_owned());
         record.push(spreadsheet_safe(&reasons(&row.warnings)).into_owned());
+        let completion = row.completion.as_ref();
+        record.push(
+            completion
+                .map(|c| outcome_name(c.outcome))
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        record.push(spreadsheet_safe(&completion.map(|c| reasons(&c.reasons)).unwrap_or_default()).into_owned());
         writer.write_record(&record)?;
     }
     writer.flush()?;
@@ -129,6 +163,8 @@ mod tests {
             (3, 1, 1, 2, 0)
         );
         assert_eq!(ResultFilter::parse(Some("everything")), None);
+        // Before completion no row has a final state.
+        assert_eq!(count("created"), 0);
     }
 
     #[test]
@@ -141,7 +177,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "First Name,Last Name,DOB,Notes,carebridge row,carebridge action,carebridge patient id,carebridge errors,carebridge warnings"
+            "First Name,Last Name,DOB,Notes,carebridge row,carebridge action,carebridge patient id,carebridge errors,carebridge warnings,carebridge result,carebridge result reasons"
         );
         assert!(
             lines[1].starts_with("\"'=HYPERLINK(\"\"x\"\")\",Lovelace,1984-03-07,\"a, b\",1,create,,,"),
