@@ -2,9 +2,10 @@
 //! the emulators infra/local/test starts, reached over real HTTP like any API client.
 
 use devhost::auth::DevAuth;
+use devhost::observe::Observations;
 use reqwest::Method;
 use serde_json::Value;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use store::dynamo::DynamoRecords;
 
 pub use serde_json::json;
@@ -15,6 +16,8 @@ pub struct Stack {
     pub url: String,
     pub table: String,
     pub bucket: String,
+    /// The functions' DynamoDB requests, per watched group.
+    pub observations: Arc<Observations>,
     pub auth: DevAuth,
     http: reqwest::Client,
 }
@@ -28,6 +31,12 @@ pub fn stack() -> &'static Stack {
             std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok() && std::env::var("AWS_ENDPOINT_URL").is_ok(),
             "end-to-end tests need DynamoDB Local and moto: run them with infra/local/test, which starts both"
         );
+        // The functions' warnings and errors (a part that failed, an event kept for inspection)
+        // go to stderr, so a failing test shows what the dev host saw; RUST_LOG changes the level.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+            .with_writer(std::io::stderr)
+            .try_init();
         let (ready, started) = std::sync::mpsc::channel();
         // The host gets a runtime of its own, so it outlives each test's runtime.
         std::thread::spawn(move || {
@@ -38,8 +47,12 @@ pub fn stack() -> &'static Stack {
                 .expect("a runtime for the dev host");
             runtime.block_on(async move {
                 let config = store::aws::load_config().await;
+                // A stage of its own per test binary: queues shared with an earlier binary could
+                // lose messages to that process's last long poll, which the emulator still answers
+                // after the process is gone (they come back only after the visibility timeout).
+                let stage = format!("e2e-{}", &uuid::Uuid::now_v7().simple().to_string()[24..]);
                 let mut built =
-                    devhost::build(&devhost::default_template_path(), "test", &config, DevAuth::new(SECRET))
+                    devhost::build(&devhost::default_template_path(), &stage, &config, DevAuth::new(SECRET))
                         .await
                         .expect("the dev host provisions the test stage from template.yaml");
                 built.start_triggers();
@@ -49,17 +62,21 @@ pub fn stack() -> &'static Stack {
                 let url = format!("http://{}", listener.local_addr().expect("a bound address"));
                 let table = built.provisioned.tables["Table"].clone();
                 let bucket = built.provisioned.buckets["UploadsBucket"].clone();
-                ready.send((url, table, bucket)).expect("the test thread is waiting");
+                let observations = Arc::clone(&built.observations);
+                ready
+                    .send((url, table, bucket, observations))
+                    .expect("the test thread is waiting");
                 devhost::server::serve(listener, built.host, std::future::pending()).await;
             });
         });
-        let (url, table, bucket) = started
+        let (url, table, bucket, observations) = started
             .recv()
             .expect("the dev host did not start (see the panic above)");
         Stack {
             url,
             table,
             bucket,
+            observations,
             auth: DevAuth::new(SECRET),
             // Each test has its own runtime; a pooled connection would die with the test that opened it.
             http: reqwest::Client::builder()
@@ -254,6 +271,67 @@ pub async fn previewed(group: &str, id: &str) -> Reply {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     panic!("import {id} was not previewed within 30 s");
+}
+
+/// Asks to complete an import as an import admin, with `body` (or none).
+pub async fn complete(group: &str, id: &str, body: Option<Value>) -> Reply {
+    let request = post(&format!("/v1/groups/{group}/imports/{id}/complete")).token(&token(&[group], &[IMPORT_ADMIN]));
+    match body {
+        Some(body) => request.json(&body).send().await,
+        None => request.send().await,
+    }
+}
+
+/// Reads the import until it is no longer `completing`.
+pub async fn completed(group: &str, id: &str) -> Reply {
+    let path = format!("/v1/groups/{group}/imports/{id}");
+    for _ in 0..600 {
+        let reply = get(&path).token(&token(&[group], &[UPLOADER])).send().await;
+        assert_status(&reply, 200);
+        if reply.body["status"] != "completing" {
+            return reply;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("import {id} was not completed within 120 s");
+}
+
+/// Every page of an import's results with `filter`, as JSON rows.
+pub async fn all_results(group: &str, id: &str, filter: &str) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/v1/groups/{group}/imports/{id}/results?filter={filter}&limit=200");
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let page = get(&path).token(&token(&[group], &[UPLOADER])).send().await;
+        assert_status(&page, 200);
+        rows.extend(page.body["items"].as_array().cloned().unwrap_or_default());
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return rows,
+        }
+    }
+}
+
+/// Every patient of `group`, read through the API.
+pub async fn all_patients(group: &str) -> Vec<Value> {
+    let mut patients = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/v1/groups/{group}/patients?limit=200");
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let page = get(&path).token(&token(&[group], &[GROUP_ADMIN])).send().await;
+        assert_status(&page, 200);
+        patients.extend(page.body["items"].as_array().cloned().unwrap_or_default());
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return patients,
+        }
+    }
 }
 
 /// PUTs `body` to an upload URL with the headers the API said to send.

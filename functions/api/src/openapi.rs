@@ -222,6 +222,7 @@ impl Modify for BearerAuth {
         crate::routes::delete_import,
         crate::routes::import_results,
         crate::routes::import_results_csv,
+        crate::routes::complete_import,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),

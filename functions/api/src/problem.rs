@@ -143,6 +143,10 @@ impl From<AppError> for Problem {
                 tracing::error!(error = %error, "storage failed");
                 Problem::internal()
             }
+            AppError::Internal(error) => {
+                tracing::error!(%error, "internal error");
+                Problem::internal()
+            }
         }
     }
 }

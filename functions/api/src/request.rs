@@ -37,6 +37,15 @@ pub fn body_bytes(request: &Request) -> &[u8] {
 
 /// The body as `T`, refusing other media types, oversized bodies, malformed JSON and members
 /// `T` does not know.
+/// A JSON body where the body may be left out entirely: no body means `T::default()`.
+pub fn optional_json<T: DeserializeOwned + Default>(request: &Request) -> Result<T, Problem> {
+    if body_bytes(request).iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        json(request)
+    }
+}
+
 pub fn json<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
     let content_type = request
         .headers()

@@ -5,10 +5,11 @@ use crate::openapi::{CreatedImport, GroupList, ImportPage, Problems, ResultPage,
 use crate::problem::Problem;
 use crate::request::{self, etag};
 use app::people;
-use app::{Deps, groups, imports};
+use app::{Deps, groups, import_complete, imports};
 use lambda_http::{Body, Request, Response};
 use model::GroupId;
 use model::group::{Group, GroupInput};
+use model::import::complete::CompleteRequest;
 use model::import::job::{ImportJob, NewImport};
 use model::patient::{Patient, PatientInput};
 use model::practitioner::{Practitioner, PractitionerInput};
@@ -30,6 +31,7 @@ pub enum Route {
     Import,
     ImportResults,
     ImportResultsCsv,
+    ImportComplete,
 }
 
 /// Every route: its path template and the methods it allows. The OpenAPI test checks that the
@@ -58,6 +60,11 @@ pub const ROUTES: &[(Route, &str, &str)] = &[
         Route::ImportResultsCsv,
         "/v1/groups/{group}/imports/{import}/results.csv",
         "GET",
+    ),
+    (
+        Route::ImportComplete,
+        "/v1/groups/{group}/imports/{import}/complete",
+        "POST",
     ),
 ];
 
@@ -144,6 +151,7 @@ pub async fn dispatch(deps: &Deps, request: &Request, matched: Matched<'_>) -> A
         (Route::Import, _, Some(group)) => delete_import(&call, &group, id).await,
         (Route::ImportResults, _, Some(group)) => import_results(&call, &group, id).await,
         (Route::ImportResultsCsv, _, Some(group)) => import_results_csv(&call, &group, id).await,
+        (Route::ImportComplete, _, Some(group)) => complete_import(&call, &group, id).await,
         _ => Err(Problem::internal()),
     }
 }
@@ -306,12 +314,28 @@ pub(crate) async fn delete_import(call: &Call<'_>, group: &GroupId, id: &str) ->
 }
 
 #[utoipa::path(
+    post, path = "/v1/groups/{group}/imports/{import}/complete", tag = "imports",
+    description = "Applies a previewed import: rows are re-checked against the patients as they are now (a patient edited since the preview is never overwritten: that row ends in `conflict`) and applied in the background; the import is `completing` until every row has its final state, then `completed` with counts that add up to the rows. Refused (409) while the preview has error rows, unless the body is `{\"skip_error_rows\": true}`. Asking again while it completes resumes it; asking once it is completed changes nothing. The body may be left out. Role: importable_files_admin.",
+    params(("group" = String, Path, description = "Group id"), ("import" = String, Path, description = "Import id")),
+    request_body(content = Option<CompleteRequest>),
+    responses((status = 202, body = Versioned<ImportJob>, description = "Accepted: completing (or already completed)"), Problems)
+)]
+pub(crate) async fn complete_import(call: &Call<'_>, group: &GroupId, id: &str) -> Answer {
+    let input: CompleteRequest = request::optional_json(call.request)?;
+    Ok(record(
+        202,
+        import_complete::start(call.deps, &call.caller, group, id, input).await?,
+        None,
+    ))
+}
+
+#[utoipa::path(
     get, path = "/v1/groups/{group}/imports/{import}/results", tag = "imports",
-    description = "A page of the preview's per-row results: the action, changes, errors and warnings of each row.",
+    description = "A page of the per-row results: each row's previewed action, changes, errors and warnings and, once the import is completed, its final state (`completion`) and patient id.",
     params(
         ("group" = String, Path, description = "Group id"),
         ("import" = String, Path, description = "Import id"),
-        ("filter" = Option<String>, Query, description = "all (default), errors, warnings, create, update or unchanged"),
+        ("filter" = Option<String>, Query, description = "all (default); errors, warnings, create, update or unchanged (the previewed action); created, updated, skipped, conflict or failed (the final state, once completed)"),
         ("cursor" = Option<String>, Query, description = "next_cursor from the previous page"),
         ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)")
     ),
@@ -327,7 +351,7 @@ pub(crate) async fn import_results(call: &Call<'_>, group: &GroupId, id: &str) -
 
 #[utoipa::path(
     get, path = "/v1/groups/{group}/imports/{import}/results.csv", tag = "imports",
-    description = "Redirects to a 5-minute download of the results as CSV: the file's columns, then each row's number, action, patient id, errors and warnings. Cells that a spreadsheet would run as formulas are escaped.",
+    description = "Redirects to a 5-minute download of the results as CSV: the file's columns, then each row's number, action, patient id, errors, warnings and, once completed, its final state and why. Cells that a spreadsheet would run as formulas are escaped.",
     params(("group" = String, Path, description = "Group id"), ("import" = String, Path, description = "Import id")),
     responses((status = 303, description = "See Other: the download link", headers(("Location" = String))), Problems)
 )]

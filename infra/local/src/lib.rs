@@ -5,6 +5,7 @@
 //! start the same [`Stack`] in-process.
 
 pub mod auth;
+pub mod observe;
 pub mod provision;
 pub mod server;
 pub mod template;
@@ -31,12 +32,18 @@ pub struct Stack {
     pub host: Arc<server::Host>,
     /// Event sources feeding functions; start each with `run`.
     pub s3_triggers: Vec<triggers::S3Trigger>,
+    pub sqs_triggers: Vec<triggers::SqsTrigger>,
+    /// The functions' DynamoDB requests, for tests that watch a group.
+    pub observations: Arc<observe::Observations>,
 }
 
 impl Stack {
     /// Starts every event trigger in the background.
     pub fn start_triggers(&mut self) {
         for trigger in self.s3_triggers.drain(..) {
+            tokio::spawn(trigger.run());
+        }
+        for trigger in self.sqs_triggers.drain(..) {
             tokio::spawn(trigger.run());
         }
     }
@@ -74,6 +81,51 @@ async fn subscribe_s3(
         })
 }
 
+/// `Ref` to a queue gives its URL in AWS, which locally depends on the emulator's address: the
+/// template resolves it to the queue's name, replaced here by the provisioned queue's URL.
+fn with_queue_urls(
+    mut env: std::collections::BTreeMap<String, String>,
+    provisioned: &Provisioned,
+) -> std::collections::BTreeMap<String, String> {
+    for value in env.values_mut() {
+        if let Some(url) = provisioned
+            .queues
+            .values()
+            .find(|url| url.rsplit('/').next() == Some(value.as_str()))
+        {
+            *value = url.clone();
+        }
+    }
+    env
+}
+
+/// Wires a function to the SQS event source a template event declares (queue ARN, batch size).
+fn sqs_trigger(
+    config: &aws_config::SdkConfig,
+    function: &str,
+    properties: &serde_json::Value,
+    provisioned: &Provisioned,
+    handler: triggers::SqsHandler,
+) -> Result<triggers::SqsTrigger, StackError> {
+    let queue_arn = properties["Queue"].as_str().unwrap_or_default().to_owned();
+    let name = queue_arn.rsplit(':').next().unwrap_or_default();
+    let url = provisioned
+        .queues
+        .values()
+        .find(|url| url.rsplit('/').next() == Some(name))
+        .ok_or_else(|| StackError::Function {
+            function: function.to_owned(),
+            message: format!("its SQS event names {queue_arn}, which the template does not declare"),
+        })?;
+    Ok(triggers::SqsTrigger {
+        function: function.to_owned(),
+        queue: store::queue::SqsQueue::new(store::aws::sqs(config), url.clone()),
+        queue_arn,
+        batch_size: properties["BatchSize"].as_u64().unwrap_or(10).clamp(1, 10) as u32,
+        handler,
+    })
+}
+
 /// Provisions `stage` from the template and builds every function the template declares.
 pub async fn build(
     template_path: &Path,
@@ -93,24 +145,62 @@ pub async fn build(
     let mut api = None;
     let mut public_routes = Vec::new();
     let mut s3_triggers = Vec::new();
+    let mut sqs_triggers = Vec::new();
+    let observations = Arc::new(observe::Observations::default());
     for function in template.resources("AWS::Serverless::Function")? {
-        let env = template.function_environment(&function)?;
+        let env = with_queue_urls(template.function_environment(&function)?, &provisioned);
         let binary = function.metadata["BuildProperties"]["Binary"]
             .as_str()
             .unwrap_or_default();
         // Every function so far works with the table and the uploads bucket.
         let deps = || -> Result<app::Deps, StackError> {
-            let (records, uploads) =
-                store::aws::table_and_uploads(config, |name| env.get(name).cloned()).map_err(|message| {
-                    StackError::Function {
-                        function: function.logical_id.clone(),
-                        message,
-                    }
-                })?;
+            let failed = |message: String| StackError::Function {
+                function: function.logical_id.clone(),
+                message,
+            };
+            let setting = |name: &str| {
+                env.get(name)
+                    .cloned()
+                    .ok_or_else(|| failed(format!("{name} is not set")))
+            };
+            let uploads = store::blobs::S3Blobs::new(store::aws::s3(config), setting("UPLOADS_BUCKET")?);
+            // The function's own DynamoDB client, so its requests can be told apart from the others'.
+            let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(config)
+                    .interceptor(observations.interceptor(&function.logical_id))
+                    .build(),
+            );
+            let records = store::dynamo::DynamoRecords::new(dynamodb, setting("TABLE_NAME")?);
             Ok(app::Deps::new(Arc::new(records), Arc::new(uploads)))
         };
         match binary {
-            "api" => api = Some(deps()?),
+            "api" => {
+                let queue = store::aws::queue(config, |name| env.get(name).cloned(), "IMPORT_QUEUE_URL").map_err(
+                    |message| StackError::Function {
+                        function: function.logical_id.clone(),
+                        message,
+                    },
+                )?;
+                api = Some(deps()?.with_import_queue(Arc::new(queue)));
+            }
+            "import-complete" => {
+                let handler = triggers::SqsHandler::ImportComplete(deps()?);
+                for event in function.properties["Events"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|e| e.values())
+                    .filter(|event| event["Type"] == "SQS")
+                {
+                    let trigger = sqs_trigger(
+                        config,
+                        &function.logical_id,
+                        &event["Properties"],
+                        &provisioned,
+                        handler.clone(),
+                    )?;
+                    sqs_triggers.push(trigger);
+                }
+            }
             "csv-preview" => {
                 let handler = triggers::S3Handler::CsvPreview(deps()?);
                 for event in function.properties["Events"]
@@ -157,5 +247,7 @@ pub async fn build(
             public_routes,
         }),
         s3_triggers,
+        sqs_triggers,
+        observations,
     })
 }

@@ -6,13 +6,14 @@
 use crate::template::{ACCOUNT_ID, REGION};
 use aws_config::SdkConfig;
 use aws_lambda_events::s3::S3Event;
+use aws_lambda_events::sqs::SqsEvent;
 use aws_sdk_s3::types::{
     Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter, QueueConfiguration,
     S3KeyFilter,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::time::Duration;
-use store::queue::{Queue, SqsQueue};
+use store::queue::{Queue, ReceivedMessage, SqsQueue};
 
 enum Notification {
     /// S3's own test message, sent when notifications are configured.
@@ -166,6 +167,86 @@ impl S3Trigger {
     }
 }
 
+/// A function fed by an SQS queue.
+#[derive(Clone)]
+pub enum SqsHandler {
+    ImportComplete(import_complete::Deps),
+}
+
+/// One SQS event source of the template, wired to its function: the dev host polls the queue
+/// as Lambda's event source mapping does and hands the function the same event.
+pub struct SqsTrigger {
+    pub function: String,
+    pub queue: SqsQueue,
+    /// The queue's ARN, as the event's records name it.
+    pub queue_arn: String,
+    pub batch_size: u32,
+    pub handler: SqsHandler,
+}
+
+/// How soon a message the function reported as failed is handed out again (Lambda waits for
+/// the visibility timeout; locally that would make a retry take minutes).
+const SQS_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// The event Lambda's SQS event source mapping sends for these messages.
+fn sqs_event(queue_arn: &str, messages: &[ReceivedMessage]) -> SqsEvent {
+    let records: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|message| {
+            serde_json::json!({
+                "messageId": message.message_id,
+                "receiptHandle": message.receipt_handle,
+                "body": message.body,
+                "attributes": {"ApproximateReceiveCount": message.receive_count.to_string()},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).unwrap_or_default()
+}
+
+impl SqsTrigger {
+    /// Hands messages to the function until the process ends: acknowledges the ones it handled
+    /// and hands the ones it reported as failed out again soon (the queue's redrive policy moves
+    /// a message to its dead-letter queue after the last try, as in AWS).
+    pub async fn run(self) {
+        loop {
+            let messages = match self.queue.receive(self.batch_size, Duration::from_secs(2)).await {
+                Ok(messages) => messages,
+                Err(error) => {
+                    tracing::warn!(function = %self.function, %error, "could not read the queue");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if messages.is_empty() {
+                continue;
+            }
+            let event = sqs_event(&self.queue_arn, &messages);
+            let response = match &self.handler {
+                SqsHandler::ImportComplete(deps) => import_complete::handle(deps, event).await,
+            };
+            for message in messages {
+                let failed = response
+                    .batch_item_failures
+                    .iter()
+                    .any(|failure| failure.item_identifier == message.message_id);
+                let acted = if failed {
+                    self.queue.retry_after(&message.receipt_handle, SQS_RETRY_DELAY).await
+                } else {
+                    self.queue.delete(&message.receipt_handle).await
+                };
+                if let Err(error) = acted {
+                    tracing::warn!(function = %self.function, %error, "could not settle a message");
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +258,25 @@ mod tests {
             panic!("readable")
         };
         assert_eq!(event.records[0].s3.object.key.as_deref(), Some("imports%2Fzz%2Ftest"));
+    }
+
+    #[test]
+    fn received_messages_become_the_event_lambda_sends() {
+        let message = ReceivedMessage {
+            message_id: "m-1".into(),
+            receipt_handle: "r-1".into(),
+            body: "{}".into(),
+            receive_count: 2,
+        };
+        let event = sqs_event("arn:aws:sqs:us-east-1:123456789012:q", &[message]);
+        let record = &event.records[0];
+        assert_eq!(record.message_id.as_deref(), Some("m-1"));
+        assert_eq!(record.body.as_deref(), Some("{}"));
+        assert_eq!(record.attributes["ApproximateReceiveCount"], "2");
+        assert_eq!(
+            record.event_source_arn.as_deref(),
+            Some("arn:aws:sqs:us-east-1:123456789012:q")
+        );
     }
 
     #[test]

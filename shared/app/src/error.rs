@@ -30,6 +30,10 @@ pub enum AppError {
     InProgressElsewhere,
     #[error(transparent)]
     Store(StoreError),
+    /// Something carebridge itself got wrong (a bug, not the caller's input); logged, and shown
+    /// to callers only as an internal error.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<StoreError> for AppError {

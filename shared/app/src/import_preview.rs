@@ -2,7 +2,7 @@
 //! `ObjectCreated` event under `imports/`. At-least-once and unordered like every trigger, so it
 //! claims the object version first: a repeated event for the same upload yields one preview.
 
-use crate::imports::save;
+use crate::imports::{save, write_result_line};
 use crate::paging::all_records;
 use crate::{AppError, Deps, groups};
 use model::import::job::{
@@ -173,16 +173,13 @@ async fn compute(
             in_part = 0;
         }
         let part = parts.last_mut().expect("a part was just opened");
-        if let Err(error) = serde_json::to_writer(&mut *part, &row) {
+        if let Err(error) = write_result_line(part, &row) {
             encode_error.get_or_insert(error);
         }
-        part.push(b'\n');
         in_part += 1;
     });
     if let Some(error) = encode_error {
-        return Err(AppError::BadBody(format!(
-            "a preview row could not be encoded: {error}"
-        )));
+        return Err(error);
     }
     Ok(outcome.map(|outcome| (outcome, parts)))
 }

@@ -10,7 +10,7 @@ use model::import::job::{
     CSV_MEDIA_TYPE, ImportJob, ImportStatus, NewImport, ROWS_PER_RESULTS_PART, UPLOAD_WINDOW, raw_object_key,
     results_part_key, validate_filename,
 };
-use model::import::results::{ResultFilter, write_csv};
+use model::import::results::{FILTER_NAMES, ResultFilter, write_csv};
 use model::{GroupId, ImportId, ValidationErrors};
 use std::collections::BTreeMap;
 use store::{Condition, Record, Versioned, Write, keys};
@@ -99,6 +99,12 @@ pub async fn get(
     let record = deps.records.get(&keys::import(group, &id)).await?;
     let mut job: Versioned<ImportJob> = record.ok_or(AppError::NotFound { what: "import" })?.decode()?;
     job.value.status = job.value.status_at(deps.clock.now());
+    if job.value.status == ImportStatus::Completing {
+        let done = crate::import_complete::count_parts_done(deps, &job.value).await?;
+        if let Some(completion) = job.value.completion.as_mut() {
+            completion.parts_done = done;
+        }
+    }
     Ok(job)
 }
 
@@ -123,7 +129,15 @@ async fn with_results(deps: &Deps, caller: &Caller, group: &GroupId, raw_id: &st
     }
 }
 
-async fn result_part(deps: &Deps, job: &ImportJob, part: u32) -> Result<Vec<RowResult>, AppError> {
+/// Appends a row's result to a results part (JSON Lines).
+pub(crate) fn write_result_line(part: &mut Vec<u8>, row: &RowResult) -> Result<(), AppError> {
+    serde_json::to_writer(&mut *part, row)
+        .map_err(|e| AppError::Internal(format!("a result row could not be encoded: {e}")))?;
+    part.push(b'\n');
+    Ok(())
+}
+
+pub(crate) async fn result_part(deps: &Deps, job: &ImportJob, part: u32) -> Result<Vec<RowResult>, AppError> {
     let key = results_part_key(&job.group, &job.id, part);
     let bytes = deps.uploads.get(&key).await?.ok_or_else(|| {
         AppError::Store(store::StoreError::Corrupt {
@@ -156,9 +170,8 @@ pub async fn results(
     limit: Option<u32>,
 ) -> Result<Listing<RowResult>, AppError> {
     let job = with_results(deps, caller, group, raw_id).await?;
-    let filter = ResultFilter::parse(filter).ok_or_else(|| {
-        AppError::BadBody("filter must be one of all, errors, warnings, create, update, unchanged".into())
-    })?;
+    let filter = ResultFilter::parse(filter)
+        .ok_or_else(|| AppError::BadBody(format!("filter must be one of {FILTER_NAMES}")))?;
     let limit = page_size(limit)? as usize;
     let after: u32 = match cursor {
         None => 0,
@@ -203,7 +216,7 @@ pub async fn results_csv(deps: &Deps, caller: &Caller, group: &GroupId, raw_id: 
     }
     let mut csv = Vec::new();
     write_csv(&mut csv, &job.headers, &rows)
-        .map_err(|e| AppError::BadBody(format!("the results could not be written as CSV: {e}")))?;
+        .map_err(|e| AppError::Internal(format!("the results could not be written as CSV: {e}")))?;
     let key = format!("results/{}/{}/results.csv", job.group, job.id);
     deps.uploads.put(&key, csv, "text/csv; charset=utf-8").await?;
     let stem = job.filename.trim_end_matches(".csv").trim_end_matches(".CSV");

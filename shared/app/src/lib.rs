@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod groups;
+pub mod import_complete;
 pub mod import_preview;
 pub mod imports;
 pub mod paging;
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use store::Records;
 use store::blobs::Blobs;
+use store::queue::Queue;
 
 pub use error::AppError;
 
@@ -23,6 +25,9 @@ pub struct Deps {
     pub records: Arc<dyn Records>,
     /// The uploads bucket: raw participant lists, previews, results.
     pub uploads: Arc<dyn Blobs>,
+    /// Where completing an import sends its parts; only the functions that complete imports
+    /// have it.
+    pub import_queue: Option<Arc<dyn Queue>>,
     pub clock: Clock,
 }
 
@@ -60,7 +65,21 @@ impl Deps {
         Deps {
             records,
             uploads,
+            import_queue: None,
             clock: Clock::system(),
         }
+    }
+
+    pub fn with_import_queue(self, queue: Arc<dyn Queue>) -> Self {
+        Deps {
+            import_queue: Some(queue),
+            ..self
+        }
+    }
+
+    pub(crate) fn import_queue(&self) -> Result<&dyn Queue, AppError> {
+        self.import_queue
+            .as_deref()
+            .ok_or_else(|| AppError::Internal("this function has no import queue (IMPORT_QUEUE_URL)".into()))
     }
 }

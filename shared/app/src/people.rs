@@ -178,7 +178,7 @@ struct Link<'a> {
 }
 
 /// Link records to remove (ids no longer held) and to create (ids newly held).
-fn link_writes<P: Person>(
+pub(crate) fn link_writes<P: Person>(
     group: &GroupId,
     id: &P::Id,
     old: &ExternalIds,

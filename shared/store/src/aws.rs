@@ -43,3 +43,13 @@ pub fn table_and_uploads(
         crate::blobs::S3Blobs::new(s3(config), bucket),
     ))
 }
+
+/// The queue whose URL the environment variable `variable` holds (e.g. `IMPORT_QUEUE_URL`).
+pub fn queue(
+    config: &SdkConfig,
+    lookup: impl Fn(&str) -> Option<String>,
+    variable: &str,
+) -> Result<crate::queue::SqsQueue, String> {
+    let url = lookup(variable).ok_or_else(|| format!("{variable} is not set"))?;
+    Ok(crate::queue::SqsQueue::new(sqs(config), url))
+}

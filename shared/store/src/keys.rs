@@ -29,6 +29,19 @@ pub fn import(group: &GroupId, id: &ImportId) -> Key {
     Key::new(group_partition(group), format!("{IMPORT_PREFIX}{id}"))
 }
 
+/// The sort-key prefix of an import's applied-part records.
+pub fn completion_part_prefix(import: &ImportId) -> String {
+    format!("COMPLETION#{import}#")
+}
+
+/// The record saying part `part` of an import's completion is applied, with its counts.
+pub fn completion_part(group: &GroupId, import: &ImportId, part: u32) -> Key {
+    Key::new(
+        group_partition(group),
+        format!("{}{part:05}", completion_part_prefix(import)),
+    )
+}
+
 /// The kinds of record an external id can point at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkedKind {

@@ -48,6 +48,20 @@ impl SqsQueue {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// Hands a received message out again after `delay` instead of after the queue's visibility
+    /// timeout.
+    pub async fn retry_after(&self, receipt_handle: &str, delay: Duration) -> Result<(), StoreError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(delay.as_secs().min(43_200) as i32)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(SERVICE, e))?;
+        Ok(())
+    }
 }
 
 #[async_trait]
