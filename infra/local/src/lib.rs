@@ -35,6 +35,8 @@ pub struct Stack {
     pub sqs_triggers: Vec<triggers::SqsTrigger>,
     /// The functions' DynamoDB requests, for tests that watch a group.
     pub observations: Arc<observe::Observations>,
+    /// Each function the template declares and what invokes it, for people reading the start-up.
+    pub functions: Vec<(String, String)>,
 }
 
 impl Stack {
@@ -147,6 +149,7 @@ pub async fn build(
     let mut s3_triggers = Vec::new();
     let mut sqs_triggers = Vec::new();
     let observations = Arc::new(observe::Observations::default());
+    let mut functions = Vec::new();
     for function in template.resources("AWS::Serverless::Function")? {
         let env = with_queue_urls(template.function_environment(&function)?, &provisioned);
         let binary = function.metadata["BuildProperties"]["Binary"]
@@ -223,6 +226,33 @@ pub async fn build(
                 });
             }
         }
+        let triggers: Vec<String> = function.properties["Events"]
+            .as_object()
+            .into_iter()
+            .flat_map(|e| e.values())
+            .map(|event| {
+                let properties = &event["Properties"];
+                match event["Type"].as_str().unwrap_or_default() {
+                    "HttpApi" => format!(
+                        "HTTP {} {}",
+                        properties["Method"].as_str().unwrap_or("ANY").to_ascii_uppercase(),
+                        properties["Path"].as_str().unwrap_or_default()
+                    ),
+                    "S3" => format!("S3 {}", properties["Bucket"].as_str().unwrap_or_default()),
+                    "SQS" => format!(
+                        "SQS {}",
+                        properties["Queue"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .rsplit(':')
+                            .next()
+                            .unwrap_or_default()
+                    ),
+                    other => other.to_owned(),
+                }
+            })
+            .collect();
+        functions.push((function.logical_id.clone(), triggers.join(", ")));
         for event in function.properties["Events"]
             .as_object()
             .into_iter()
@@ -249,5 +279,6 @@ pub async fn build(
         s3_triggers,
         sqs_triggers,
         observations,
+        functions,
     })
 }

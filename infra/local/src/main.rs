@@ -126,13 +126,19 @@ async fn serve(args: &Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let url = format!("http://127.0.0.1:{port}");
+    let functions: String = stack
+        .functions
+        .iter()
+        .map(|(name, triggers)| format!("\n    {name:<24} {triggers}"))
+        .collect();
     let table = stack.provisioned.tables.values().next().cloned().unwrap_or_default();
     println!(
         "\ncarebridge is running (stage `{stage}`)\n\
          \x20 API            {url}/v1\n\
          \x20 OpenAPI        {url}/v1/openapi.json\n\
          \x20 DynamoDB Local {} (table {table})\n\
-         \x20 moto (S3, SQS, Secrets Manager) {}\n\n\
+         \x20 moto (S3, SQS, Secrets Manager) {}\n\
+         \x20 Functions{functions}\n\n\
          Mint a token:  TOKEN=$(infra/local/token --groups acme --roles platform_admin,group_admin)\n\
          Try it:        curl -s -H \"Authorization: Bearer $TOKEN\" {url}/v1/groups\n\
          Stop with Ctrl-C.\n",
