@@ -7,6 +7,8 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     app::init_lambda_logging();
+    // In the init phase, not in the first request that reads a phone number.
+    model::normalize::load_phone_metadata();
     let config = store::aws::load_config().await;
     let (records, uploads) = store::aws::table_and_uploads(&config, |name| std::env::var(name).ok())?;
     let deps = import_complete::Deps::new(Arc::new(records), Arc::new(uploads));

@@ -62,11 +62,12 @@ pub const MAX_EXTERNAL_ID_LEN: usize = 128;
 pub fn parse_external_ids(raw: &BTreeMap<String, String>, errors: &mut ValidationErrors) -> ExternalIds {
     let mut ids = ExternalIds::new();
     for (system, id) in raw {
-        let field = format!("external_ids.{system}");
+        // Named only when reporting: most rows have a valid id, and this runs once per row.
+        let field = || format!("external_ids.{system}");
         let Some(parsed) = ExternalSystem::parse(system) else {
             let known = ExternalSystem::ALL.map(|s| s.as_str()).join(", ");
             errors.push(FieldError::new(
-                field,
+                field(),
                 "unknown_system",
                 format!("external system must be one of: {known}"),
             ));
@@ -75,7 +76,7 @@ pub fn parse_external_ids(raw: &BTreeMap<String, String>, errors: &mut Validatio
         let id = id.trim();
         if id.is_empty() || id.chars().count() > MAX_EXTERNAL_ID_LEN || id.chars().any(char::is_control) {
             errors.push(FieldError::new(
-                field,
+                field(),
                 "invalid_external_id",
                 format!("an external id is 1 to {MAX_EXTERNAL_ID_LEN} printable characters"),
             ));

@@ -88,6 +88,11 @@ static REGIONS: LazyLock<Option<Vec<Region>>> = LazyLock::new(|| {
         .collect()
 });
 
+/// Compiles the fast path's patterns now (see `normalize::load_phone_metadata`).
+pub(crate) fn load() {
+    LazyLock::force(&REGIONS);
+}
+
 /// Whether the ten-digit national number is a valid +1 number, exactly as libphonenumber decides.
 /// `None` when the fast path is unavailable.
 pub(crate) fn is_valid(national: &str) -> Option<bool> {

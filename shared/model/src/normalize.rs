@@ -112,6 +112,14 @@ static REGIONS: std::sync::LazyLock<std::collections::HashMap<&'static str, Regi
             .collect()
     });
 
+/// Loads libphonenumber's metadata and compiles the North American fast path now rather than on
+/// the first phone or country read. Loading compiles every region's patterns (a few hundred
+/// milliseconds), so functions call this while they start, outside any request.
+pub fn load_phone_metadata() {
+    std::sync::LazyLock::force(&REGIONS);
+    crate::nanp::load();
+}
+
 /// A country as its ISO 3166-1 alpha-2 code (upper case). Also the region phone numbers are
 /// read in when they carry no `+country` prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -186,7 +194,10 @@ pub fn phone(raw: &str, region: &Country) -> Result<String, Invalid> {
         && let Some(valid) = crate::nanp::is_valid(&national)
     {
         return if valid {
-            Ok(format!("+1{national}"))
+            let mut e164 = String::with_capacity(2 + national.len());
+            e164.push_str("+1");
+            e164.push_str(&national);
+            Ok(e164)
         } else {
             Err(invalid())
         };
@@ -299,6 +310,15 @@ const US_STATES: &[(&str, &str)] = &[
 
 /// A US state as its two-letter USPS code, from the code or the full name in any case.
 pub fn us_state(raw: &str) -> Result<String, Invalid> {
+    // Most files hold the two-letter code: look it up without building a folded copy.
+    let trimmed = raw.trim();
+    if trimmed.len() == 2 {
+        return US_STATES
+            .iter()
+            .find(|(code, _)| code.eq_ignore_ascii_case(trimmed))
+            .map(|(code, _)| (*code).to_owned())
+            .ok_or(Invalid::UsState);
+    }
     static BY_SPELLING: std::sync::LazyLock<std::collections::HashMap<String, &'static str>> =
         std::sync::LazyLock::new(|| {
             US_STATES

@@ -212,16 +212,34 @@ pub struct Existing {
     patients: Vec<(PatientId, u64, PatientFields)>,
     by_external_id: HashMap<String, usize>,
     by_email: HashMap<String, Vec<usize>>,
-    by_identity: HashMap<(String, String, NaiveDate), Vec<usize>>,
+    /// By a hash of the case-folded names and the date of birth; candidates are compared in full.
+    by_identity: HashMap<(u64, NaiveDate), Vec<usize>>,
     practitioners_by_email: HashMap<String, PractitionerId>,
 }
 
-fn identity(fields: &PatientFields) -> (String, String, NaiveDate) {
-    (
-        fields.first_name.to_lowercase(),
-        fields.last_name.to_lowercase(),
-        fields.date_of_birth,
-    )
+/// First name, last name and date of birth, names compared case-insensitively: hashed without
+/// building lower-cased copies, since every row of a file is looked up this way.
+fn identity(fields: &PatientFields) -> (u64, NaiveDate) {
+    let mut hasher = FxHasher::default();
+    for c in fields.first_name.chars().flat_map(char::to_lowercase) {
+        hasher.write_u32(c as u32);
+    }
+    hasher.write_u32(0);
+    for c in fields.last_name.chars().flat_map(char::to_lowercase) {
+        hasher.write_u32(c as u32);
+    }
+    (hasher.finish(), fields.date_of_birth)
+}
+
+fn same_identity(a: &PatientFields, b: &PatientFields) -> bool {
+    let folded_equal = |x: &str, y: &str| {
+        x.chars()
+            .flat_map(char::to_lowercase)
+            .eq(y.chars().flat_map(char::to_lowercase))
+    };
+    a.date_of_birth == b.date_of_birth
+        && folded_equal(&a.first_name, &b.first_name)
+        && folded_equal(&a.last_name, &b.last_name)
 }
 
 impl Existing {
@@ -271,10 +289,15 @@ impl Existing {
                 return by_email;
             }
         }
-        candidates(
-            self.by_identity.get(&identity(fields)),
-            "first name, last name and date of birth",
-        )
+        let by_identity: Vec<usize> = self
+            .by_identity
+            .get(&identity(fields))
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&index| same_identity(&self.patients[index].2, fields))
+            .collect();
+        candidates(Some(&by_identity), "first name, last name and date of birth")
     }
 }
 
@@ -389,6 +412,10 @@ pub fn preview_rows(
     let mut state = FileState::with_capacity((bytes.len() / 100).min(settings.row_limit as usize));
     let mut summary = Summary::default();
     let mut record = csv::StringRecord::new();
+    let context = Context {
+        default_country: settings.default_country.clone(),
+        today: settings.today,
+    };
     loop {
         match records.read_record(&mut record) {
             Ok(true) => {}
@@ -404,7 +431,7 @@ pub fn preview_rows(
             });
         }
         let line = start_line(text.as_bytes(), record.position());
-        let row = evaluate(&record, summary.rows + 1, line, &layout, settings, existing, &mut state);
+        let row = evaluate(&record, summary.rows + 1, line, &layout, &context, existing, &mut state);
         summary.count(&row);
         on_row(row);
     }
@@ -461,7 +488,7 @@ fn evaluate(
     row: u32,
     line: u64,
     layout: &Layout,
-    settings: &Settings,
+    context: &Context,
     existing: &Existing,
     state: &mut FileState,
 ) -> RowResult {
@@ -516,11 +543,7 @@ fn evaluate(
             .map(|id| BTreeMap::from([(ExternalSystem::Customer.as_str().to_owned(), id)])),
     };
 
-    let context = Context {
-        default_country: settings.default_country.clone(),
-        today: settings.today,
-    };
-    let fields = match input.validate(&context) {
+    let fields = match input.validate(context) {
         Ok(fields) => fields,
         Err(errors) => {
             // A phone that cannot be read is dropped with a warning rather than failing the row.
@@ -539,7 +562,7 @@ fn evaluate(
                 warning.message.push_str("; it is left out");
                 result.warnings.push(warning);
             }
-            match input.validate(&context) {
+            match input.validate(context) {
                 Ok(fields) => fields,
                 Err(errors) => {
                     result.errors = errors.0.into_iter().map(Reason::from_field).collect();
