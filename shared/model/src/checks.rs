@@ -16,18 +16,18 @@ pub fn invalid(field: &str, why: Invalid) -> FieldError {
 }
 
 /// The value given, unless it is absent or blank.
-pub fn present(raw: &Option<String>) -> Option<&str> {
-    raw.as_deref().filter(|s| !s.trim().is_empty())
+pub fn present(raw: Option<&str>) -> Option<&str> {
+    raw.filter(|s| !s.trim().is_empty())
 }
 
-pub fn optional_text(errors: &mut ValidationErrors, field: &str, raw: &Option<String>, max: usize) -> Option<String> {
+pub fn optional_text(errors: &mut ValidationErrors, field: &str, raw: Option<&str>, max: usize) -> Option<String> {
     let value = present(raw)?;
     errors
         .check(normalize::text(value, max).map_err(|why| invalid(field, why)))
         .flatten()
 }
 
-pub fn optional_name(errors: &mut ValidationErrors, field: &str, raw: &Option<String>, max: usize) -> Option<String> {
+pub fn optional_name(errors: &mut ValidationErrors, field: &str, raw: Option<&str>, max: usize) -> Option<String> {
     let name = normalize::name(present(raw)?)?;
     if name.chars().count() > max {
         errors.push(invalid(field, Invalid::TooLong(max)));
@@ -36,7 +36,7 @@ pub fn optional_name(errors: &mut ValidationErrors, field: &str, raw: &Option<St
     Some(name)
 }
 
-pub fn required_name(errors: &mut ValidationErrors, field: &str, raw: &Option<String>) -> Option<String> {
+pub fn required_name(errors: &mut ValidationErrors, field: &str, raw: Option<&str>) -> Option<String> {
     if present(raw).is_none() {
         errors.push(FieldError::required(field));
         return None;
@@ -44,7 +44,7 @@ pub fn required_name(errors: &mut ValidationErrors, field: &str, raw: &Option<St
     optional_name(errors, field, raw, MAX_NAME)
 }
 
-pub fn optional_email(errors: &mut ValidationErrors, field: &str, raw: &Option<String>) -> Option<String> {
+pub fn optional_email(errors: &mut ValidationErrors, field: &str, raw: Option<&str>) -> Option<String> {
     let value = present(raw)?;
     errors.check(normalize::email(value).map_err(|why| invalid(field, why)))
 }
@@ -52,14 +52,14 @@ pub fn optional_email(errors: &mut ValidationErrors, field: &str, raw: &Option<S
 pub fn optional_phone(
     errors: &mut ValidationErrors,
     field: &str,
-    raw: &Option<String>,
+    raw: Option<&str>,
     region: &Country,
 ) -> Option<String> {
     let value = present(raw)?;
     errors.check(normalize::phone(value, region).map_err(|why| invalid(field, why)))
 }
 
-pub fn optional_country(errors: &mut ValidationErrors, field: &str, raw: &Option<String>) -> Option<Country> {
+pub fn optional_country(errors: &mut ValidationErrors, field: &str, raw: Option<&str>) -> Option<Country> {
     let value = present(raw)?;
     errors.check(Country::parse(value).map_err(|why| invalid(field, why)))
 }

@@ -59,7 +59,10 @@ pub const MAX_EXTERNAL_ID_LEN: usize = 128;
 
 /// Checks `external_ids` as sent (`{"elation": "140758510600193"}`): known systems, ids trimmed,
 /// non-empty, bounded and free of control characters.
-pub fn parse_external_ids(raw: &BTreeMap<String, String>, errors: &mut ValidationErrors) -> ExternalIds {
+pub fn parse_external_ids<'a>(
+    raw: impl IntoIterator<Item = (&'a str, &'a str)>,
+    errors: &mut ValidationErrors,
+) -> ExternalIds {
     let mut ids = ExternalIds::new();
     for (system, id) in raw {
         // Named only when reporting: most rows have a valid id, and this runs once per row.
@@ -99,7 +102,7 @@ mod tests {
             ("myspace".to_string(), "1".to_string()),
             ("hint".to_string(), "  ".to_string()),
         ]);
-        let ids = parse_external_ids(&raw, &mut errors);
+        let ids = parse_external_ids(raw.iter().map(|(s, id)| (s.as_str(), id.as_str())), &mut errors);
         assert_eq!(
             ids,
             ExternalIds::from([(ExternalSystem::Elation, "140758510600193".to_string())])

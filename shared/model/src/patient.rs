@@ -208,14 +208,72 @@ impl PatientFields {
 impl PatientInput {
     /// Checks and normalises every field, reporting every problem at once.
     pub fn validate(&self, ctx: &Context) -> Result<PatientFields, ValidationErrors> {
+        let external_ids: Vec<(&str, &str)> = self
+            .external_ids
+            .iter()
+            .flatten()
+            .map(|(system, id)| (system.as_str(), id.as_str()))
+            .collect();
+        RawPatient {
+            name_prefix: self.name_prefix.as_deref(),
+            first_name: self.first_name.as_deref(),
+            middle_name: self.middle_name.as_deref(),
+            last_name: self.last_name.as_deref(),
+            date_of_birth: self.date_of_birth.as_deref(),
+            sex: self.sex.as_deref(),
+            email: self.email.as_deref(),
+            mobile_phone: self.mobile_phone.as_deref(),
+            home_phone: self.home_phone.as_deref(),
+            office_phone: self.office_phone.as_deref(),
+            address_line1: self.address_line1.as_deref(),
+            address_line2: self.address_line2.as_deref(),
+            city: self.city.as_deref(),
+            state: self.state.as_deref(),
+            zip: self.zip.as_deref(),
+            country: self.country.as_deref(),
+            practitioner_id: self.practitioner_id.as_deref(),
+            external_ids: &external_ids,
+        }
+        .validate(ctx)
+    }
+}
+
+/// A patient's values as typed, borrowed from wherever they were read (a request body, the cells
+/// of a participant-list row), so reading a large file does not copy every cell first.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawPatient<'a> {
+    pub name_prefix: Option<&'a str>,
+    pub first_name: Option<&'a str>,
+    pub middle_name: Option<&'a str>,
+    pub last_name: Option<&'a str>,
+    pub date_of_birth: Option<&'a str>,
+    pub sex: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub mobile_phone: Option<&'a str>,
+    pub home_phone: Option<&'a str>,
+    pub office_phone: Option<&'a str>,
+    pub address_line1: Option<&'a str>,
+    pub address_line2: Option<&'a str>,
+    pub city: Option<&'a str>,
+    pub state: Option<&'a str>,
+    pub zip: Option<&'a str>,
+    pub country: Option<&'a str>,
+    pub practitioner_id: Option<&'a str>,
+    /// (system, id) pairs.
+    pub external_ids: &'a [(&'a str, &'a str)],
+}
+
+impl RawPatient<'_> {
+    /// Checks and normalises every field, reporting every problem at once.
+    pub fn validate(&self, ctx: &Context) -> Result<PatientFields, ValidationErrors> {
         let mut errors = ValidationErrors::default();
         let e = &mut errors;
-        let country = checks::optional_country(e, "country", &self.country);
-        let region = country.clone().unwrap_or_else(|| ctx.default_country.clone());
+        let country = checks::optional_country(e, "country", self.country);
+        let region = country.as_ref().unwrap_or(&ctx.default_country);
 
-        let first_name = checks::required_name(e, "first_name", &self.first_name);
-        let last_name = checks::required_name(e, "last_name", &self.last_name);
-        let date_of_birth = match checks::present(&self.date_of_birth) {
+        let first_name = checks::required_name(e, "first_name", self.first_name);
+        let last_name = checks::required_name(e, "last_name", self.last_name);
+        let date_of_birth = match checks::present(self.date_of_birth) {
             None => {
                 e.push(FieldError::required("date_of_birth"));
                 None
@@ -224,7 +282,7 @@ impl PatientInput {
                 e.check(normalize::date_of_birth(raw, ctx.today).map_err(|why| checks::invalid("date_of_birth", why)))
             }
         };
-        let sex = checks::present(&self.sex).and_then(|raw| {
+        let sex = checks::present(self.sex).and_then(|raw| {
             let sex = Sex::parse(raw);
             if sex.is_none() {
                 e.push(FieldError::new(
@@ -235,42 +293,42 @@ impl PatientInput {
             }
             sex
         });
-        let practitioner_id = checks::present(&self.practitioner_id).and_then(|raw| {
+        let practitioner_id = checks::present(self.practitioner_id).and_then(|raw| {
             e.check(
                 PractitionerId::parse(raw.trim())
                     .map_err(|why| FieldError::new("practitioner_id", "invalid_practitioner_id", why.to_string())),
             )
         });
-        let state = checks::present(&self.state).and_then(|raw| {
+        let state = checks::present(self.state).and_then(|raw| {
             if region.is_us() {
                 e.check(normalize::us_state(raw).map_err(|why| checks::invalid("state", why)))
             } else {
-                checks::optional_text(e, "state", &self.state, MAX_REGION)
+                checks::optional_text(e, "state", self.state, MAX_REGION)
             }
         });
-        let zip = checks::present(&self.zip).and_then(|raw| {
+        let zip = checks::present(self.zip).and_then(|raw| {
             if region.is_us() {
                 e.check(normalize::us_zip(raw).map_err(|why| checks::invalid("zip", why)))
             } else {
-                checks::optional_text(e, "zip", &self.zip, MAX_POSTCODE)
+                checks::optional_text(e, "zip", self.zip, MAX_POSTCODE)
             }
         });
         let fields = PatientFields {
-            name_prefix: checks::optional_name(e, "name_prefix", &self.name_prefix, MAX_PREFIX),
-            middle_name: checks::optional_name(e, "middle_name", &self.middle_name, checks::MAX_NAME),
+            name_prefix: checks::optional_name(e, "name_prefix", self.name_prefix, MAX_PREFIX),
+            middle_name: checks::optional_name(e, "middle_name", self.middle_name, checks::MAX_NAME),
             sex,
-            email: checks::optional_email(e, "email", &self.email),
-            mobile_phone: checks::optional_phone(e, "mobile_phone", &self.mobile_phone, &region),
-            home_phone: checks::optional_phone(e, "home_phone", &self.home_phone, &region),
-            office_phone: checks::optional_phone(e, "office_phone", &self.office_phone, &region),
-            address_line1: checks::optional_text(e, "address_line1", &self.address_line1, MAX_ADDRESS_LINE),
-            address_line2: checks::optional_text(e, "address_line2", &self.address_line2, MAX_ADDRESS_LINE),
-            city: checks::optional_name(e, "city", &self.city, MAX_CITY),
+            email: checks::optional_email(e, "email", self.email),
+            mobile_phone: checks::optional_phone(e, "mobile_phone", self.mobile_phone, region),
+            home_phone: checks::optional_phone(e, "home_phone", self.home_phone, region),
+            office_phone: checks::optional_phone(e, "office_phone", self.office_phone, region),
+            address_line1: checks::optional_text(e, "address_line1", self.address_line1, MAX_ADDRESS_LINE),
+            address_line2: checks::optional_text(e, "address_line2", self.address_line2, MAX_ADDRESS_LINE),
+            city: checks::optional_name(e, "city", self.city, MAX_CITY),
             state,
             zip,
             country,
             practitioner_id,
-            external_ids: parse_external_ids(&self.external_ids.clone().unwrap_or_default(), e),
+            external_ids: parse_external_ids(self.external_ids.iter().copied(), e),
             // Placeholders until the required fields are known to be present (checked below).
             first_name: String::new(),
             last_name: String::new(),

@@ -115,13 +115,13 @@ impl PractitionerInput {
     pub fn validate(&self, default_country: &Country) -> Result<PractitionerFields, ValidationErrors> {
         let mut errors = ValidationErrors::default();
         let e = &mut errors;
-        let first_name = checks::required_name(e, "first_name", &self.first_name);
-        let last_name = checks::required_name(e, "last_name", &self.last_name);
-        let email = checks::optional_email(e, "email", &self.email);
-        if checks::present(&self.email).is_none() {
+        let first_name = checks::required_name(e, "first_name", self.first_name.as_deref());
+        let last_name = checks::required_name(e, "last_name", self.last_name.as_deref());
+        let email = checks::optional_email(e, "email", self.email.as_deref());
+        if checks::present(self.email.as_deref()).is_none() {
             e.push(FieldError::required("email"));
         }
-        let kind = match checks::present(&self.kind) {
+        let kind = match checks::present(self.kind.as_deref()) {
             None => Some(PractitionerKind::default()),
             Some(raw) => {
                 let kind = PractitionerKind::parse(raw);
@@ -152,9 +152,15 @@ impl PractitionerInput {
                     None
                 }
             });
-        let name_prefix = checks::optional_name(e, "name_prefix", &self.name_prefix, MAX_PREFIX);
-        let phone = checks::optional_phone(e, "phone", &self.phone, default_country);
-        let external_ids = parse_external_ids(&self.external_ids.clone().unwrap_or_default(), e);
+        let name_prefix = checks::optional_name(e, "name_prefix", self.name_prefix.as_deref(), MAX_PREFIX);
+        let phone = checks::optional_phone(e, "phone", self.phone.as_deref(), default_country);
+        let external_ids = parse_external_ids(
+            self.external_ids
+                .iter()
+                .flatten()
+                .map(|(s, id)| (s.as_str(), id.as_str())),
+            e,
+        );
         match (first_name, last_name, email, kind) {
             (Some(first_name), Some(last_name), Some(email), Some(kind)) if errors.is_empty() => {
                 Ok(PractitionerFields {

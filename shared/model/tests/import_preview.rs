@@ -373,3 +373,37 @@ fn the_published_template_previews_cleanly() {
         (Some("NY"), Some("+12125550147"))
     );
 }
+
+#[test]
+fn names_match_whatever_their_case_accented_or_not() {
+    let existing = Existing::new(
+        [
+            (
+                PatientId::generate(),
+                1,
+                patient("Émile", "Zola", "1940-04-02", None, None),
+            ),
+            (
+                PatientId::generate(),
+                1,
+                patient("Ada", "Lovelace", "1984-03-07", None, None),
+            ),
+        ],
+        [],
+    );
+    let csv = format!(
+        "{HEADER}\n\
+         ,ÉMILE,ZOLA,1940-04-02,,,\n\
+         ,ADA,lovelace,1984-03-07,,,\n\
+         ,Emile,Zola,1940-04-02,,,\n\
+         ,Ada,Lovelace,1984-03-08,,,\n"
+    );
+    let preview = preview(csv.as_bytes(), &settings(), &existing).unwrap();
+    let actions: Vec<Action> = preview.rows.iter().map(|r| r.action).collect();
+    assert_eq!(
+        actions,
+        [Action::Update, Action::Update, Action::Create, Action::Create],
+        "matched whatever the case (the file's spelling is taken); an accent is part of the name; \
+         a different birth date is another person"
+    );
+}

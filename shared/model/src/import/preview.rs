@@ -14,11 +14,11 @@ use crate::error::FieldError;
 use crate::external::ExternalSystem;
 use crate::ids::{PatientId, PractitionerId};
 use crate::normalize::{self, Country};
-use crate::patient::{Change, Context, PatientFields, PatientInput};
+use crate::patient::{Change, Context, PatientFields, RawPatient};
 use chrono::NaiveDate;
 use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 /// What the preview needs to know about the group.
@@ -221,14 +221,24 @@ pub struct Existing {
 /// building lower-cased copies, since every row of a file is looked up this way.
 fn identity(fields: &PatientFields) -> (u64, NaiveDate) {
     let mut hasher = FxHasher::default();
-    for c in fields.first_name.chars().flat_map(char::to_lowercase) {
-        hasher.write_u32(c as u32);
-    }
+    hash_folded(&mut hasher, &fields.first_name);
     hasher.write_u32(0);
-    for c in fields.last_name.chars().flat_map(char::to_lowercase) {
-        hasher.write_u32(c as u32);
-    }
+    hash_folded(&mut hasher, &fields.last_name);
     (hasher.finish(), fields.date_of_birth)
+}
+
+/// Hashes the lower-cased characters of `text`; ASCII text (most names) skips the Unicode case
+/// tables but hashes the same values.
+fn hash_folded(hasher: &mut FxHasher, text: &str) {
+    if text.is_ascii() {
+        for byte in text.bytes() {
+            hasher.write_u32(u32::from(byte.to_ascii_lowercase()));
+        }
+    } else {
+        for c in text.chars().flat_map(char::to_lowercase) {
+            hasher.write_u32(c as u32);
+        }
+    }
 }
 
 fn same_identity(a: &PatientFields, b: &PatientFields) -> bool {
@@ -517,11 +527,12 @@ fn evaluate(
         ));
         return result;
     }
-    let cell = |column: Column| -> Option<String> {
+    let cell = |column: Column| -> Option<&str> {
         let value = record.get(layout.position[column as usize]?)?.trim();
-        (!value.is_empty()).then(|| value.to_owned())
+        (!value.is_empty()).then_some(value)
     };
-    let mut input = PatientInput {
+    let external_id = cell(Column::ExternalId).map(|id| [(ExternalSystem::Customer.as_str(), id)]);
+    let mut input = RawPatient {
         name_prefix: cell(Column::NamePrefix),
         first_name: cell(Column::FirstName),
         middle_name: cell(Column::MiddleName),
@@ -539,8 +550,7 @@ fn evaluate(
         zip: cell(Column::Zip),
         country: cell(Column::Country),
         practitioner_id: None,
-        external_ids: cell(Column::ExternalId)
-            .map(|id| BTreeMap::from([(ExternalSystem::Customer.as_str().to_owned(), id)])),
+        external_ids: external_id.as_ref().map_or(&[], |id| id.as_slice()),
     };
 
     let fields = match input.validate(context) {
@@ -573,7 +583,7 @@ fn evaluate(
     };
     let mut fields = fields;
     if let Some(raw) = cell(Column::PractitionerEmail) {
-        let coach = normalize::email(&raw)
+        let coach = normalize::email(raw)
             .ok()
             .and_then(|email| existing.practitioners_by_email.get(&email));
         match coach {
