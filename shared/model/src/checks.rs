@@ -17,7 +17,8 @@ pub fn invalid(field: &str, why: Invalid) -> FieldError {
 
 /// The value given, unless it is absent or blank.
 pub fn present(raw: Option<&str>) -> Option<&str> {
-    raw.filter(|s| !s.trim().is_empty())
+    // Stops at the first character of a typical value rather than trimming both ends.
+    raw.filter(|s| s.chars().any(|c| !c.is_whitespace()))
 }
 
 pub fn optional_text(errors: &mut ValidationErrors, field: &str, raw: Option<&str>, max: usize) -> Option<String> {

@@ -40,8 +40,37 @@ impl Pattern {
 struct Region {
     leading_digits: Option<Regex>,
     general: Pattern,
-    /// Every specific number type (fixed line, mobile, toll free, …).
+    /// Every specific number type (fixed line, mobile, toll free, …), the types that allow the
+    /// same lengths joined into one alternation: "some type matches" then takes one search per
+    /// group instead of one per type.
     types: Vec<Pattern>,
+}
+
+/// Joins type patterns that allow the same lengths into one pattern each.
+fn grouped_by_length(descriptors: &[&Descriptor]) -> Option<Vec<Pattern>> {
+    let mut groups: Vec<(Vec<u16>, Vec<&str>)> = Vec::new();
+    for descriptor in descriptors {
+        let lengths = descriptor.possible_length().to_vec();
+        let pattern = descriptor.national_number().as_str();
+        match groups.iter_mut().find(|(l, _)| *l == lengths) {
+            Some((_, patterns)) => patterns.push(pattern),
+            None => groups.push((lengths, vec![pattern])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(lengths, patterns)| {
+            let joined = patterns
+                .iter()
+                .map(|p| format!("(?:{p})"))
+                .collect::<Vec<_>>()
+                .join("|");
+            Some(Pattern {
+                lengths,
+                regex: anchored(&joined)?,
+            })
+        })
+        .collect()
 }
 
 impl Region {
@@ -65,11 +94,7 @@ impl Region {
                 None => None,
             },
             general: Pattern::new(d.general())?,
-            types: types
-                .into_iter()
-                .flatten()
-                .map(Pattern::new)
-                .collect::<Option<Vec<_>>>()?,
+            types: grouped_by_length(&types.into_iter().flatten().collect::<Vec<_>>())?,
         })
     }
 

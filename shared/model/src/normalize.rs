@@ -316,12 +316,17 @@ const US_STATES: &[(&str, &str)] = &[
 /// A US state as its two-letter USPS code, from the code or the full name in any case.
 pub fn us_state(raw: &str) -> Result<String, Invalid> {
     // Most files hold the two-letter code: look it up without building a folded copy.
-    let trimmed = raw.trim();
-    if trimmed.len() == 2 {
-        return US_STATES
-            .iter()
-            .find(|(code, _)| code.eq_ignore_ascii_case(trimmed))
-            .map(|(code, _)| (*code).to_owned())
+    static BY_CODE: std::sync::LazyLock<std::collections::HashMap<[u8; 2], &'static str>> =
+        std::sync::LazyLock::new(|| {
+            US_STATES
+                .iter()
+                .map(|&(code, _)| ([code.as_bytes()[0], code.as_bytes()[1]], code))
+                .collect()
+        });
+    if let [a, b] = raw.trim().as_bytes() {
+        return BY_CODE
+            .get(&[a.to_ascii_uppercase(), b.to_ascii_uppercase()])
+            .map(|code| (*code).to_owned())
             .ok_or(Invalid::UsState);
     }
     static BY_SPELLING: std::sync::LazyLock<std::collections::HashMap<String, &'static str>> =
