@@ -22,14 +22,19 @@ async fn patient(group: &str, id: &str) -> Reply {
         .await
 }
 
+/// Ada, an existing patient the files below match by e-mail.
+async fn ada_in_london(group: &str) -> Reply {
+    create_patient(
+        group,
+        json!({"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1984-03-07", "email": "ada@example.org", "city": "London"}),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn completion_creates_and_updates_the_right_patients() {
     let group = new_group().await;
-    let ada = create_patient(
-        &group,
-        json!({"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1984-03-07", "email": "ada@example.org", "city": "London"}),
-    )
-    .await;
+    let ada = ada_in_london(&group).await;
     let grace = create_patient(
         &group,
         json!({"first_name": "Grace", "last_name": "Hopper", "date_of_birth": "1906-12-09", "city": "Arlington"}),
@@ -129,11 +134,7 @@ async fn error_rows_block_completion_until_the_admin_skips_them() {
 #[tokio::test]
 async fn a_patient_edited_since_the_preview_is_rechecked_not_overwritten() {
     let group = new_group().await;
-    let ada = create_patient(
-        &group,
-        json!({"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1984-03-07", "email": "ada@example.org", "city": "London"}),
-    )
-    .await;
+    let ada = ada_in_london(&group).await;
     let grace = create_patient(
         &group,
         json!({"first_name": "Grace", "last_name": "Hopper", "date_of_birth": "1906-12-09", "email": "grace@example.org", "city": "Arlington"}),

@@ -298,38 +298,31 @@ pub async fn completed(group: &str, id: &str) -> Reply {
 
 /// Every page of an import's results with `filter`, as JSON rows.
 pub async fn all_results(group: &str, id: &str, filter: &str) -> Vec<Value> {
-    let mut rows = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut path = format!("/v1/groups/{group}/imports/{id}/results?filter={filter}&limit=200");
-        if let Some(cursor) = &cursor {
-            path.push_str(&format!("&cursor={cursor}"));
-        }
-        let page = get(&path).token(&token(&[group], &[UPLOADER])).send().await;
-        assert_status(&page, 200);
-        rows.extend(page.body["items"].as_array().cloned().unwrap_or_default());
-        match page.body["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return rows,
-        }
-    }
+    let path = format!("/v1/groups/{group}/imports/{id}/results?filter={filter}&limit=200");
+    all_pages(&path, &token(&[group], &[UPLOADER])).await
 }
 
 /// Every patient of `group`, read through the API.
 pub async fn all_patients(group: &str) -> Vec<Value> {
-    let mut patients = Vec::new();
+    let path = format!("/v1/groups/{group}/patients?limit=200");
+    all_pages(&path, &token(&[group], &[GROUP_ADMIN])).await
+}
+
+/// The items of every page of a listing, following `next_cursor`.
+async fn all_pages(path: &str, token: &str) -> Vec<Value> {
+    let mut items = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut path = format!("/v1/groups/{group}/patients?limit=200");
-        if let Some(cursor) = &cursor {
-            path.push_str(&format!("&cursor={cursor}"));
-        }
-        let page = get(&path).token(&token(&[group], &[GROUP_ADMIN])).send().await;
+        let page_path = match &cursor {
+            Some(cursor) => format!("{path}&cursor={cursor}"),
+            None => path.to_owned(),
+        };
+        let page = get(&page_path).token(token).send().await;
         assert_status(&page, 200);
-        patients.extend(page.body["items"].as_array().cloned().unwrap_or_default());
+        items.extend(page.body["items"].as_array().cloned().unwrap_or_default());
         match page.body["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
-            None => return patients,
+            None => return items,
         }
     }
 }

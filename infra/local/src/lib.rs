@@ -90,15 +90,20 @@ fn with_queue_urls(
     provisioned: &Provisioned,
 ) -> std::collections::BTreeMap<String, String> {
     for value in env.values_mut() {
-        if let Some(url) = provisioned
-            .queues
-            .values()
-            .find(|url| url.rsplit('/').next() == Some(value.as_str()))
-        {
-            *value = url.clone();
+        if let Some(url) = queue_url(provisioned, value) {
+            *value = url.to_owned();
         }
     }
     env
+}
+
+/// The URL of the provisioned queue called `name` (a queue URL ends in its name).
+fn queue_url<'p>(provisioned: &'p Provisioned, name: &str) -> Option<&'p str> {
+    provisioned
+        .queues
+        .values()
+        .find(|url| url.rsplit('/').next() == Some(name))
+        .map(String::as_str)
 }
 
 /// Wires a function to the SQS event source a template event declares (queue ARN, batch size).
@@ -111,17 +116,13 @@ fn sqs_trigger(
 ) -> Result<triggers::SqsTrigger, StackError> {
     let queue_arn = properties["Queue"].as_str().unwrap_or_default().to_owned();
     let name = queue_arn.rsplit(':').next().unwrap_or_default();
-    let url = provisioned
-        .queues
-        .values()
-        .find(|url| url.rsplit('/').next() == Some(name))
-        .ok_or_else(|| StackError::Function {
-            function: function.to_owned(),
-            message: format!("its SQS event names {queue_arn}, which the template does not declare"),
-        })?;
+    let url = queue_url(provisioned, name).ok_or_else(|| StackError::Function {
+        function: function.to_owned(),
+        message: format!("its SQS event names {queue_arn}, which the template does not declare"),
+    })?;
     Ok(triggers::SqsTrigger {
         function: function.to_owned(),
-        queue: store::queue::SqsQueue::new(store::aws::sqs(config), url.clone()),
+        queue: store::queue::SqsQueue::new(store::aws::sqs(config), url),
         queue_arn,
         batch_size: properties["BatchSize"].as_u64().unwrap_or(10).clamp(1, 10) as u32,
         handler,
@@ -152,6 +153,11 @@ pub async fn build(
     let mut functions = Vec::new();
     for function in template.resources("AWS::Serverless::Function")? {
         let env = with_queue_urls(template.function_environment(&function)?, &provisioned);
+        let events: Vec<&serde_json::Value> = function.properties["Events"]
+            .as_object()
+            .into_iter()
+            .flat_map(|events| events.values())
+            .collect();
         let binary = function.metadata["BuildProperties"]["Binary"]
             .as_str()
             .unwrap_or_default();
@@ -188,12 +194,7 @@ pub async fn build(
             }
             "import-complete" => {
                 let handler = triggers::SqsHandler::ImportComplete(deps()?);
-                for event in function.properties["Events"]
-                    .as_object()
-                    .into_iter()
-                    .flat_map(|e| e.values())
-                    .filter(|event| event["Type"] == "SQS")
-                {
+                for event in events.iter().filter(|event| event["Type"] == "SQS") {
                     let trigger = sqs_trigger(
                         config,
                         &function.logical_id,
@@ -206,11 +207,7 @@ pub async fn build(
             }
             "csv-preview" => {
                 let handler = triggers::S3Handler::CsvPreview(deps()?);
-                for event in function.properties["Events"]
-                    .as_object()
-                    .into_iter()
-                    .flat_map(|e| e.values())
-                {
+                for event in &events {
                     if event["Type"] != "S3" {
                         continue;
                     }
@@ -226,10 +223,8 @@ pub async fn build(
                 });
             }
         }
-        let triggers: Vec<String> = function.properties["Events"]
-            .as_object()
-            .into_iter()
-            .flat_map(|e| e.values())
+        let triggers: Vec<String> = events
+            .iter()
             .map(|event| {
                 let properties = &event["Properties"];
                 match event["Type"].as_str().unwrap_or_default() {
@@ -253,11 +248,7 @@ pub async fn build(
             })
             .collect();
         functions.push((function.logical_id.clone(), triggers.join(", ")));
-        for event in function.properties["Events"]
-            .as_object()
-            .into_iter()
-            .flat_map(|e| e.values())
-        {
+        for event in &events {
             let properties = &event["Properties"];
             if event["Type"] == "HttpApi" && properties["Auth"]["Authorizer"] == "NONE" {
                 let method = properties["Method"].as_str().unwrap_or("ANY").to_ascii_uppercase();

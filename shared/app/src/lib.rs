@@ -60,6 +60,22 @@ pub fn init_lambda_logging() {
         .init();
 }
 
+/// What every function does as it starts, in Lambda's init phase: logging, the phone metadata,
+/// and the ports its environment names (`TABLE_NAME`, `UPLOADS_BUCKET`, and the import queue
+/// when `IMPORT_QUEUE_URL` is set).
+pub async fn start_function() -> Result<Deps, String> {
+    init_lambda_logging();
+    model::normalize::load_phone_metadata();
+    let config = store::aws::load_config().await;
+    let env = |name: &str| std::env::var(name).ok();
+    let (records, uploads) = store::aws::table_and_uploads(&config, env)?;
+    let deps = Deps::new(Arc::new(records), Arc::new(uploads));
+    Ok(match env("IMPORT_QUEUE_URL") {
+        Some(_) => deps.with_import_queue(Arc::new(store::aws::queue(&config, env, "IMPORT_QUEUE_URL")?)),
+        None => deps,
+    })
+}
+
 impl Deps {
     pub fn new(records: Arc<dyn Records>, uploads: Arc<dyn Blobs>) -> Self {
         Deps {
