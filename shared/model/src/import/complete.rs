@@ -117,7 +117,8 @@ pub struct Completion {
     pub requested_at: DateTime<Utc>,
     /// How many parts the rows are applied in.
     pub parts: u32,
-    /// How many parts are applied so far.
+    /// How many parts are applied so far: counted when one import is read while it completes;
+    /// the list of imports shows it once the import is completed.
     #[serde(default)]
     pub parts_done: u32,
     /// Final counts, once every part is applied; they add up to the number of rows.
