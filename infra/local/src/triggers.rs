@@ -59,6 +59,19 @@ fn parse_notification(body: &str) -> Notification {
     }
 }
 
+/// Waits a little for up to `max` messages; none after a failed read, which is logged and
+/// followed by a pause so an unreachable emulator is not hammered.
+async fn poll(queue: &SqsQueue, max: u32, function: &str) -> Vec<ReceivedMessage> {
+    match queue.receive(max, Duration::from_secs(2)).await {
+        Ok(messages) => messages,
+        Err(error) => {
+            tracing::warn!(function, %error, "could not read the function's queue");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Vec::new()
+        }
+    }
+}
+
 /// A function fed by S3 events.
 #[derive(Clone)]
 pub enum S3Handler {
@@ -134,14 +147,7 @@ impl S3Trigger {
     /// Hands events to the function until the process ends.
     pub async fn run(self) {
         loop {
-            let messages = match self.queue.receive(10, Duration::from_secs(2)).await {
-                Ok(messages) => messages,
-                Err(error) => {
-                    tracing::warn!(function = %self.function, %error, "could not read S3 events");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
+            let messages = poll(&self.queue, 10, &self.function).await;
             for message in messages {
                 let handled = match parse_notification(&message.body) {
                     Notification::Test => true,
@@ -214,14 +220,7 @@ impl SqsTrigger {
     /// a message to its dead-letter queue after the last try, as in AWS).
     pub async fn run(self) {
         loop {
-            let messages = match self.queue.receive(self.batch_size, Duration::from_secs(2)).await {
-                Ok(messages) => messages,
-                Err(error) => {
-                    tracing::warn!(function = %self.function, %error, "could not read the queue");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
+            let messages = poll(&self.queue, self.batch_size, &self.function).await;
             if messages.is_empty() {
                 continue;
             }
