@@ -3,14 +3,12 @@
 
 use crate::problem::Problem;
 use app::paging::Listing;
-use chrono::{DateTime, Utc};
 use model::FieldError;
 use model::group::Group;
-use model::import::job::ImportJob;
+use model::import::job::{ImportJob, Upload};
 use model::patient::Patient;
 use model::practitioner::Practitioner;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
@@ -79,36 +77,19 @@ impl From<Listing<model::import::RowResult>> for ResultPage {
     }
 }
 
-/// How to upload an import's file.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UploadInstructions {
-    /// Always `PUT`.
-    pub method: &'static str,
-    pub url: String,
-    /// Send exactly these headers (the URL is bound to `Content-Type: text/csv`).
-    pub headers: BTreeMap<String, String>,
-    pub expires_at: DateTime<Utc>,
-}
-
 /// A new import and where to upload its file.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedImport {
     #[serde(flatten)]
     pub import: Versioned<ImportJob>,
-    pub upload: UploadInstructions,
+    pub upload: Upload,
 }
 
 impl From<app::imports::Created> for CreatedImport {
     fn from(created: app::imports::Created) -> Self {
-        let upload = created.upload;
         CreatedImport {
             import: Versioned::from(created.import),
-            upload: UploadInstructions {
-                method: upload.method,
-                url: upload.url,
-                headers: upload.headers,
-                expires_at: upload.expires_at,
-            },
+            upload: created.upload,
         }
     }
 }

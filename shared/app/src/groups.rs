@@ -55,8 +55,7 @@ pub async fn list_mine(deps: &Deps, caller: &Caller) -> Result<Vec<Versioned<Gro
 
 /// Reads a group for a use case that has already checked access.
 pub(crate) async fn load(deps: &Deps, id: &GroupId) -> Result<Versioned<Group>, AppError> {
-    match deps.records.get(&keys::group(id)).await? {
-        Some(record) => Ok(record.decode()?),
-        None => Err(AppError::NotFound { what: "group" }),
-    }
+    deps.read(&keys::group(id))
+        .await?
+        .ok_or(AppError::NotFound { what: "group" })
 }

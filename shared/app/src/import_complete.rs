@@ -10,7 +10,7 @@
 
 use crate::imports::{result_part, save, write_result_line};
 use crate::paging::all_records;
-use crate::people::link_writes;
+use crate::people::record_writes;
 use crate::{AppError, Deps, groups, imports};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, stream};
@@ -54,11 +54,16 @@ pub async fn start(
     request: CompleteRequest,
 ) -> Result<Versioned<ImportJob>, AppError> {
     authorize(caller, Some(group), Action::AdministerImport)?;
-    let mut job = imports::get(deps, caller, group, raw_id).await?;
+    let mut job = imports::read(deps, caller, group, raw_id).await?;
     let start = check_can_complete(&job.value, &request).map_err(|refusal| AppError::Conflict(refusal.to_string()))?;
-    match start {
+    // Parts already applied: none when beginning; a resume re-sends only the others.
+    let done: Vec<u32> = match start {
         Start::Finished => return Ok(job),
-        Start::Resume => {}
+        Start::Resume => parts_done(deps, &job.value)
+            .await?
+            .iter()
+            .map(|p| p.value.part)
+            .collect(),
         Start::Begin => {
             job.value.status = ImportStatus::Completing;
             job.value.completion = Some(Completion {
@@ -72,13 +77,9 @@ pub async fn start(
             });
             job = save(deps, job).await?;
             tracing::info!(group = %group, import = %job.value.id, parts = job.value.result_parts, "completion started");
+            Vec::new()
         }
-    }
-    let done: Vec<u32> = parts_done(deps, &job.value)
-        .await?
-        .iter()
-        .map(|p| p.value.part)
-        .collect();
+    };
     let messages = (0..job.value.result_parts)
         .filter(|part| !done.contains(part))
         .map(|part| {
@@ -122,14 +123,17 @@ pub enum PartOutcome {
 const ROWS_IN_FLIGHT: usize = 8;
 /// How often a row is re-read and re-planned when its patient changes under it.
 const ATTEMPTS_PER_ROW: usize = 3;
+/// How often the last part re-reads the import when another part saved it at the same moment.
+const ATTEMPTS_TO_FINISH: usize = 3;
 
 /// Applies one part of a completing import, then completes the import if every part is applied.
 pub async fn apply_part(deps: &Deps, message: &PartMessage) -> Result<PartOutcome, AppError> {
-    let key = keys::import(&message.group, &message.import_id);
-    let Some(record) = deps.records.get(&key).await? else {
+    let Some(job) = deps
+        .read::<ImportJob>(&keys::import(&message.group, &message.import_id))
+        .await?
+    else {
         return Ok(PartOutcome::UnknownImport);
     };
-    let job: Versioned<ImportJob> = record.decode()?;
     let Some(completion) = job.value.completion.clone() else {
         return Ok(PartOutcome::Skipped(job.value.status));
     };
@@ -251,10 +255,7 @@ impl Applying<'_> {
                         Some(done) => return Ok((done, Some(id))),
                         // Someone wrote the patient in between: read it again and re-plan.
                         None => {
-                            current = match self.deps.records.get(&keys::patient(self.group, &id)).await? {
-                                Some(record) => Some(record.decode()?),
-                                None => None,
-                            };
+                            current = self.deps.read(&keys::patient(self.group, &id)).await?;
                         }
                     }
                 }
@@ -271,7 +272,6 @@ impl Applying<'_> {
     ) -> Result<(RowCompletion, Option<PatientId>), AppError> {
         let now = self.deps.clock.now();
         let key = keys::patient(self.group, &id);
-        let links = link_writes::<Patient>(self.group, &id, &ExternalIds::new(), &fields.external_ids)?;
         let patient = Patient {
             id: id.clone(),
             group: self.group.clone(),
@@ -280,11 +280,7 @@ impl Applying<'_> {
             updated_at: now,
             imported_from: Some(import_row(self.import, row)),
         };
-        let mut writes = vec![Write::Put {
-            record: Record::encode(key.clone(), 1, &patient)?,
-            condition: Condition::Absent,
-        }];
-        writes.extend(links);
+        let writes = record_writes::<Patient>(self.group, &patient, 1, &ExternalIds::new())?;
         match self.deps.records.write(writes).await {
             Ok(()) => Ok((RowCompletion::new(Outcome::Created), Some(id))),
             // The id is this row's own: an earlier run of this part created the patient.
@@ -304,20 +300,14 @@ impl Applying<'_> {
         fields: PatientFields,
         at_version: u64,
     ) -> Result<Option<RowCompletion>, AppError> {
-        let id = before.value.id.clone();
-        let key = keys::patient(self.group, &id);
-        let links = link_writes::<Patient>(self.group, &id, &before.value.fields.external_ids, &fields.external_ids)?;
+        let external_ids_before = before.value.fields.external_ids.clone();
         let patient = Patient {
             fields,
             updated_at: self.deps.clock.now(),
             imported_from: Some(import_row(self.import, row)),
             ..before.value
         };
-        let mut writes = vec![Write::Put {
-            record: Record::encode(key, at_version + 1, &patient)?,
-            condition: Condition::AtVersion(at_version),
-        }];
-        writes.extend(links);
+        let writes = record_writes::<Patient>(self.group, &patient, at_version + 1, &external_ids_before)?;
         match self.deps.records.write(writes).await {
             Ok(()) => Ok(Some(RowCompletion::new(Outcome::Updated))),
             Err(StoreError::AlreadyExists(_)) => Ok(Some(external_id_taken())),
@@ -330,7 +320,7 @@ impl Applying<'_> {
 /// Marks the import completed, with the final counts, once every part is applied. Every part
 /// checks after its own done-record is written, so the last one to finish always sees them all.
 async fn finish_if_all_applied(deps: &Deps, mut job: Versioned<ImportJob>) -> Result<(), AppError> {
-    for _ in 0..ATTEMPTS_PER_ROW {
+    for _ in 0..ATTEMPTS_TO_FINISH {
         let done = parts_done(deps, &job.value).await?;
         let Some(completion) = job.value.completion.as_mut() else {
             return Ok(());
@@ -361,8 +351,10 @@ async fn finish_if_all_applied(deps: &Deps, mut job: Versioned<ImportJob>) -> Re
             }
             // Another part finished at the same moment: read the import again and look.
             Err(AppError::Conflict(_)) => {
-                let record = deps.records.get(&keys::import(&group, &id)).await?;
-                job = record.ok_or(AppError::NotFound { what: "import" })?.decode()?;
+                job = deps
+                    .read(&keys::import(&group, &id))
+                    .await?
+                    .ok_or(AppError::NotFound { what: "import" })?;
             }
             Err(other) => return Err(other),
         }

@@ -92,11 +92,9 @@ pub async fn preview_upload(deps: &Deps, object: &UploadedObject) -> Result<Prev
 }
 
 async fn run(deps: &Deps, group: &GroupId, id: &ImportId, object: &UploadedObject) -> Result<PreviewOutcome, AppError> {
-    let key = keys::import(group, id);
-    let Some(record) = deps.records.get(&key).await? else {
+    let Some(mut job) = deps.read::<ImportJob>(&keys::import(group, id)).await? else {
         return Ok(PreviewOutcome::UnknownImport);
     };
-    let mut job: Versioned<ImportJob> = record.decode()?;
     if !matches!(
         job.value.status,
         ImportStatus::AwaitingUpload | ImportStatus::Previewing

@@ -3,26 +3,15 @@
 
 use crate::paging::{Listing, decode_cursor, encode_cursor, list_records, page_size};
 use crate::{AppError, Deps, groups};
-use chrono::{DateTime, Utc};
 use model::access::{Action, Caller, authorize};
 use model::import::RowResult;
 use model::import::job::{
-    CSV_MEDIA_TYPE, ImportJob, ImportStatus, NewImport, ROWS_PER_RESULTS_PART, UPLOAD_WINDOW, raw_object_key,
+    CSV_MEDIA_TYPE, ImportJob, ImportStatus, NewImport, ROWS_PER_RESULTS_PART, UPLOAD_WINDOW, Upload, raw_object_key,
     results_part_key, validate_filename,
 };
 use model::import::results::{FILTER_NAMES, ResultFilter, write_csv};
 use model::{GroupId, ImportId, ValidationErrors};
-use std::collections::BTreeMap;
 use store::{Condition, Record, Versioned, Write, keys};
-
-/// How to upload the file: PUT it to `url` with exactly these headers before `expires_at`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Upload {
-    pub method: &'static str,
-    pub url: String,
-    pub headers: BTreeMap<String, String>,
-    pub expires_at: DateTime<Utc>,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Created {
@@ -87,7 +76,26 @@ pub async fn list(
     Ok(listing)
 }
 
+/// One import as a caller sees it, with the progress of a completion under way.
 pub async fn get(
+    deps: &Deps,
+    caller: &Caller,
+    group: &GroupId,
+    raw_id: &str,
+) -> Result<Versioned<ImportJob>, AppError> {
+    let mut job = read(deps, caller, group, raw_id).await?;
+    if job.value.status == ImportStatus::Completing {
+        let done = crate::import_complete::count_parts_done(deps, &job.value).await?;
+        if let Some(completion) = job.value.completion.as_mut() {
+            completion.parts_done = done;
+        }
+    }
+    Ok(job)
+}
+
+/// One import, for a use case that acts on it: access checked, status as of now, but no
+/// progress counted.
+pub(crate) async fn read(
     deps: &Deps,
     caller: &Caller,
     group: &GroupId,
@@ -95,16 +103,10 @@ pub async fn get(
 ) -> Result<Versioned<ImportJob>, AppError> {
     authorize(caller, Some(group), Action::UploadImport)?;
     groups::load(deps, group).await?;
-    let id = ImportId::parse(raw_id).map_err(|_| AppError::NotFound { what: "import" })?;
-    let record = deps.records.get(&keys::import(group, &id)).await?;
-    let mut job: Versioned<ImportJob> = record.ok_or(AppError::NotFound { what: "import" })?.decode()?;
+    let not_found = || AppError::NotFound { what: "import" };
+    let id = ImportId::parse(raw_id).map_err(|_| not_found())?;
+    let mut job: Versioned<ImportJob> = deps.read(&keys::import(group, &id)).await?.ok_or_else(not_found)?;
     job.value.status = job.value.status_at(deps.clock.now());
-    if job.value.status == ImportStatus::Completing {
-        let done = crate::import_complete::count_parts_done(deps, &job.value).await?;
-        if let Some(completion) = job.value.completion.as_mut() {
-            completion.parts_done = done;
-        }
-    }
     Ok(job)
 }
 
@@ -116,15 +118,12 @@ const DOWNLOAD_WINDOW: std::time::Duration = std::time::Duration::from_secs(300)
 
 /// The job, if its preview results exist.
 async fn with_results(deps: &Deps, caller: &Caller, group: &GroupId, raw_id: &str) -> Result<ImportJob, AppError> {
-    let job = get(deps, caller, group, raw_id).await?.value;
+    let job = read(deps, caller, group, raw_id).await?.value;
     match job.status {
         ImportStatus::Pending | ImportStatus::Completing | ImportStatus::Completed => Ok(job),
         status => Err(AppError::Conflict(format!(
             "results exist once the file is previewed; this import is {}",
-            serde_json::to_value(status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
+            status.as_str()
         ))),
     }
 }
@@ -236,7 +235,7 @@ pub async fn delete(
     raw_id: &str,
 ) -> Result<Versioned<ImportJob>, AppError> {
     authorize(caller, Some(group), Action::AdministerImport)?;
-    let mut job = get(deps, caller, group, raw_id).await?;
+    let mut job = read(deps, caller, group, raw_id).await?;
     match job.value.status {
         ImportStatus::Deleted => return Ok(job),
         ImportStatus::Completing => {

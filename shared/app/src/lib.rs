@@ -93,6 +93,14 @@ impl Deps {
         }
     }
 
+    /// The record at `key`, decoded, if there is one.
+    pub(crate) async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &store::Key,
+    ) -> Result<Option<store::Versioned<T>>, AppError> {
+        Ok(self.records.get(key).await?.map(|record| record.decode()).transpose()?)
+    }
+
     pub(crate) fn import_queue(&self) -> Result<&dyn Queue, AppError> {
         self.import_queue
             .as_deref()

@@ -61,17 +61,8 @@ pub async fn create<P: Person>(
     let fields = P::validate(&input, &group.value, now.date_naive())?;
     check_references::<P>(deps, group_id, &fields).await?;
     let id = P::new_id();
-    let stored = P::assemble(id.clone(), group_id.clone(), fields, now, now);
-    let mut writes = vec![Write::Put {
-        record: Record::encode(P::key(group_id, &id), 1, &stored)?,
-        condition: Condition::Absent,
-    }];
-    writes.extend(link_writes::<P>(
-        group_id,
-        &id,
-        &ExternalIds::new(),
-        P::external_ids(P::fields(&stored)),
-    )?);
+    let stored = P::assemble(id, group_id.clone(), fields, now, now);
+    let writes = record_writes::<P>(group_id, &stored, 1, &ExternalIds::new())?;
     apply::<P>(deps, writes, 0).await?;
     Ok(Versioned {
         version: 1,
@@ -124,14 +115,9 @@ pub async fn update<P: Person>(
     }
     check_references::<P>(deps, group_id, &fields).await?;
     let id = P::id(&current.value).clone();
-    let links = link_writes::<P>(group_id, &id, P::external_ids(old_fields), P::external_ids(&fields))?;
-    let stored = P::assemble(id.clone(), group_id.clone(), fields, P::created_at(&current.value), now);
+    let stored = P::assemble(id, group_id.clone(), fields, P::created_at(&current.value), now);
     let version = expected_version + 1;
-    let mut writes = vec![Write::Put {
-        record: Record::encode(P::key(group_id, &id), version, &stored)?,
-        condition: Condition::AtVersion(expected_version),
-    }];
-    writes.extend(links);
+    let writes = record_writes::<P>(group_id, &stored, version, P::external_ids(old_fields))?;
     apply::<P>(deps, writes, expected_version).await?;
     Ok(Versioned { version, value: stored })
 }
@@ -148,12 +134,9 @@ pub async fn list<P: Person>(
 }
 
 async fn load<P: Person>(deps: &Deps, group_id: &GroupId, raw_id: &str) -> Result<Versioned<P::Stored>, AppError> {
-    let not_found = AppError::NotFound { what: P::WHAT };
-    let id = P::parse_id(raw_id).ok_or(not_found)?;
-    match deps.records.get(&P::key(group_id, &id)).await? {
-        Some(record) => Ok(record.decode()?),
-        None => Err(AppError::NotFound { what: P::WHAT }),
-    }
+    let not_found = || AppError::NotFound { what: P::WHAT };
+    let id = P::parse_id(raw_id).ok_or_else(not_found)?;
+    deps.read(&P::key(group_id, &id)).await?.ok_or_else(not_found)
 }
 
 async fn check_references<P: Person>(deps: &Deps, group_id: &GroupId, fields: &P::Fields) -> Result<(), AppError> {
@@ -177,8 +160,35 @@ struct Link<'a> {
     id: &'a str,
 }
 
+/// Everything that stores `stored` as `version` in one transaction: the record itself (created
+/// if `version` is 1, otherwise only over `version - 1`) and the changes to its links, given the
+/// external ids it held before.
+pub(crate) fn record_writes<P: Person>(
+    group: &GroupId,
+    stored: &P::Stored,
+    version: u64,
+    external_ids_before: &ExternalIds,
+) -> Result<Vec<Write>, AppError> {
+    let id = P::id(stored);
+    let condition = match version {
+        1 => Condition::Absent,
+        later => Condition::AtVersion(later - 1),
+    };
+    let mut writes = vec![Write::Put {
+        record: Record::encode(P::key(group, id), version, stored)?,
+        condition,
+    }];
+    writes.extend(link_writes::<P>(
+        group,
+        id,
+        external_ids_before,
+        P::external_ids(P::fields(stored)),
+    )?);
+    Ok(writes)
+}
+
 /// Link records to remove (ids no longer held) and to create (ids newly held).
-pub(crate) fn link_writes<P: Person>(
+fn link_writes<P: Person>(
     group: &GroupId,
     id: &P::Id,
     old: &ExternalIds,

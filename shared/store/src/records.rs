@@ -62,7 +62,7 @@ impl Record {
     }
 
     pub fn decode<T: DeserializeOwned>(&self) -> Result<Versioned<T>, StoreError> {
-        let value = serde_json::from_value(self.data.clone()).map_err(|e| StoreError::Corrupt {
+        let value = T::deserialize(&self.data).map_err(|e| StoreError::Corrupt {
             key: self.key.clone(),
             reason: e.to_string(),
         })?;

@@ -129,19 +129,12 @@ pub struct Completion {
 /// Why an import cannot be completed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("only a previewed import can be completed; this import is {}", status_name(*.0))]
+    #[error("only a previewed import can be completed; this import is {}", .0.as_str())]
     NotPreviewed(ImportStatus),
     #[error(
         "{0} row(s) have errors; fix them and upload the file again, or complete with {{\"skip_error_rows\": true}} to import the other rows"
     )]
     HasErrorRows(u32),
-}
-
-fn status_name(status: ImportStatus) -> String {
-    serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// What a request to complete should do.

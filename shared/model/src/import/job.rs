@@ -44,6 +44,22 @@ pub enum ImportStatus {
     Deleted,
 }
 
+impl ImportStatus {
+    /// The status as the API writes it (`awaiting_upload`, `completing`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportStatus::AwaitingUpload => "awaiting_upload",
+            ImportStatus::Expired => "expired",
+            ImportStatus::Previewing => "previewing",
+            ImportStatus::Pending => "pending",
+            ImportStatus::Failed => "failed",
+            ImportStatus::Completing => "completing",
+            ImportStatus::Completed => "completed",
+            ImportStatus::Deleted => "deleted",
+        }
+    }
+}
+
 /// What a caller sends to start an import.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +67,19 @@ pub enum ImportStatus {
 pub struct NewImport {
     /// The file's name as the admin knows it, ending in `.csv`.
     pub filename: Option<String>,
+}
+
+/// How to upload an import's file: PUT it to `url` with exactly these headers before
+/// `expires_at`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Upload {
+    /// Always `PUT`.
+    pub method: &'static str,
+    pub url: String,
+    /// Send exactly these headers (the URL is bound to `Content-Type: text/csv`).
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// An import as carebridge keeps it.
@@ -183,6 +212,22 @@ mod tests {
             ..job
         };
         assert_eq!(previewed.status_at(now + Duration::days(2)), ImportStatus::Pending);
+    }
+
+    #[test]
+    fn statuses_read_as_the_api_writes_them() {
+        for status in [
+            ImportStatus::AwaitingUpload,
+            ImportStatus::Expired,
+            ImportStatus::Previewing,
+            ImportStatus::Pending,
+            ImportStatus::Failed,
+            ImportStatus::Completing,
+            ImportStatus::Completed,
+            ImportStatus::Deleted,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
     }
 
     #[test]
