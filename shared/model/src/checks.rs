@@ -30,7 +30,7 @@ pub fn optional_text(errors: &mut ValidationErrors, field: &str, raw: Option<&st
 
 pub fn optional_name(errors: &mut ValidationErrors, field: &str, raw: Option<&str>, max: usize) -> Option<String> {
     let name = normalize::name(present(raw)?)?;
-    if name.chars().count() > max {
+    if name.len() > max && name.chars().count() > max {
         errors.push(invalid(field, Invalid::TooLong(max)));
         return None;
     }

@@ -76,8 +76,11 @@ pub fn parse_external_ids<'a>(
             ));
             continue;
         };
-        let id = id.trim();
-        if id.is_empty() || id.chars().count() > MAX_EXTERNAL_ID_LEN || id.chars().any(char::is_control) {
+        let id = crate::normalize::trim(id);
+        if id.is_empty()
+            || (id.len() > MAX_EXTERNAL_ID_LEN && id.chars().count() > MAX_EXTERNAL_ID_LEN)
+            || id.chars().any(char::is_control)
+        {
             errors.push(FieldError::new(
                 field(),
                 "invalid_external_id",

@@ -5,16 +5,49 @@
 use chrono::{Datelike, NaiveDate};
 use std::str::FromStr;
 
+/// `raw` without leading and trailing white space, as `str::trim` gives it. Most values people
+/// type begin and end with a printable ASCII character: those are answered from two bytes.
+pub fn trim(raw: &str) -> &str {
+    let printable = |byte: Option<&u8>| byte.is_some_and(|b| b.is_ascii_graphic());
+    let bytes = raw.as_bytes();
+    if printable(bytes.first()) && printable(bytes.last()) {
+        raw
+    } else {
+        raw.trim()
+    }
+}
+
 /// Trims a name and folds runs of white space to one space; blank becomes `None`.
 pub fn name(raw: &str) -> Option<String> {
-    let trimmed = raw.trim();
-    let clean = !trimmed.contains(|c: char| c.is_whitespace() && c != ' ') && !trimmed.contains("  ");
-    let folded = if clean {
+    let trimmed = trim(raw);
+    let folded = if is_single_spaced(trimmed) {
         trimmed.to_owned()
     } else {
         trimmed.split_whitespace().collect::<Vec<_>>().join(" ")
     };
     (!folded.is_empty()).then_some(folded)
+}
+
+/// Whether white space in `text` only ever comes as one plain space at a time.
+fn is_single_spaced(text: &str) -> bool {
+    if !text.is_ascii() {
+        return !text.contains(|c: char| c.is_whitespace() && c != ' ') && !text.contains("  ");
+    }
+    let mut after_space = false;
+    for &byte in text.as_bytes() {
+        let space = byte == b' ';
+        if (space && after_space) || (!space && is_ascii_white_space(byte)) {
+            return false;
+        }
+        after_space = space;
+    }
+    true
+}
+
+/// `char::is_whitespace` for an ASCII byte (which, unlike `u8::is_ascii_whitespace`, counts the
+/// vertical tab).
+fn is_ascii_white_space(byte: u8) -> bool {
+    byte.is_ascii_whitespace() || byte == 0x0B
 }
 
 /// Why a value could not be normalised.
@@ -64,7 +97,12 @@ impl Invalid {
 /// domain of letters, digits and hyphens, no spaces): it catches typing and column mix-ups
 /// without refusing unusual but deliverable addresses.
 pub fn email(raw: &str) -> Result<String, Invalid> {
-    let email = raw.trim().to_lowercase();
+    let trimmed = trim(raw);
+    let email = if trimmed.is_ascii() {
+        trimmed.to_ascii_lowercase()
+    } else {
+        trimmed.to_lowercase()
+    };
     let (local, domain) = email.split_once('@').ok_or(Invalid::Email)?;
     let domain_ok = domain.contains('.')
         && domain.split('.').all(|label| {
@@ -77,7 +115,7 @@ pub fn email(raw: &str) -> Result<String, Invalid> {
         && local.len() <= 64
         && !local.starts_with('.')
         && !local.ends_with('.')
-        && !local.contains("..")
+        && !local.as_bytes().windows(2).any(|pair| pair == b"..")
         && local.chars().all(|c| {
             !c.is_whitespace()
                 && !c.is_control()
@@ -100,22 +138,21 @@ struct RegionInfo {
     nanp: bool,
 }
 
-static REGIONS: std::sync::LazyLock<std::collections::HashMap<&'static str, RegionInfo>> =
-    std::sync::LazyLock::new(|| {
-        phonenumber::metadata::DATABASE
-            .iter()
-            .filter_map(|meta| {
-                let id = phonenumber::country::Id::from_str(meta.id()).ok()?;
-                Some((
-                    meta.id(),
-                    RegionInfo {
-                        id,
-                        nanp: meta.country_code() == 1,
-                    },
-                ))
-            })
-            .collect()
-    });
+static REGIONS: std::sync::LazyLock<rustc_hash::FxHashMap<&'static str, RegionInfo>> = std::sync::LazyLock::new(|| {
+    phonenumber::metadata::DATABASE
+        .iter()
+        .filter_map(|meta| {
+            let id = phonenumber::country::Id::from_str(meta.id()).ok()?;
+            Some((
+                meta.id(),
+                RegionInfo {
+                    id,
+                    nanp: meta.country_code() == 1,
+                },
+            ))
+        })
+        .collect()
+});
 
 /// Loads libphonenumber's metadata and compiles the North American fast path now rather than on
 /// the first phone or country read. Loading compiles every region's patterns (a few hundred
@@ -130,22 +167,28 @@ pub fn load_phone_metadata() {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, example = "US"))]
-pub struct Country(String);
+pub struct Country([u8; 2]);
 
 impl Country {
     pub fn us() -> Self {
-        Country("US".to_owned())
+        Country(*b"US")
+    }
+
+    /// The country of a code libphonenumber knows, in any case.
+    fn known(code: &[u8]) -> Result<Self, Invalid> {
+        let [a, b] = code else { return Err(Invalid::Country) };
+        let code = Country([a.to_ascii_uppercase(), b.to_ascii_uppercase()]);
+        if REGIONS.contains_key(code.as_str()) {
+            Ok(code)
+        } else {
+            Err(Invalid::Country)
+        }
     }
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let trimmed = raw.trim();
+        let trimmed = trim(raw);
         if trimmed.len() == 2 {
-            let code = trimmed.to_ascii_uppercase();
-            return if REGIONS.contains_key(code.as_str()) {
-                Ok(Country(code))
-            } else {
-                Err(Invalid::Country)
-            };
+            return Country::known(trimmed.as_bytes());
         }
         let folded = trimmed.to_ascii_uppercase().replace('.', "");
         let code = match folded.as_str() {
@@ -158,19 +201,16 @@ impl Country {
             "IRELAND" => "IE",
             other => other,
         };
-        if code.len() == 2 && REGIONS.contains_key(code) {
-            Ok(Country(code.to_owned()))
-        } else {
-            Err(Invalid::Country)
-        }
+        Country::known(code.as_bytes())
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ever two ASCII letters (see `known`).
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     pub fn is_us(&self) -> bool {
-        self.0 == "US"
+        &self.0 == b"US"
     }
 }
 
@@ -183,7 +223,7 @@ impl TryFrom<String> for Country {
 
 impl From<Country> for String {
     fn from(value: Country) -> Self {
-        value.0
+        value.as_str().to_owned()
     }
 }
 
@@ -201,7 +241,7 @@ pub fn phone(raw: &str, region: &Country) -> Result<String, Invalid> {
         return if valid {
             let mut e164 = String::with_capacity(2 + national.len());
             e164.push_str("+1");
-            e164.push_str(&national);
+            e164.extend(national.iter().map(|&digit| char::from(digit)));
             Ok(e164)
         } else {
             Err(invalid())
@@ -218,7 +258,7 @@ fn parsed_phone(raw: &str, region: phonenumber::country::Id) -> Option<String> {
 
 /// A calendar date typed as ISO `YYYY-MM-DD` or US `MM/DD/YYYY` (one-digit month and day allowed).
 pub fn date(raw: &str) -> Result<NaiveDate, Invalid> {
-    let raw = raw.trim();
+    let raw = trim(raw);
     let (year, month, day) = if let Some((y, rest)) = raw.split_once('-') {
         let (m, d) = rest.split_once('-').ok_or(Invalid::DateFormat)?;
         (y, m, d)
@@ -316,14 +356,14 @@ const US_STATES: &[(&str, &str)] = &[
 /// A US state as its two-letter USPS code, from the code or the full name in any case.
 pub fn us_state(raw: &str) -> Result<String, Invalid> {
     // Most files hold the two-letter code: look it up without building a folded copy.
-    static BY_CODE: std::sync::LazyLock<std::collections::HashMap<[u8; 2], &'static str>> =
+    static BY_CODE: std::sync::LazyLock<rustc_hash::FxHashMap<[u8; 2], &'static str>> =
         std::sync::LazyLock::new(|| {
             US_STATES
                 .iter()
                 .map(|&(code, _)| ([code.as_bytes()[0], code.as_bytes()[1]], code))
                 .collect()
         });
-    if let [a, b] = raw.trim().as_bytes() {
+    if let [a, b] = trim(raw).as_bytes() {
         return BY_CODE
             .get(&[a.to_ascii_uppercase(), b.to_ascii_uppercase()])
             .map(|code| (*code).to_owned())
@@ -356,7 +396,7 @@ fn fold_state(raw: &str) -> String {
 
 /// A US ZIP code as `12345` or `12345-6789` (nine bare digits gain their hyphen).
 pub fn us_zip(raw: &str) -> Result<String, Invalid> {
-    let zip = raw.trim();
+    let zip = trim(raw);
     let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     match zip.len() {
         5 if all_digits(zip) => Ok(zip.to_owned()),
@@ -368,8 +408,8 @@ pub fn us_zip(raw: &str) -> Result<String, Invalid> {
 
 /// A free-text value trimmed, blank as `None`, refused past `max` characters.
 pub fn text(raw: &str, max: usize) -> Result<Option<String>, Invalid> {
-    let value = raw.trim();
-    if value.chars().count() > max {
+    let value = trim(raw);
+    if value.len() > max && value.chars().count() > max {
         Err(Invalid::TooLong(max))
     } else {
         Ok((!value.is_empty()).then(|| value.to_owned()))

@@ -32,14 +32,25 @@ pub enum Sex {
 impl Sex {
     /// Reads the common ways people write sex in forms and spreadsheets.
     pub fn parse(raw: &str) -> Option<Sex> {
-        match raw.trim().to_ascii_lowercase().as_str() {
-            "f" | "female" => Some(Sex::Female),
-            "m" | "male" => Some(Sex::Male),
-            "i" | "intersex" => Some(Sex::Intersex),
-            "o" | "x" | "other" => Some(Sex::Other),
-            "u" | "unknown" | "not known" => Some(Sex::Unknown),
-            _ => None,
-        }
+        const SPELLINGS: [(&str, Sex); 12] = [
+            ("f", Sex::Female),
+            ("female", Sex::Female),
+            ("m", Sex::Male),
+            ("male", Sex::Male),
+            ("i", Sex::Intersex),
+            ("intersex", Sex::Intersex),
+            ("o", Sex::Other),
+            ("x", Sex::Other),
+            ("other", Sex::Other),
+            ("u", Sex::Unknown),
+            ("unknown", Sex::Unknown),
+            ("not known", Sex::Unknown),
+        ];
+        let raw = normalize::trim(raw);
+        SPELLINGS
+            .iter()
+            .find(|(spelling, _)| spelling.eq_ignore_ascii_case(raw))
+            .map(|&(_, sex)| sex)
     }
 
     pub fn as_str(self) -> &'static str {

@@ -472,7 +472,7 @@ fn start_line(text: &[u8], position: Option<&csv::Position>) -> u64 {
 }
 
 fn is_blank(record: &csv::StringRecord) -> bool {
-    record.iter().all(|cell| cell.trim().is_empty())
+    record.iter().all(|cell| normalize::trim(cell).is_empty())
 }
 
 /// What earlier rows of the file held, for in-file duplicate checks.
@@ -528,7 +528,8 @@ fn evaluate(
         return result;
     }
     let cell = |column: Column| -> Option<&str> {
-        let value = record.get(layout.position[column as usize]?)?.trim();
+        let value = record.get(layout.position[column as usize]?)?;
+        let value = normalize::trim(value);
         (!value.is_empty()).then_some(value)
     };
     let external_id = cell(Column::ExternalId).map(|id| [(ExternalSystem::Customer.as_str(), id)]);
