@@ -104,31 +104,61 @@ pub fn email(raw: &str) -> Result<String, Invalid> {
         trimmed.to_lowercase()
     };
     let (local, domain) = email.split_once('@').ok_or(Invalid::Email)?;
-    let domain_ok = domain.contains('.')
-        && domain.split('.').all(|label| {
-            !label.is_empty()
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
-        });
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.as_bytes().windows(2).any(|pair| pair == b"..")
-        && local.chars().all(|c| {
-            !c.is_whitespace()
-                && !c.is_control()
-                && !matches!(
-                    c,
-                    '@' | '<' | '>' | '(' | ')' | '[' | ']' | '\\' | ',' | ';' | ':' | '"'
-                )
-        });
-    if local_ok && domain_ok && email.len() <= 254 {
+    if email.len() <= 254 && is_mailbox(local) && is_mail_domain(domain) {
         Ok(email)
     } else {
         Err(Invalid::Email)
     }
+}
+
+/// The part before `@`: at most 64 bytes, no space, control or address punctuation, and dots
+/// only between other characters.
+fn is_mailbox(local: &str) -> bool {
+    let allowed = |c: char| {
+        !c.is_whitespace()
+            && !c.is_control()
+            && !matches!(
+                c,
+                '@' | '<' | '>' | '(' | ')' | '[' | ']' | '\\' | ',' | ';' | ':' | '"'
+            )
+    };
+    let mut after_dot = true; // so a leading dot is refused like a doubled one
+    for c in local.chars() {
+        if c == '.' {
+            if after_dot {
+                return false;
+            }
+            after_dot = true;
+        } else if allowed(c) {
+            after_dot = false;
+        } else {
+            return false;
+        }
+    }
+    !local.is_empty() && local.len() <= 64 && !after_dot
+}
+
+/// The part after `@`: two or more dot-separated labels of letters, digits and hyphens, none
+/// empty and none starting or ending with a hyphen.
+fn is_mail_domain(domain: &str) -> bool {
+    let mut labels = 1;
+    let mut label_start = true;
+    let mut previous = '.';
+    for c in domain.chars() {
+        if c == '.' {
+            if label_start || previous == '-' {
+                return false;
+            }
+            labels += 1;
+            label_start = true;
+        } else if c.is_alphanumeric() || (c == '-' && !label_start) {
+            label_start = false;
+        } else {
+            return false;
+        }
+        previous = c;
+    }
+    labels >= 2 && !label_start && previous != '-'
 }
 
 /// What libphonenumber knows of a region, read once: its id and whether it shares the North
@@ -432,6 +462,19 @@ mod tests {
 
     #[test]
     fn emails_are_lower_cased_and_checked() {
+        for good in [
+            "a@b.co",
+            "o'neil-smith@mail.example-health.org",
+            "jörg@münchen.de",
+            "x@1.2",
+        ] {
+            assert_eq!(email(good).as_deref(), Ok(good), "{good:?}");
+        }
+        assert_eq!(
+            email(&format!("{}@example.org", "a".repeat(64))).map(|e| e.len()),
+            Ok(76)
+        );
+        assert_eq!(email(&format!("{}@example.org", "a".repeat(65))), Err(Invalid::Email));
         assert_eq!(
             email("  Jo.Smith+care@Example.ORG "),
             Ok("jo.smith+care@example.org".into())
@@ -446,6 +489,15 @@ mod tests {
             "jo@@example.org",
             "jo@exa_mple.org",
             "jo..s@example.org",
+            ".jo@example.org",
+            "jo.@example.org",
+            "jo@example.org.",
+            "jo@.example.org",
+            "jo@example..org",
+            "jo@-example.org",
+            "jo@example-.org",
+            "jo<x>@example.org",
+            "jo\u{a0}s@example.org",
         ] {
             assert_eq!(email(bad), Err(Invalid::Email), "{bad:?}");
         }
