@@ -17,8 +17,7 @@ pub fn invalid(field: &str, why: Invalid) -> FieldError {
 
 /// The value given, unless it is absent or blank.
 pub fn present(raw: Option<&str>) -> Option<&str> {
-    // Stops at the first character of a typical value rather than trimming both ends.
-    raw.filter(|s| s.chars().any(|c| !c.is_whitespace()))
+    raw.filter(|s| !normalize::trim(s).is_empty())
 }
 
 pub fn optional_text(errors: &mut ValidationErrors, field: &str, raw: Option<&str>, max: usize) -> Option<String> {

@@ -56,21 +56,38 @@ impl AnchoredDfa {
 
 /// One pattern as libphonenumber applies it: allowed lengths, then a match at the start.
 struct Pattern {
-    lengths: Vec<u16>,
+    lengths: Lengths,
     regex: AnchoredDfa,
+}
+
+/// The number lengths a pattern allows, one bit per length; no lengths listed allows any.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Lengths(u64);
+
+impl Lengths {
+    fn new(possible: &[u16]) -> Lengths {
+        if possible.is_empty() {
+            return Lengths(u64::MAX);
+        }
+        Lengths(possible.iter().filter(|&&l| l < 64).fold(0, |bits, &l| bits | 1 << l))
+    }
+
+    fn allow(self, length: usize) -> bool {
+        length < 64 && self.0 & (1 << length) != 0
+    }
 }
 
 impl Pattern {
     fn new(descriptor: &Descriptor) -> Option<Pattern> {
         let regex = AnchoredDfa::new(descriptor.national_number().as_str())?;
         Some(Pattern {
-            lengths: descriptor.possible_length().to_vec(),
+            lengths: Lengths::new(descriptor.possible_length()),
             regex,
         })
     }
 
     fn matches(&self, national: &[u8]) -> bool {
-        (self.lengths.is_empty() || self.lengths.contains(&(national.len() as u16))) && self.regex.is_match(national)
+        self.lengths.allow(national.len()) && self.regex.is_match(national)
     }
 }
 
@@ -85,9 +102,9 @@ struct Region {
 
 /// Joins type patterns that allow the same lengths into one pattern each.
 fn grouped_by_length(descriptors: &[&Descriptor]) -> Option<Vec<Pattern>> {
-    let mut groups: Vec<(Vec<u16>, Vec<&str>)> = Vec::new();
+    let mut groups: Vec<(Lengths, Vec<&str>)> = Vec::new();
     for descriptor in descriptors {
-        let lengths = descriptor.possible_length().to_vec();
+        let lengths = Lengths::new(descriptor.possible_length());
         let pattern = descriptor.national_number().as_str();
         match groups.iter_mut().find(|(l, _)| *l == lengths) {
             Some((_, patterns)) => patterns.push(pattern),

@@ -168,13 +168,13 @@ struct RegionInfo {
     nanp: bool,
 }
 
-static REGIONS: std::sync::LazyLock<rustc_hash::FxHashMap<&'static str, RegionInfo>> = std::sync::LazyLock::new(|| {
+static REGIONS: std::sync::LazyLock<rustc_hash::FxHashMap<[u8; 2], RegionInfo>> = std::sync::LazyLock::new(|| {
     phonenumber::metadata::DATABASE
         .iter()
         .filter_map(|meta| {
             let id = phonenumber::country::Id::from_str(meta.id()).ok()?;
             Some((
-                meta.id(),
+                meta.id().as_bytes().try_into().ok()?,
                 RegionInfo {
                     id,
                     nanp: meta.country_code() == 1,
@@ -208,7 +208,7 @@ impl Country {
     fn known(code: &[u8]) -> Result<Self, Invalid> {
         let [a, b] = code else { return Err(Invalid::Country) };
         let code = Country([a.to_ascii_uppercase(), b.to_ascii_uppercase()]);
-        if REGIONS.contains_key(code.as_str()) {
+        if REGIONS.contains_key(&code.0) {
             Ok(code)
         } else {
             Err(Invalid::Country)
@@ -264,7 +264,7 @@ pub fn phone(raw: &str, region: &Country) -> Result<String, Invalid> {
     let invalid = || Invalid::Phone {
         region: region.as_str().to_owned(),
     };
-    let info = REGIONS.get(region.as_str()).ok_or_else(invalid)?;
+    let info = REGIONS.get(&region.0).ok_or_else(invalid)?;
     if let Some(national) = crate::nanp::plain_digits(raw, info.nanp)
         && let Some(valid) = crate::nanp::is_valid(&national)
     {

@@ -19,7 +19,7 @@ use chrono::NaiveDate;
 use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 /// What the preview needs to know about the group.
 #[derive(Debug, Clone)]
@@ -476,19 +476,63 @@ fn is_blank(record: &csv::StringRecord) -> bool {
 }
 
 /// What earlier rows of the file held, for in-file duplicate checks.
-#[derive(Default)]
 struct FileState {
     row_hashes: FxHashMap<u64, u32>,
-    emails: FxHashMap<String, u32>,
-    external_ids: FxHashMap<String, u32>,
+    emails: FirstSeen,
+    external_ids: FirstSeen,
 }
 
 impl FileState {
     fn with_capacity(rows: usize) -> Self {
         FileState {
             row_hashes: FxHashMap::with_capacity_and_hasher(rows, Default::default()),
-            emails: FxHashMap::with_capacity_and_hasher(rows, Default::default()),
-            external_ids: FxHashMap::with_capacity_and_hasher(rows, Default::default()),
+            emails: FirstSeen::with_capacity(rows),
+            external_ids: FirstSeen::with_capacity(rows),
+        }
+    }
+}
+
+/// Values met in earlier rows (e-mails, External IDs), each with the row it first appeared on.
+/// The values are appended to one buffer and the table holds only their hashes and places: a
+/// large file's checks then allocate nothing per row and look each value up with one probe.
+struct FirstSeen {
+    text: String,
+    table: hashbrown::HashTable<Seen>,
+}
+
+struct Seen {
+    hash: u64,
+    start: usize,
+    end: usize,
+    row: u32,
+}
+
+impl FirstSeen {
+    fn with_capacity(rows: usize) -> Self {
+        FirstSeen {
+            text: String::new(),
+            table: hashbrown::HashTable::with_capacity(rows),
+        }
+    }
+
+    /// The row `value` first appeared on; if none did, `value` is remembered as `row`'s.
+    fn earlier_row(&mut self, value: &str, row: u32) -> Option<u32> {
+        let hash = rustc_hash::FxBuildHasher.hash_one(value);
+        let text = &self.text;
+        let same = |seen: &Seen| seen.hash == hash && &text[seen.start..seen.end] == value;
+        match self.table.entry(hash, same, |seen| seen.hash) {
+            hashbrown::hash_table::Entry::Occupied(earlier) => Some(earlier.get().row),
+            hashbrown::hash_table::Entry::Vacant(place) => {
+                let start = self.text.len();
+                self.text.push_str(value);
+                place.insert(Seen {
+                    hash,
+                    start,
+                    end: self.text.len(),
+                    row,
+                });
+                None
+            }
         }
     }
 }
@@ -658,38 +702,38 @@ fn repeats_earlier_row(fields: &PatientFields, row: u32, state: &mut FileState, 
     let mut hasher = FxHasher::default();
     fields.hash(&mut hasher);
     let hash = hasher.finish();
-    if let Some(&earlier) = state.row_hashes.get(&hash) {
-        result.action = Action::Unchanged;
-        result.warnings.push(Reason::new(
-            None,
-            "duplicate_row",
-            format!("the same participant as row {earlier}, which already covers it"),
-        ));
-        return true;
-    }
-    state.row_hashes.insert(hash, row);
-    if let Some(external) = fields.external_ids.get(&ExternalSystem::Customer) {
-        if let Some(&earlier) = state.external_ids.get(external) {
-            result.errors.push(Reason::new(
-                Some(Column::ExternalId.header()),
-                "duplicate_external_id",
-                format!("row {earlier} has the same External ID; each participant needs their own"),
+    match state.row_hashes.entry(hash) {
+        std::collections::hash_map::Entry::Occupied(earlier) => {
+            result.action = Action::Unchanged;
+            result.warnings.push(Reason::new(
+                None,
+                "duplicate_row",
+                format!("the same participant as row {}, which already covers it", earlier.get()),
             ));
             return true;
         }
-        state.external_ids.insert(external.clone(), row);
-    }
-    if let Some(email) = &fields.email {
-        match state.emails.get(email) {
-            Some(&earlier) => result.warnings.push(Reason::new(
-                Some(Column::Email.header()),
-                "duplicate_email_in_file",
-                format!("row {earlier} has the same e-mail"),
-            )),
-            None => {
-                state.emails.insert(email.clone(), row);
-            }
+        std::collections::hash_map::Entry::Vacant(place) => {
+            place.insert(row);
         }
+    }
+    if let Some(external) = fields.external_ids.get(&ExternalSystem::Customer)
+        && let Some(earlier) = state.external_ids.earlier_row(external, row)
+    {
+        result.errors.push(Reason::new(
+            Some(Column::ExternalId.header()),
+            "duplicate_external_id",
+            format!("row {earlier} has the same External ID; each participant needs their own"),
+        ));
+        return true;
+    }
+    if let Some(email) = &fields.email
+        && let Some(earlier) = state.emails.earlier_row(email, row)
+    {
+        result.warnings.push(Reason::new(
+            Some(Column::Email.header()),
+            "duplicate_email_in_file",
+            format!("row {earlier} has the same e-mail"),
+        ));
     }
     false
 }
