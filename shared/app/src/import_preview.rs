@@ -171,7 +171,7 @@ async fn compute(
             in_part = 0;
         }
         let part = parts.last_mut().expect("a part was just opened");
-        if let Err(error) = write_result_line(part, &row) {
+        if let Err(error) = write_result_line(part, row) {
             encode_error.get_or_insert(error);
         }
         in_part += 1;

@@ -1,8 +1,10 @@
 //! Field checks shared by every kind of person record, so a rule (what a valid phone is, how long
-//! a name may be) lives in one place. Each check records its error and returns the clean value.
+//! a name may be) lives in one place. Each check records its error and returns the clean value,
+//! borrowed from the input where cleaning did not change it.
 
 use crate::error::{FieldError, ValidationErrors};
-use crate::normalize::{self, Country, Invalid};
+use crate::normalize::{self, Country, E164, Invalid};
+use std::borrow::Cow;
 
 pub const MAX_NAME: usize = 100;
 pub const MAX_PREFIX: usize = 20;
@@ -20,14 +22,24 @@ pub fn present(raw: Option<&str>) -> Option<&str> {
     raw.filter(|s| !normalize::trim(s).is_empty())
 }
 
-pub fn optional_text(errors: &mut ValidationErrors, field: &str, raw: Option<&str>, max: usize) -> Option<String> {
+pub fn optional_text<'a>(
+    errors: &mut ValidationErrors,
+    field: &str,
+    raw: Option<&'a str>,
+    max: usize,
+) -> Option<&'a str> {
     let value = present(raw)?;
     errors
         .check(normalize::text(value, max).map_err(|why| invalid(field, why)))
         .flatten()
 }
 
-pub fn optional_name(errors: &mut ValidationErrors, field: &str, raw: Option<&str>, max: usize) -> Option<String> {
+pub fn optional_name<'a>(
+    errors: &mut ValidationErrors,
+    field: &str,
+    raw: Option<&'a str>,
+    max: usize,
+) -> Option<Cow<'a, str>> {
     let name = normalize::name(present(raw)?)?;
     if name.len() > max && name.chars().count() > max {
         errors.push(invalid(field, Invalid::TooLong(max)));
@@ -36,7 +48,7 @@ pub fn optional_name(errors: &mut ValidationErrors, field: &str, raw: Option<&st
     Some(name)
 }
 
-pub fn required_name(errors: &mut ValidationErrors, field: &str, raw: Option<&str>) -> Option<String> {
+pub fn required_name<'a>(errors: &mut ValidationErrors, field: &str, raw: Option<&'a str>) -> Option<Cow<'a, str>> {
     if present(raw).is_none() {
         errors.push(FieldError::required(field));
         return None;
@@ -44,17 +56,12 @@ pub fn required_name(errors: &mut ValidationErrors, field: &str, raw: Option<&st
     optional_name(errors, field, raw, MAX_NAME)
 }
 
-pub fn optional_email(errors: &mut ValidationErrors, field: &str, raw: Option<&str>) -> Option<String> {
+pub fn optional_email<'a>(errors: &mut ValidationErrors, field: &str, raw: Option<&'a str>) -> Option<Cow<'a, str>> {
     let value = present(raw)?;
     errors.check(normalize::email(value).map_err(|why| invalid(field, why)))
 }
 
-pub fn optional_phone(
-    errors: &mut ValidationErrors,
-    field: &str,
-    raw: Option<&str>,
-    region: &Country,
-) -> Option<String> {
+pub fn optional_phone(errors: &mut ValidationErrors, field: &str, raw: Option<&str>, region: &Country) -> Option<E164> {
     let value = present(raw)?;
     errors.check(normalize::phone(value, region).map_err(|why| invalid(field, why)))
 }

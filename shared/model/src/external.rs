@@ -64,6 +64,17 @@ pub fn parse_external_ids<'a>(
     errors: &mut ValidationErrors,
 ) -> ExternalIds {
     let mut ids = ExternalIds::new();
+    parse_external_ids_into(raw, errors, &mut ids);
+    ids
+}
+
+/// As `parse_external_ids`, replacing what `ids` held and reusing its entries' buffers.
+pub fn parse_external_ids_into<'a>(
+    raw: impl IntoIterator<Item = (&'a str, &'a str)>,
+    errors: &mut ValidationErrors,
+    ids: &mut ExternalIds,
+) {
+    let mut given = [false; ExternalSystem::ALL.len()];
     for (system, id) in raw {
         // Named only when reporting: most rows have a valid id, and this runs once per row.
         let field = || format!("external_ids.{system}");
@@ -88,9 +99,18 @@ pub fn parse_external_ids<'a>(
             ));
             continue;
         }
-        ids.insert(parsed, id.to_owned());
+        match ids.get_mut(&parsed) {
+            Some(kept) => {
+                kept.clear();
+                kept.push_str(id);
+            }
+            None => {
+                ids.insert(parsed, id.to_owned());
+            }
+        }
+        given[parsed as usize] = true;
     }
-    ids
+    ids.retain(|system, _| given[*system as usize]);
 }
 
 #[cfg(test)]

@@ -71,7 +71,7 @@ impl GroupInput {
                 ));
                 None
             }
-            Some(name) => Some(name),
+            Some(name) => Some(name.into_owned()),
         };
         let default_country = match self.default_country.as_deref() {
             None => Some(Country::us()),

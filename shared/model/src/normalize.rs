@@ -3,6 +3,7 @@
 //! (without repeating the value) what form it expects.
 
 use chrono::{Datelike, NaiveDate};
+use std::borrow::Cow;
 use std::str::FromStr;
 
 /// `raw` without leading and trailing white space, as `str::trim` gives it. Most values people
@@ -17,13 +18,14 @@ pub fn trim(raw: &str) -> &str {
     }
 }
 
-/// Trims a name and folds runs of white space to one space; blank becomes `None`.
-pub fn name(raw: &str) -> Option<String> {
+/// Trims a name and folds runs of white space to one space; blank becomes `None`. Most names
+/// need neither and come back borrowed.
+pub fn name(raw: &str) -> Option<Cow<'_, str>> {
     let trimmed = trim(raw);
     let folded = if is_single_spaced(trimmed) {
-        trimmed.to_owned()
+        Cow::Borrowed(trimmed)
     } else {
-        trimmed.split_whitespace().collect::<Vec<_>>().join(" ")
+        Cow::Owned(trimmed.split_whitespace().collect::<Vec<_>>().join(" "))
     };
     (!folded.is_empty()).then_some(folded)
 }
@@ -96,12 +98,14 @@ impl Invalid {
 /// Lower-cases and checks an e-mail address. The check is deliberately plain (one `@`, a dotted
 /// domain of letters, digits and hyphens, no spaces): it catches typing and column mix-ups
 /// without refusing unusual but deliverable addresses.
-pub fn email(raw: &str) -> Result<String, Invalid> {
+pub fn email(raw: &str) -> Result<Cow<'_, str>, Invalid> {
     let trimmed = trim(raw);
-    let email = if trimmed.is_ascii() {
-        trimmed.to_ascii_lowercase()
+    let email = if !trimmed.is_ascii() {
+        Cow::Owned(trimmed.to_lowercase())
+    } else if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(trimmed.to_ascii_lowercase())
     } else {
-        trimmed.to_lowercase()
+        Cow::Borrowed(trimmed)
     };
     let (local, domain) = email.split_once('@').ok_or(Invalid::Email)?;
     if email.len() <= 254 && is_mailbox(local) && is_mail_domain(domain) {
@@ -115,8 +119,13 @@ pub fn email(raw: &str) -> Result<String, Invalid> {
 /// only between other characters.
 fn is_mailbox(local: &str) -> bool {
     let allowed = |c: char| {
-        !c.is_whitespace()
-            && !c.is_control()
+        // An ASCII character is visible exactly when it is graphic; others ask Unicode.
+        let visible = if c.is_ascii() {
+            c.is_ascii_graphic()
+        } else {
+            !c.is_whitespace() && !c.is_control()
+        };
+        visible
             && !matches!(
                 c,
                 '@' | '<' | '>' | '(' | ')' | '[' | ']' | '\\' | ',' | ';' | ':' | '"'
@@ -257,10 +266,47 @@ impl From<Country> for String {
     }
 }
 
+/// A phone number in E.164 form (`+` and at most 15 digits), held inline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct E164 {
+    bytes: [u8; 16],
+    len: u8,
+}
+
+impl E164 {
+    fn new(text: &str) -> Option<E164> {
+        let mut bytes = [0; 16];
+        bytes.get_mut(..text.len())?.copy_from_slice(text.as_bytes());
+        let valid = text.starts_with('+') && text.len() > 1 && text[1..].bytes().all(|b| b.is_ascii_digit());
+        valid.then_some(E164 {
+            bytes,
+            len: text.len() as u8,
+        })
+    }
+
+    fn north_american(national: &[u8; 10]) -> E164 {
+        let mut bytes = [0; 16];
+        bytes[..2].copy_from_slice(b"+1");
+        bytes[2..12].copy_from_slice(national);
+        E164 { bytes, len: 12 }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ever `+` and ASCII digits (see `new`).
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl AsRef<str> for E164 {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 /// A phone number in E.164 (`+15551234567`). Numbers without a `+country` prefix are read as
 /// numbers of `region`. Plainly written North American numbers take an exact fast path (see
 /// `nanp`); everything else goes through libphonenumber's parser.
-pub fn phone(raw: &str, region: &Country) -> Result<String, Invalid> {
+pub fn phone(raw: &str, region: &Country) -> Result<E164, Invalid> {
     let invalid = || Invalid::Phone {
         region: region.as_str().to_owned(),
     };
@@ -269,15 +315,15 @@ pub fn phone(raw: &str, region: &Country) -> Result<String, Invalid> {
         && let Some(valid) = crate::nanp::is_valid(&national)
     {
         return if valid {
-            let mut e164 = String::with_capacity(2 + national.len());
-            e164.push_str("+1");
-            e164.extend(national.iter().map(|&digit| char::from(digit)));
-            Ok(e164)
+            Ok(E164::north_american(&national))
         } else {
             Err(invalid())
         };
     }
-    parsed_phone(raw, info.id).ok_or_else(invalid)
+    parsed_phone(raw, info.id)
+        .as_deref()
+        .and_then(E164::new)
+        .ok_or_else(invalid)
 }
 
 /// The general path: libphonenumber's parser, validity check and E.164 formatting.
@@ -384,7 +430,7 @@ const US_STATES: &[(&str, &str)] = &[
 ];
 
 /// A US state as its two-letter USPS code, from the code or the full name in any case.
-pub fn us_state(raw: &str) -> Result<String, Invalid> {
+pub fn us_state(raw: &str) -> Result<&'static str, Invalid> {
     // Most files hold the two-letter code: look it up without building a folded copy.
     static BY_CODE: std::sync::LazyLock<rustc_hash::FxHashMap<[u8; 2], &'static str>> =
         std::sync::LazyLock::new(|| {
@@ -396,7 +442,7 @@ pub fn us_state(raw: &str) -> Result<String, Invalid> {
     if let [a, b] = trim(raw).as_bytes() {
         return BY_CODE
             .get(&[a.to_ascii_uppercase(), b.to_ascii_uppercase()])
-            .map(|code| (*code).to_owned())
+            .copied()
             .ok_or(Invalid::UsState);
     }
     static BY_SPELLING: std::sync::LazyLock<std::collections::HashMap<String, &'static str>> =
@@ -406,10 +452,7 @@ pub fn us_state(raw: &str) -> Result<String, Invalid> {
                 .flat_map(|&(code, name)| [(code.to_owned(), code), (fold_state(name), code)])
                 .collect()
         });
-    BY_SPELLING
-        .get(&fold_state(raw))
-        .map(|code| (*code).to_owned())
-        .ok_or(Invalid::UsState)
+    BY_SPELLING.get(&fold_state(raw)).copied().ok_or(Invalid::UsState)
 }
 
 /// Upper case, single spaces, no dots: how state spellings are compared.
@@ -425,30 +468,34 @@ fn fold_state(raw: &str) -> String {
 }
 
 /// A US ZIP code as `12345` or `12345-6789` (nine bare digits gain their hyphen).
-pub fn us_zip(raw: &str) -> Result<String, Invalid> {
+pub fn us_zip(raw: &str) -> Result<Cow<'_, str>, Invalid> {
     let zip = trim(raw);
     let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     match zip.len() {
-        5 if all_digits(zip) => Ok(zip.to_owned()),
-        9 if all_digits(zip) => Ok(format!("{}-{}", &zip[..5], &zip[5..])),
-        10 if all_digits(&zip[..5]) && &zip[5..6] == "-" && all_digits(&zip[6..]) => Ok(zip.to_owned()),
+        5 if all_digits(zip) => Ok(Cow::Borrowed(zip)),
+        9 if all_digits(zip) => Ok(Cow::Owned(format!("{}-{}", &zip[..5], &zip[5..]))),
+        10 if all_digits(&zip[..5]) && &zip[5..6] == "-" && all_digits(&zip[6..]) => Ok(Cow::Borrowed(zip)),
         _ => Err(Invalid::UsZip),
     }
 }
 
 /// A free-text value trimmed, blank as `None`, refused past `max` characters.
-pub fn text(raw: &str, max: usize) -> Result<Option<String>, Invalid> {
+pub fn text(raw: &str, max: usize) -> Result<Option<&str>, Invalid> {
     let value = trim(raw);
     if value.len() > max && value.chars().count() > max {
         Err(Invalid::TooLong(max))
     } else {
-        Ok((!value.is_empty()).then(|| value.to_owned()))
+        Ok((!value.is_empty()).then_some(value))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn e164(raw: &str, region: &Country) -> Result<String, Invalid> {
+        phone(raw, region).map(|number| number.as_str().to_owned())
+    }
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -506,11 +553,11 @@ mod tests {
     #[test]
     fn phones_become_e164_in_the_group_region() {
         let us = Country::us();
-        assert_eq!(phone("(415) 555-2671", &us), Ok("+14155552671".into()));
-        assert_eq!(phone("415.555.2671", &us), Ok("+14155552671".into()));
-        assert_eq!(phone("+44 20 7946 0958", &us), Ok("+442079460958".into()));
+        assert_eq!(e164("(415) 555-2671", &us), Ok("+14155552671".into()));
+        assert_eq!(e164("415.555.2671", &us), Ok("+14155552671".into()));
+        assert_eq!(e164("+44 20 7946 0958", &us), Ok("+442079460958".into()));
         let gb = Country::parse("GB").unwrap();
-        assert_eq!(phone("020 7946 0958", &gb), Ok("+442079460958".into()));
+        assert_eq!(e164("020 7946 0958", &gb), Ok("+442079460958".into()));
         assert!(matches!(phone("12345", &us), Err(Invalid::Phone { .. })));
         assert!(matches!(phone("call me", &us), Err(Invalid::Phone { .. })));
     }
@@ -530,7 +577,7 @@ mod tests {
                     format!("+1-{digits}"),
                 ] {
                     let slow = parsed_phone(&written, phonenumber::country::Id::US);
-                    assert_eq!(phone(&written, &us).ok(), slow, "{written}");
+                    assert_eq!(e164(&written, &us).ok(), slow, "{written}");
                     checked += 1;
                 }
             }
@@ -538,7 +585,7 @@ mod tests {
         assert!(checked > 1000);
         let canada = Country::parse("CA").unwrap();
         assert_eq!(
-            phone("604 555 0199", &canada).ok(),
+            e164("604 555 0199", &canada).ok(),
             parsed_phone("604 555 0199", phonenumber::country::Id::CA)
         );
     }
@@ -574,12 +621,12 @@ mod tests {
 
     #[test]
     fn us_states_by_code_or_name() {
-        assert_eq!(us_state("ca"), Ok("CA".into()));
-        assert_eq!(us_state(" new  york "), Ok("NY".into()));
-        assert_eq!(us_state("District of Columbia"), Ok("DC".into()));
-        assert_eq!(us_state("PR"), Ok("PR".into()));
-        assert_eq!(us_state("u.s. virgin islands"), Ok("VI".into()));
-        assert_eq!(us_state("US Virgin Islands"), Ok("VI".into()));
+        assert_eq!(us_state("ca"), Ok("CA"));
+        assert_eq!(us_state(" new  york "), Ok("NY"));
+        assert_eq!(us_state("District of Columbia"), Ok("DC"));
+        assert_eq!(us_state("PR"), Ok("PR"));
+        assert_eq!(us_state("u.s. virgin islands"), Ok("VI"));
+        assert_eq!(us_state("US Virgin Islands"), Ok("VI"));
         assert_eq!(us_state("Californ"), Err(Invalid::UsState));
         assert_eq!(us_state("XX"), Err(Invalid::UsState));
     }
@@ -605,7 +652,7 @@ mod tests {
 
     #[test]
     fn free_text_is_trimmed_and_bounded() {
-        assert_eq!(text("  Apt 4 ", 10), Ok(Some("Apt 4".into())));
+        assert_eq!(text("  Apt 4 ", 10), Ok(Some("Apt 4")));
         assert_eq!(text("   ", 10), Ok(None));
         assert_eq!(text("abcdefghijk", 10), Err(Invalid::TooLong(10)));
     }

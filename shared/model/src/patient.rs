@@ -2,11 +2,12 @@
 
 use crate::checks::{self, MAX_ADDRESS_LINE, MAX_CITY, MAX_POSTCODE, MAX_PREFIX, MAX_REGION};
 use crate::error::{FieldError, ValidationErrors};
-use crate::external::{ExternalIds, parse_external_ids};
+use crate::external::{ExternalIds, parse_external_ids_into};
 use crate::ids::{GroupId, ImportId, PatientId, PractitionerId};
 use crate::normalize::{self, Country};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// What validation needs to know beyond the input: the group's default country (for phones
@@ -277,6 +278,15 @@ pub struct RawPatient<'a> {
 impl RawPatient<'_> {
     /// Checks and normalises every field, reporting every problem at once.
     pub fn validate(&self, ctx: &Context) -> Result<PatientFields, ValidationErrors> {
+        let mut fields = PatientFields::blank();
+        self.validate_into(ctx, &mut fields)?;
+        Ok(fields)
+    }
+
+    /// As [`RawPatient::validate`], writing into `fields` and reusing its text buffers: a
+    /// participant-list preview validates every row into the same one. After an error, `fields`
+    /// holds a mix of old and new values and means nothing.
+    pub fn validate_into(&self, ctx: &Context, fields: &mut PatientFields) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::default();
         let e = &mut errors;
         let country = checks::optional_country(e, "country", self.country);
@@ -293,7 +303,7 @@ impl RawPatient<'_> {
                 e.check(normalize::date_of_birth(raw, ctx.today).map_err(|why| checks::invalid("date_of_birth", why)))
             }
         };
-        let sex = checks::present(self.sex).and_then(|raw| {
+        fields.sex = checks::present(self.sex).and_then(|raw| {
             let sex = Sex::parse(raw);
             if sex.is_none() {
                 e.push(FieldError::new(
@@ -304,7 +314,7 @@ impl RawPatient<'_> {
             }
             sex
         });
-        let practitioner_id = checks::present(self.practitioner_id).and_then(|raw| {
+        fields.practitioner_id = checks::present(self.practitioner_id).and_then(|raw| {
             e.check(
                 PractitionerId::parse(raw.trim())
                     .map_err(|why| FieldError::new("practitioner_id", "invalid_practitioner_id", why.to_string())),
@@ -317,42 +327,90 @@ impl RawPatient<'_> {
                 checks::optional_text(e, "state", self.state, MAX_REGION)
             }
         });
+        set_optional(&mut fields.state, state);
         let zip = checks::present(self.zip).and_then(|raw| {
             if region.is_us() {
                 e.check(normalize::us_zip(raw).map_err(|why| checks::invalid("zip", why)))
             } else {
-                checks::optional_text(e, "zip", self.zip, MAX_POSTCODE)
+                checks::optional_text(e, "zip", self.zip, MAX_POSTCODE).map(Cow::Borrowed)
             }
         });
-        let fields = PatientFields {
-            name_prefix: checks::optional_name(e, "name_prefix", self.name_prefix, MAX_PREFIX),
-            middle_name: checks::optional_name(e, "middle_name", self.middle_name, checks::MAX_NAME),
-            sex,
-            email: checks::optional_email(e, "email", self.email),
-            mobile_phone: checks::optional_phone(e, "mobile_phone", self.mobile_phone, region),
-            home_phone: checks::optional_phone(e, "home_phone", self.home_phone, region),
-            office_phone: checks::optional_phone(e, "office_phone", self.office_phone, region),
-            address_line1: checks::optional_text(e, "address_line1", self.address_line1, MAX_ADDRESS_LINE),
-            address_line2: checks::optional_text(e, "address_line2", self.address_line2, MAX_ADDRESS_LINE),
-            city: checks::optional_name(e, "city", self.city, MAX_CITY),
-            state,
-            zip,
-            country,
-            practitioner_id,
-            external_ids: parse_external_ids(self.external_ids.iter().copied(), e),
-            // Placeholders until the required fields are known to be present (checked below).
+        set_optional(&mut fields.zip, zip);
+        let f = &mut *fields;
+        set_optional(
+            &mut f.name_prefix,
+            checks::optional_name(e, "name_prefix", self.name_prefix, MAX_PREFIX),
+        );
+        let middle_name = checks::optional_name(e, "middle_name", self.middle_name, checks::MAX_NAME);
+        set_optional(&mut f.middle_name, middle_name);
+        set_optional(&mut f.email, checks::optional_email(e, "email", self.email));
+        set_optional(
+            &mut f.mobile_phone,
+            checks::optional_phone(e, "mobile_phone", self.mobile_phone, region),
+        );
+        set_optional(
+            &mut f.home_phone,
+            checks::optional_phone(e, "home_phone", self.home_phone, region),
+        );
+        set_optional(
+            &mut f.office_phone,
+            checks::optional_phone(e, "office_phone", self.office_phone, region),
+        );
+        let line1 = checks::optional_text(e, "address_line1", self.address_line1, MAX_ADDRESS_LINE);
+        set_optional(&mut f.address_line1, line1);
+        let line2 = checks::optional_text(e, "address_line2", self.address_line2, MAX_ADDRESS_LINE);
+        set_optional(&mut f.address_line2, line2);
+        set_optional(&mut f.city, checks::optional_name(e, "city", self.city, MAX_CITY));
+        f.country = country;
+        parse_external_ids_into(self.external_ids.iter().copied(), e, &mut f.external_ids);
+        match (first_name, last_name, date_of_birth) {
+            (Some(first_name), Some(last_name), Some(date_of_birth)) if errors.is_empty() => {
+                set(&mut f.first_name, &first_name);
+                set(&mut f.last_name, &last_name);
+                f.date_of_birth = date_of_birth;
+                Ok(())
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+/// Replaces `slot`'s text with `value`, keeping its buffer.
+fn set(slot: &mut String, value: &str) {
+    slot.clear();
+    slot.push_str(value);
+}
+
+/// Replaces an optional text with `value`, keeping the buffer when there was and is a value.
+fn set_optional<T: AsRef<str>>(slot: &mut Option<String>, value: Option<T>) {
+    match (slot, value) {
+        (Some(text), Some(value)) => set(text, value.as_ref()),
+        (slot, value) => *slot = value.map(|value| value.as_ref().to_owned()),
+    }
+}
+
+impl PatientFields {
+    /// Fields with nothing in them, to validate into.
+    pub fn blank() -> PatientFields {
+        PatientFields {
+            name_prefix: None,
             first_name: String::new(),
+            middle_name: None,
             last_name: String::new(),
             date_of_birth: NaiveDate::MIN,
-        };
-        match (first_name, last_name, date_of_birth) {
-            (Some(first_name), Some(last_name), Some(date_of_birth)) if errors.is_empty() => Ok(PatientFields {
-                first_name,
-                last_name,
-                date_of_birth,
-                ..fields
-            }),
-            _ => Err(errors),
+            sex: None,
+            email: None,
+            mobile_phone: None,
+            home_phone: None,
+            office_phone: None,
+            address_line1: None,
+            address_line2: None,
+            city: None,
+            state: None,
+            zip: None,
+            country: None,
+            practitioner_id: None,
+            external_ids: ExternalIds::new(),
         }
     }
 }

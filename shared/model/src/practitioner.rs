@@ -7,6 +7,7 @@ use crate::ids::{GroupId, PractitionerId};
 use crate::normalize::Country;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -164,11 +165,11 @@ impl PractitionerInput {
         match (first_name, last_name, email, kind) {
             (Some(first_name), Some(last_name), Some(email), Some(kind)) if errors.is_empty() => {
                 Ok(PractitionerFields {
-                    name_prefix,
-                    first_name,
-                    last_name,
-                    email,
-                    phone,
+                    name_prefix: name_prefix.map(Cow::into_owned),
+                    first_name: first_name.into_owned(),
+                    last_name: last_name.into_owned(),
+                    email: email.into_owned(),
+                    phone: phone.map(|phone| phone.as_str().to_owned()),
                     kind,
                     npi,
                     external_ids,

@@ -407,3 +407,27 @@ fn names_match_whatever_their_case_accented_or_not() {
          a different birth date is another person"
     );
 }
+
+#[test]
+fn each_row_comes_out_as_if_it_were_the_only_row() {
+    // The preview reuses one result's buffers from row to row; nothing of a row may leak into the
+    // next, whatever the earlier row held (more fields, fewer, an error, a dropped phone).
+    let header = "External ID,Name Prefix,First Name,Middle Name,Last Name,Date of Birth,Sex,Email,Mobile Phone,Home Phone,Address Line 1,City,State,Zip,Country";
+    let rows = [
+        "A-1,Dr,Ada,Augusta,Lovelace,1984-03-07,f,Ada@Example.org,(415) 555-2671,415.555.2672,1 Main St,San Francisco,CA,94103,US",
+        ",,Grace,,Hopper,12/09/1906,,,,,,,,,",
+        "A-3,,Alan,,Turing,1912-06-23,m,alan@example.org,12345,,,Boston,Massachusetts,021391234,",
+        "A-4,,,,Nobody,2030-01-01,,not-an-email,,,,,,,",
+        "A-5,Ms,Katherine,,Johnson,08/26/1918,female,kj@example.org,,(212) 444-2649,2 Elm St,New  York,ny,10001,us",
+        "A-6,,Edsger,,Dijkstra,1930-05-11,,,,,,Austin,TX,73301,",
+    ];
+    let together = run(&format!("{header}\n{}\n", rows.join("\n")));
+    assert_eq!(together.rows.len(), rows.len());
+    for (index, row) in rows.iter().enumerate() {
+        let alone = run(&format!("{header}\n{row}\n"));
+        let (mut expected, got) = (alone.rows[0].clone(), &together.rows[index]);
+        expected.row = got.row;
+        expected.line = got.line;
+        assert_eq!(got, &expected, "row {}", index + 1);
+    }
+}

@@ -204,7 +204,7 @@ pub fn plan_row(
         Action::Create => match &row.fields {
             Some(fields) => Step::Create {
                 id: PatientId::for_import_row(import, row.row),
-                fields: Box::new(fields.clone()),
+                fields: fields.clone(),
             },
             None => Step::Done(failed("the preview recorded no patient for this row")),
         },
@@ -221,7 +221,7 @@ fn plan_update(import: &ImportId, row: &RowResult, current: Option<Current<'_>>,
         // Nobody wrote the patient since the preview: its diff still holds as previewed.
         return Step::Update {
             id,
-            fields: Box::new(fields.clone()),
+            fields: fields.clone(),
             at_version: current.version,
         };
     }
@@ -343,7 +343,7 @@ mod tests {
             errors: Vec::new(),
             warnings: Vec::new(),
             cells: Cells::default(),
-            fields: Some(fields(after)),
+            fields: Some(Box::new(fields(after))),
             completion: None,
         }
     }

@@ -118,11 +118,32 @@ pub struct RowResult {
     /// The row's cells as read, in the file's column order.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub cells: Cells,
-    /// What the patient would be after importing this row (create, update).
-    pub fields: Option<PatientFields>,
+    /// What the patient would be after importing this row (create, update). Boxed so that
+    /// the preview moves a pointer, not the fields, as it reuses them from row to row.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<PatientFields>))]
+    pub fields: Option<Box<PatientFields>>,
     /// What completing the import did with the row, once it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion: Option<RowCompletion>,
+}
+
+impl RowResult {
+    /// A result with nothing in it yet, for the preview to fill.
+    fn blank() -> RowResult {
+        RowResult {
+            row: 0,
+            line: 0,
+            action: Action::Error,
+            patient_id: None,
+            base_version: None,
+            changes: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            cells: Cells::default(),
+            fields: None,
+            completion: None,
+        }
+    }
 }
 
 /// A row's cells, kept in one buffer (one allocation per row, not one per cell); on the wire, a
@@ -367,7 +388,7 @@ fn read_header(headers: &csv::StringRecord) -> Result<(Layout, Vec<Reason>), Fil
 /// Previews a participant list against the group's existing records, keeping every row.
 pub fn preview(bytes: &[u8], settings: &Settings, existing: &Existing) -> Result<Preview, FileError> {
     let mut rows = Vec::new();
-    let outcome = preview_rows(bytes, settings, existing, |row| rows.push(row))?;
+    let outcome = preview_rows(bytes, settings, existing, |row| rows.push(row.clone()))?;
     Ok(Preview {
         encoding: outcome.encoding,
         headers: outcome.headers,
@@ -378,14 +399,15 @@ pub fn preview(bytes: &[u8], settings: &Settings, existing: &Existing) -> Result
 }
 
 /// Previews a participant list, handing each row's result to `on_row` as soon as it is known,
-/// so a large file's results can be written out without all being held at once. On a
-/// file-level error (which can come after some rows, e.g. the row limit) the rows handed over
-/// so far must be discarded.
+/// so a large file's results can be written out without all being held at once. The result is
+/// lent, not given: the next row is written into the same one, reusing its buffers, so a file
+/// costs a handful of allocations rather than a dozen per row. On a file-level error (which can
+/// come after some rows, e.g. the row limit) the rows handed over so far must be discarded.
 pub fn preview_rows(
     bytes: &[u8],
     settings: &Settings,
     existing: &Existing,
-    mut on_row: impl FnMut(RowResult),
+    mut on_row: impl FnMut(&RowResult),
 ) -> Result<FileOutcome, FileError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(FileError::Empty);
@@ -422,6 +444,7 @@ pub fn preview_rows(
     let mut state = FileState::with_capacity((bytes.len() / 100).min(settings.row_limit as usize));
     let mut summary = Summary::default();
     let mut record = csv::StringRecord::new();
+    let mut result = RowResult::blank();
     let context = Context {
         default_country: settings.default_country.clone(),
         today: settings.today,
@@ -441,9 +464,20 @@ pub fn preview_rows(
             });
         }
         let line = start_line(text.as_bytes(), record.position());
-        let row = evaluate(&record, summary.rows + 1, line, &layout, &context, existing, &mut state);
-        summary.count(&row);
-        on_row(row);
+        evaluate(
+            &record,
+            &mut result,
+            summary.rows + 1,
+            line,
+            &layout,
+            &context,
+            existing,
+            &mut state,
+        );
+        // The row's cells are the record just read; the old cells' buffer takes the next one.
+        std::mem::swap(&mut record, &mut result.cells.0);
+        summary.count(&result);
+        on_row(&result);
     }
     if summary.rows == 0 {
         return Err(FileError::HeaderOnly);
@@ -480,6 +514,8 @@ struct FileState {
     row_hashes: FxHashMap<u64, u32>,
     emails: FirstSeen,
     external_ids: FirstSeen,
+    /// Validated fields no row holds, to validate the next row into.
+    spare_fields: Option<Box<PatientFields>>,
 }
 
 impl FileState {
@@ -488,6 +524,7 @@ impl FileState {
             row_hashes: FxHashMap::with_capacity_and_hasher(rows, Default::default()),
             emails: FirstSeen::with_capacity(rows),
             external_ids: FirstSeen::with_capacity(rows),
+            spare_fields: None,
         }
     }
 }
@@ -500,10 +537,11 @@ struct FirstSeen {
     table: hashbrown::HashTable<Seen>,
 }
 
+/// Where a value sits in `FirstSeen::text`, and its row: 12 bytes, so a 100,000-row file's
+/// table stays small enough for the processor's caches.
 struct Seen {
-    hash: u64,
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
     row: u32,
 }
 
@@ -517,48 +555,77 @@ impl FirstSeen {
 
     /// The row `value` first appeared on; if none did, `value` is remembered as `row`'s.
     fn earlier_row(&mut self, value: &str, row: u32) -> Option<u32> {
-        let hash = rustc_hash::FxBuildHasher.hash_one(value);
         let text = &self.text;
-        let same = |seen: &Seen| seen.hash == hash && &text[seen.start..seen.end] == value;
-        match self.table.entry(hash, same, |seen| seen.hash) {
+        let value_of = |seen: &Seen| &text[seen.start as usize..seen.end as usize];
+        let hash = |value: &str| rustc_hash::FxBuildHasher.hash_one(value);
+        let entry = self
+            .table
+            .entry(hash(value), |seen| value_of(seen) == value, |seen| hash(value_of(seen)));
+        match entry {
             hashbrown::hash_table::Entry::Occupied(earlier) => Some(earlier.get().row),
             hashbrown::hash_table::Entry::Vacant(place) => {
-                let start = self.text.len();
+                // A participant list is at most a few tens of megabytes, far below 4 GiB.
+                let start = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
                 self.text.push_str(value);
-                place.insert(Seen {
-                    hash,
-                    start,
-                    end: self.text.len(),
-                    row,
-                });
+                let end = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
+                place.insert(Seen { start, end, row });
                 None
             }
         }
     }
 }
 
+/// Whether a row's validated fields became its result's `fields`.
+enum Fields {
+    Kept,
+    Unused,
+}
+
+/// Fills `result` with what importing `record` would do. Everything `result` held before is
+/// replaced; its buffers are reused.
+#[allow(clippy::too_many_arguments)] // the row, where it is, and the four things it is judged by
 fn evaluate(
     record: &csv::StringRecord,
+    result: &mut RowResult,
     row: u32,
     line: u64,
     layout: &Layout,
     context: &Context,
     existing: &Existing,
     state: &mut FileState,
-) -> RowResult {
-    let mut result = RowResult {
-        row,
-        line,
-        action: Action::Error,
-        patient_id: None,
-        base_version: None,
-        changes: Vec::new(),
-        errors: Vec::new(),
-        warnings: Vec::new(),
-        cells: Cells(record.clone()),
-        fields: None,
-        completion: None,
+) {
+    result.row = row;
+    result.line = line;
+    result.action = Action::Error;
+    result.patient_id = None;
+    result.base_version = None;
+    result.changes.clear();
+    result.errors.clear();
+    result.warnings.clear();
+    result.completion = None;
+    let mut fields = match result.fields.take() {
+        Some(fields) => fields,
+        None => state
+            .spare_fields
+            .take()
+            .unwrap_or_else(|| Box::new(PatientFields::blank())),
     };
+    match judge(record, result, &mut fields, layout, context, existing, state) {
+        Fields::Kept => result.fields = Some(fields),
+        Fields::Unused => state.spare_fields = Some(fields),
+    }
+}
+
+fn judge(
+    record: &csv::StringRecord,
+    result: &mut RowResult,
+    fields: &mut PatientFields,
+    layout: &Layout,
+    context: &Context,
+    existing: &Existing,
+    state: &mut FileState,
+) -> Fields {
+    let row = result.row;
     if record.len() != layout.columns.len() {
         result.errors.push(Reason::new(
             None,
@@ -569,7 +636,7 @@ fn evaluate(
                 layout.columns.len()
             ),
         ));
-        return result;
+        return Fields::Unused;
     }
     let cell = |column: Column| -> Option<&str> {
         let value = record.get(layout.position[column as usize]?)?;
@@ -598,39 +665,32 @@ fn evaluate(
         external_ids: external_id.as_ref().map_or(&[], |id| id.as_slice()),
     };
 
-    let fields = match input.validate(context) {
-        Ok(fields) => fields,
-        Err(errors) => {
-            // A phone that cannot be read is dropped with a warning rather than failing the row.
-            let (phones, others): (Vec<_>, Vec<_>) = errors.0.into_iter().partition(|e| e.code == "invalid_phone");
-            if !others.is_empty() {
-                result.errors = others.into_iter().map(Reason::from_field).collect();
-                return result;
-            }
-            for phone in phones {
-                match phone.field.as_str() {
-                    "mobile_phone" => input.mobile_phone = None,
-                    "home_phone" => input.home_phone = None,
-                    _ => input.office_phone = None,
-                }
-                let mut warning = Reason::from_field(phone);
-                warning.message.push_str("; it is left out");
-                result.warnings.push(warning);
-            }
-            match input.validate(context) {
-                Ok(fields) => fields,
-                Err(errors) => {
-                    result.errors = errors.0.into_iter().map(Reason::from_field).collect();
-                    return result;
-                }
-            }
+    if let Err(errors) = input.validate_into(context, fields) {
+        // A phone that cannot be read is dropped with a warning rather than failing the row.
+        let (phones, others): (Vec<_>, Vec<_>) = errors.0.into_iter().partition(|e| e.code == "invalid_phone");
+        if !others.is_empty() {
+            result.errors = others.into_iter().map(Reason::from_field).collect();
+            return Fields::Unused;
         }
-    };
-    let mut fields = fields;
+        for phone in phones {
+            match phone.field.as_str() {
+                "mobile_phone" => input.mobile_phone = None,
+                "home_phone" => input.home_phone = None,
+                _ => input.office_phone = None,
+            }
+            let mut warning = Reason::from_field(phone);
+            warning.message.push_str("; it is left out");
+            result.warnings.push(warning);
+        }
+        if let Err(errors) = input.validate_into(context, fields) {
+            result.errors = errors.0.into_iter().map(Reason::from_field).collect();
+            return Fields::Unused;
+        }
+    }
     if let Some(raw) = cell(Column::PractitionerEmail) {
         let coach = normalize::email(raw)
             .ok()
-            .and_then(|email| existing.practitioners_by_email.get(&email));
+            .and_then(|email| existing.practitioners_by_email.get(email.as_ref()));
         match coach {
             Some(id) => fields.practitioner_id = Some(id.clone()),
             None => result.warnings.push(Reason::new(
@@ -641,14 +701,14 @@ fn evaluate(
         }
     }
 
-    if repeats_earlier_row(&fields, row, state, &mut result) {
-        return result;
+    if repeats_earlier_row(fields, row, state, result) {
+        return Fields::Unused;
     }
 
-    match existing.find(&fields) {
+    match existing.find(fields) {
         Match::None => {
             result.action = Action::Create;
-            result.fields = Some(fields);
+            return Fields::Kept;
         }
         Match::Ambiguous(count, by) => {
             result.errors.push(Reason::new(
@@ -669,7 +729,7 @@ fn evaluate(
                     "conflicting_external_id",
                     format!("matches an existing patient by {by}, but that patient has a different External ID"),
                 ));
-                return result;
+                return Fields::Unused;
             }
             if let Some(email) = &fields.email {
                 let others = existing.by_email.get(email).map(Vec::as_slice).unwrap_or_default();
@@ -681,7 +741,7 @@ fn evaluate(
                     ));
                 }
             }
-            let merged = current.overlaid_with(&fields);
+            let merged = current.overlaid_with(fields);
             result.changes = merged.changes_from(current);
             result.action = if result.changes.is_empty() {
                 Action::Unchanged
@@ -690,10 +750,10 @@ fn evaluate(
             };
             result.patient_id = Some(id.clone());
             result.base_version = Some(*version);
-            result.fields = Some(merged);
+            result.fields = Some(Box::new(merged));
         }
     }
-    result
+    Fields::Unused
 }
 
 /// Checks a valid row against the rows before it, noting warnings and errors on `result`. True
