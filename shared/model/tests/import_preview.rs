@@ -328,6 +328,53 @@ fn repeats_within_the_file_are_caught() {
 }
 
 #[test]
+fn a_repeat_is_caught_however_the_earlier_row_was_written() {
+    // The earlier row is quoted across two lines, comes after blank lines and an error row,
+    // and writes the e-mail and External ID differently; they are compared once normalised.
+    let csv = format!(
+        "{HEADER}\n\n,Bad,Date,13/13/2000,,,\n\n\
+         \" X-7 \",\"Ada\nAugusta\",Lovelace,1984-03-07,\" Ada@New.Example \",,\n\
+         ,Grace,Hopper,1906-12-09,ada@new.example,,\n\
+         X-7,Alan,Turing,1912-06-23,,,\n"
+    );
+    let preview = run(&csv);
+    let findings: Vec<(u32, Vec<&str>, Vec<&str>)> = preview
+        .rows
+        .iter()
+        .map(|r| (r.row, codes(&r.errors), codes(&r.warnings)))
+        .collect();
+    assert_eq!(
+        findings,
+        [
+            (1, vec!["impossible_date"], vec![]),
+            (2, vec![], vec![]),
+            (3, vec![], vec!["duplicate_email_in_file"]),
+            (4, vec!["duplicate_external_id"], vec![]),
+        ]
+    );
+    assert_eq!(preview.rows[2].warnings[0].message, "row 2 has the same e-mail");
+}
+
+#[test]
+fn thousands_of_different_rows_raise_no_repeat_and_a_late_repeat_names_its_row() {
+    let mut csv = format!("{HEADER}\n");
+    for i in 0..4_000 {
+        csv.push_str(&format!("P-{i},First{i},Last{i},1980-01-01,p{i}@example.org,,\n"));
+    }
+    csv.push_str("P-new,Someone,Else,1980-01-01,p1234@example.org,,\n");
+    let preview = run(&csv);
+    let warned: Vec<u32> = preview
+        .rows
+        .iter()
+        .filter(|r| !r.warnings.is_empty())
+        .map(|r| r.row)
+        .collect();
+    assert_eq!(warned, [4_001]);
+    assert_eq!(preview.rows[4_000].warnings[0].message, "row 1235 has the same e-mail");
+    assert_eq!(preview.summary.create, 4_001);
+}
+
+#[test]
 fn the_practitioner_email_assigns_the_coach() {
     let csv = "First Name,Last Name,DOB,Coach Email\nA,B,1990-01-01,Coach@Clinic.example\nC,D,1990-01-01,stranger@x.example\n";
     let preview = preview(csv.as_bytes(), &settings(), &existing()).unwrap();

@@ -16,7 +16,7 @@ use crate::ids::{PatientId, PractitionerId};
 use crate::normalize::{self, Country};
 use crate::patient::{Change, Context, PatientFields, RawPatient};
 use chrono::NaiveDate;
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::FxHasher;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -413,10 +413,7 @@ pub fn preview_rows(
         return Err(FileError::Empty);
     }
     let (text, encoding) = decode::decode(bytes)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
+    let mut reader = csv_reader(text.as_bytes());
     let records = &mut reader;
     let unparseable = |error: csv::Error| FileError::Unparseable {
         line: error.position().map(|p| p.line()).unwrap_or(0),
@@ -440,15 +437,20 @@ pub fn preview_rows(
         ));
     }
 
-    // Roughly a hundred bytes a row: size the duplicate checks' tables once, not by regrowth.
-    let mut state = FileState::with_capacity((bytes.len() / 100).min(settings.row_limit as usize));
-    let mut summary = Summary::default();
-    let mut record = csv::StringRecord::new();
-    let mut result = RowResult::blank();
     let context = Context {
         default_country: settings.default_country.clone(),
         today: settings.today,
     };
+    let source = Source {
+        text: &text,
+        layout: &layout,
+        context: &context,
+        existing,
+    };
+    let mut state = FileState::new(&source, settings.row_limit);
+    let mut summary = Summary::default();
+    let mut record = csv::StringRecord::new();
+    let mut result = RowResult::blank();
     loop {
         match records.read_record(&mut record) {
             Ok(true) => {}
@@ -463,17 +465,10 @@ pub fn preview_rows(
                 limit: settings.row_limit,
             });
         }
-        let line = start_line(text.as_bytes(), record.position());
-        evaluate(
-            &record,
-            &mut result,
-            summary.rows + 1,
-            line,
-            &layout,
-            &context,
-            existing,
-            &mut state,
-        );
+        let position = record.position();
+        state.row_starts.push(position.map_or(u32::MAX, |p| to_u32(p.byte())));
+        let line = start_line(text.as_bytes(), position);
+        evaluate(&record, &mut result, summary.rows + 1, line, &source, &mut state);
         // The row's cells are the record just read; the old cells' buffer takes the next one.
         std::mem::swap(&mut record, &mut result.cells.0);
         summary.count(&result);
@@ -509,9 +504,48 @@ fn is_blank(record: &csv::StringRecord) -> bool {
     record.iter().all(|cell| normalize::trim(cell).is_empty())
 }
 
+/// The csv reader every row of a participant list is read with, the first time and again.
+fn csv_reader(text: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text)
+}
+
+/// A byte offset into a participant list, which is far below 4 GiB (the upload cap is tens of
+/// megabytes); an offset that did not fit would only make an earlier row unreadable again.
+fn to_u32(offset: u64) -> u32 {
+    u32::try_from(offset).unwrap_or(u32::MAX)
+}
+
+/// The file being previewed and what its rows are judged by.
+struct Source<'a> {
+    text: &'a str,
+    layout: &'a Layout,
+    context: &'a Context,
+    existing: &'a Existing,
+}
+
+impl Source<'_> {
+    /// The patient the row starting at byte `start` describes, read and validated again just as
+    /// the first time; `None` if that row was not valid.
+    fn patient_at(&self, start: u32) -> Option<PatientFields> {
+        let text = self.text.as_bytes().get(start as usize..)?;
+        let mut record = csv::StringRecord::new();
+        if !csv_reader(text).read_record(&mut record).ok()? {
+            return None;
+        }
+        let mut fields = PatientFields::blank();
+        let mut scratch = RowResult::blank();
+        read_patient(&record, self, &mut fields, &mut scratch).then_some(fields)
+    }
+}
+
 /// What earlier rows of the file held, for in-file duplicate checks.
 struct FileState {
-    row_hashes: FxHashMap<u64, u32>,
+    /// Where each row's record starts in the text, by row number less one.
+    row_starts: Vec<u32>,
+    rows: FirstSeen,
     emails: FirstSeen,
     external_ids: FirstSeen,
     /// Validated fields no row holds, to validate the next row into.
@@ -519,60 +553,77 @@ struct FileState {
 }
 
 impl FileState {
-    fn with_capacity(rows: usize) -> Self {
+    fn new(source: &Source, row_limit: u32) -> Self {
+        // Only valid rows are remembered, and a valid row has every column, so it takes at
+        // least one byte per column: that bounds how many a file can hold, small files included.
+        let columns = source.layout.columns.len().max(1);
+        let valid_rows = (source.text.len() / columns + 1).min(row_limit as usize);
         FileState {
-            row_hashes: FxHashMap::with_capacity_and_hasher(rows, Default::default()),
-            emails: FirstSeen::with_capacity(rows),
-            external_ids: FirstSeen::with_capacity(rows),
+            row_starts: Vec::with_capacity(valid_rows),
+            rows: FirstSeen::new(valid_rows, row_limit),
+            emails: FirstSeen::new(valid_rows, row_limit),
+            external_ids: FirstSeen::new(valid_rows, row_limit),
             spare_fields: None,
         }
     }
 }
 
-/// Values met in earlier rows (e-mails, External IDs), each with the row it first appeared on.
-/// The values are appended to one buffer and the table holds only their hashes and places: a
-/// large file's checks then allocate nothing per row and look each value up with one probe.
-struct FirstSeen {
-    text: String,
-    table: hashbrown::HashTable<Seen>,
+/// Where row `row` (from 1) starts in the text.
+fn start_of(row_starts: &[u32], row: u32) -> u32 {
+    let index = (row as usize).wrapping_sub(1);
+    row_starts.get(index).copied().unwrap_or(u32::MAX)
 }
 
-/// Where a value sits in `FirstSeen::text`, and its row: 12 bytes, so a 100,000-row file's
-/// table stays small enough for the processor's caches.
-struct Seen {
-    start: u32,
-    end: u32,
-    row: u32,
+/// Values met in earlier rows (whole rows, e-mails, External IDs), each with the row it first
+/// appeared on. A value is kept as four bytes, part of its hash and its row number, and never
+/// copied: even a 100,000-row file's tables then stay within the processor's cache, which
+/// matters because every row looks up three values at random places. Two values can share that
+/// part of a hash, so a match is confirmed by the caller, which reads the earlier row again.
+struct FirstSeen {
+    /// Open addressing with linear probing, at most half full. A slot is empty (0) or holds a
+    /// hash fragment in the bits above `row_mask` and a row number (from 1) in those below.
+    slots: Vec<u32>,
+    row_mask: u32,
 }
 
 impl FirstSeen {
-    fn with_capacity(rows: usize) -> Self {
+    /// A table for up to `values` values from rows numbered 1 to `last_row`.
+    fn new(values: usize, last_row: u32) -> Self {
+        let row_bits = u32::BITS - last_row.max(1).leading_zeros();
         FirstSeen {
-            text: String::new(),
-            table: hashbrown::HashTable::with_capacity(rows),
+            slots: vec![0; (values.max(1) * 2).next_power_of_two()],
+            row_mask: u32::MAX >> (u32::BITS - row_bits),
         }
     }
 
-    /// The row `value` first appeared on; if none did, `value` is remembered as `row`'s.
-    fn earlier_row(&mut self, value: &str, row: u32) -> Option<u32> {
-        let text = &self.text;
-        let value_of = |seen: &Seen| &text[seen.start as usize..seen.end as usize];
-        let hash = |value: &str| rustc_hash::FxBuildHasher.hash_one(value);
-        let entry = self
-            .table
-            .entry(hash(value), |seen| value_of(seen) == value, |seen| hash(value_of(seen)));
-        match entry {
-            hashbrown::hash_table::Entry::Occupied(earlier) => Some(earlier.get().row),
-            hashbrown::hash_table::Entry::Vacant(place) => {
-                // A participant list is at most a few tens of megabytes, far below 4 GiB.
-                let start = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
-                self.text.push_str(value);
-                let end = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
-                place.insert(Seen { start, end, row });
-                None
-            }
+    /// The row a value first appeared on; if no earlier row had it, the value is remembered as
+    /// `row`'s. `hash` is the value's hash, and `same(earlier)` says whether row `earlier`
+    /// really had this value.
+    fn earlier_row(&mut self, hash: u64, row: u32, mut same: impl FnMut(u32) -> bool) -> Option<u32> {
+        if row == 0 || row > self.row_mask {
+            return None; // not a row of this file; the preview never asks
         }
+        let fragment = (hash >> 32) as u32 & !self.row_mask;
+        let mask = self.slots.len() - 1;
+        let mut index = hash as usize & mask;
+        for _ in 0..self.slots.len() {
+            let slot = self.slots[index];
+            if slot == 0 {
+                self.slots[index] = fragment | row;
+                return None;
+            }
+            let earlier = slot & self.row_mask;
+            if slot & !self.row_mask == fragment && same(earlier) {
+                return Some(earlier);
+            }
+            index = (index + 1) & mask;
+        }
+        None // full, which the sizing rules out
     }
+}
+
+fn hash_of(value: &(impl Hash + ?Sized)) -> u64 {
+    rustc_hash::FxBuildHasher.hash_one(value)
 }
 
 /// Whether a row's validated fields became its result's `fields`.
@@ -583,15 +634,12 @@ enum Fields {
 
 /// Fills `result` with what importing `record` would do. Everything `result` held before is
 /// replaced; its buffers are reused.
-#[allow(clippy::too_many_arguments)] // the row, where it is, and the four things it is judged by
 fn evaluate(
     record: &csv::StringRecord,
     result: &mut RowResult,
     row: u32,
     line: u64,
-    layout: &Layout,
-    context: &Context,
-    existing: &Existing,
+    source: &Source,
     state: &mut FileState,
 ) {
     result.row = row;
@@ -610,7 +658,7 @@ fn evaluate(
             .take()
             .unwrap_or_else(|| Box::new(PatientFields::blank())),
     };
-    match judge(record, result, &mut fields, layout, context, existing, state) {
+    match judge(record, result, &mut fields, source, state) {
         Fields::Kept => result.fields = Some(fields),
         Fields::Unused => state.spare_fields = Some(fields),
     }
@@ -620,91 +668,17 @@ fn judge(
     record: &csv::StringRecord,
     result: &mut RowResult,
     fields: &mut PatientFields,
-    layout: &Layout,
-    context: &Context,
-    existing: &Existing,
+    source: &Source,
     state: &mut FileState,
 ) -> Fields {
-    let row = result.row;
-    if record.len() != layout.columns.len() {
-        result.errors.push(Reason::new(
-            None,
-            "ragged_row",
-            format!(
-                "the row has {} cells but the header has {}; check for a missing or extra comma",
-                record.len(),
-                layout.columns.len()
-            ),
-        ));
+    if !read_patient(record, source, fields, result) {
         return Fields::Unused;
     }
-    let cell = |column: Column| -> Option<&str> {
-        let value = record.get(layout.position[column as usize]?)?;
-        let value = normalize::trim(value);
-        (!value.is_empty()).then_some(value)
-    };
-    let external_id = cell(Column::ExternalId).map(|id| [(ExternalSystem::Customer.as_str(), id)]);
-    let mut input = RawPatient {
-        name_prefix: cell(Column::NamePrefix),
-        first_name: cell(Column::FirstName),
-        middle_name: cell(Column::MiddleName),
-        last_name: cell(Column::LastName),
-        date_of_birth: cell(Column::DateOfBirth),
-        sex: cell(Column::Sex),
-        email: cell(Column::Email),
-        mobile_phone: cell(Column::MobilePhone),
-        home_phone: cell(Column::HomePhone),
-        office_phone: cell(Column::OfficePhone),
-        address_line1: cell(Column::AddressLine1),
-        address_line2: cell(Column::AddressLine2),
-        city: cell(Column::City),
-        state: cell(Column::State),
-        zip: cell(Column::Zip),
-        country: cell(Column::Country),
-        practitioner_id: None,
-        external_ids: external_id.as_ref().map_or(&[], |id| id.as_slice()),
-    };
-
-    if let Err(errors) = input.validate_into(context, fields) {
-        // A phone that cannot be read is dropped with a warning rather than failing the row.
-        let (phones, others): (Vec<_>, Vec<_>) = errors.0.into_iter().partition(|e| e.code == "invalid_phone");
-        if !others.is_empty() {
-            result.errors = others.into_iter().map(Reason::from_field).collect();
-            return Fields::Unused;
-        }
-        for phone in phones {
-            match phone.field.as_str() {
-                "mobile_phone" => input.mobile_phone = None,
-                "home_phone" => input.home_phone = None,
-                _ => input.office_phone = None,
-            }
-            let mut warning = Reason::from_field(phone);
-            warning.message.push_str("; it is left out");
-            result.warnings.push(warning);
-        }
-        if let Err(errors) = input.validate_into(context, fields) {
-            result.errors = errors.0.into_iter().map(Reason::from_field).collect();
-            return Fields::Unused;
-        }
-    }
-    if let Some(raw) = cell(Column::PractitionerEmail) {
-        let coach = normalize::email(raw)
-            .ok()
-            .and_then(|email| existing.practitioners_by_email.get(email.as_ref()));
-        match coach {
-            Some(id) => fields.practitioner_id = Some(id.clone()),
-            None => result.warnings.push(Reason::new(
-                Some(Column::PractitionerEmail.header()),
-                "unknown_practitioner",
-                "no practitioner in this group has this e-mail; the patient's coach is left as it is",
-            )),
-        }
-    }
-
-    if repeats_earlier_row(fields, row, state, result) {
+    if repeats_earlier_row(fields, result.row, source, state, result) {
         return Fields::Unused;
     }
 
+    let existing = source.existing;
     match existing.find(fields) {
         Match::None => {
             result.action = Action::Create;
@@ -756,28 +730,128 @@ fn judge(
     Fields::Unused
 }
 
-/// Checks a valid row against the rows before it, noting warnings and errors on `result`. True
-/// when the row is finished: it repeats an earlier row, or reuses an earlier row's External ID.
-fn repeats_earlier_row(fields: &PatientFields, row: u32, state: &mut FileState, result: &mut RowResult) -> bool {
-    let mut hasher = FxHasher::default();
-    fields.hash(&mut hasher);
-    let hash = hasher.finish();
-    match state.row_hashes.entry(hash) {
-        std::collections::hash_map::Entry::Occupied(earlier) => {
-            result.action = Action::Unchanged;
-            result.warnings.push(Reason::new(
-                None,
-                "duplicate_row",
-                format!("the same participant as row {}, which already covers it", earlier.get()),
-            ));
-            return true;
+/// Validates the patient `record` describes into `fields`, with the warnings that come with it
+/// (a phone left out, an unknown practitioner) on `result`. False, with the errors on `result`,
+/// when the row is not a valid patient.
+fn read_patient(
+    record: &csv::StringRecord,
+    source: &Source,
+    fields: &mut PatientFields,
+    result: &mut RowResult,
+) -> bool {
+    let layout = source.layout;
+    if record.len() != layout.columns.len() {
+        result.errors.push(Reason::new(
+            None,
+            "ragged_row",
+            format!(
+                "the row has {} cells but the header has {}; check for a missing or extra comma",
+                record.len(),
+                layout.columns.len()
+            ),
+        ));
+        return false;
+    }
+    let cell = |column: Column| -> Option<&str> {
+        let value = record.get(layout.position[column as usize]?)?;
+        let value = normalize::trim(value);
+        (!value.is_empty()).then_some(value)
+    };
+    let external_id = cell(Column::ExternalId).map(|id| [(ExternalSystem::Customer.as_str(), id)]);
+    let mut input = RawPatient {
+        name_prefix: cell(Column::NamePrefix),
+        first_name: cell(Column::FirstName),
+        middle_name: cell(Column::MiddleName),
+        last_name: cell(Column::LastName),
+        date_of_birth: cell(Column::DateOfBirth),
+        sex: cell(Column::Sex),
+        email: cell(Column::Email),
+        mobile_phone: cell(Column::MobilePhone),
+        home_phone: cell(Column::HomePhone),
+        office_phone: cell(Column::OfficePhone),
+        address_line1: cell(Column::AddressLine1),
+        address_line2: cell(Column::AddressLine2),
+        city: cell(Column::City),
+        state: cell(Column::State),
+        zip: cell(Column::Zip),
+        country: cell(Column::Country),
+        practitioner_id: None,
+        external_ids: external_id.as_ref().map_or(&[], |id| id.as_slice()),
+    };
+
+    if let Err(errors) = input.validate_into(source.context, fields) {
+        // A phone that cannot be read is dropped with a warning rather than failing the row.
+        let (phones, others): (Vec<_>, Vec<_>) = errors.0.into_iter().partition(|e| e.code == "invalid_phone");
+        if !others.is_empty() {
+            result.errors = others.into_iter().map(Reason::from_field).collect();
+            return false;
         }
-        std::collections::hash_map::Entry::Vacant(place) => {
-            place.insert(row);
+        for phone in phones {
+            match phone.field.as_str() {
+                "mobile_phone" => input.mobile_phone = None,
+                "home_phone" => input.home_phone = None,
+                _ => input.office_phone = None,
+            }
+            let mut warning = Reason::from_field(phone);
+            warning.message.push_str("; it is left out");
+            result.warnings.push(warning);
+        }
+        if let Err(errors) = input.validate_into(source.context, fields) {
+            result.errors = errors.0.into_iter().map(Reason::from_field).collect();
+            return false;
         }
     }
+    if let Some(raw) = cell(Column::PractitionerEmail) {
+        let coach = normalize::email(raw)
+            .ok()
+            .and_then(|email| source.existing.practitioners_by_email.get(email.as_ref()));
+        match coach {
+            Some(id) => fields.practitioner_id = Some(id.clone()),
+            None => result.warnings.push(Reason::new(
+                Some(Column::PractitionerEmail.header()),
+                "unknown_practitioner",
+                "no practitioner in this group has this e-mail; the patient's coach is left as it is",
+            )),
+        }
+    }
+    true
+}
+
+/// Checks a valid row against the rows before it, noting warnings and errors on `result`. True
+/// when the row is finished: it repeats an earlier row, or reuses an earlier row's External ID.
+fn repeats_earlier_row(
+    fields: &PatientFields,
+    row: u32,
+    source: &Source,
+    state: &mut FileState,
+    result: &mut RowResult,
+) -> bool {
+    let FileState {
+        row_starts,
+        rows,
+        emails,
+        external_ids,
+        spare_fields: _,
+    } = state;
+    // A candidate earlier row is read again (rarely: only for a real repeat, or a shared hash
+    // fragment) so that every check is exact.
+    let earlier_patient = |earlier: u32| source.patient_at(start_of(row_starts, earlier));
+    if let Some(earlier) = rows.earlier_row(hash_of(fields), row, |earlier| {
+        earlier_patient(earlier).is_some_and(|patient| patient == *fields)
+    }) {
+        result.action = Action::Unchanged;
+        result.warnings.push(Reason::new(
+            None,
+            "duplicate_row",
+            format!("the same participant as row {earlier}, which already covers it"),
+        ));
+        return true;
+    }
     if let Some(external) = fields.external_ids.get(&ExternalSystem::Customer)
-        && let Some(earlier) = state.external_ids.earlier_row(external, row)
+        && let Some(earlier) = external_ids.earlier_row(hash_of(external.as_str()), row, |earlier| {
+            earlier_patient(earlier)
+                .is_some_and(|patient| patient.external_ids.get(&ExternalSystem::Customer) == Some(external))
+        })
     {
         result.errors.push(Reason::new(
             Some(Column::ExternalId.header()),
@@ -787,7 +861,9 @@ fn repeats_earlier_row(fields: &PatientFields, row: u32, state: &mut FileState, 
         return true;
     }
     if let Some(email) = &fields.email
-        && let Some(earlier) = state.emails.earlier_row(email, row)
+        && let Some(earlier) = emails.earlier_row(hash_of(email.as_str()), row, |earlier| {
+            earlier_patient(earlier).is_some_and(|patient| patient.email.as_ref() == Some(email))
+        })
     {
         result.warnings.push(Reason::new(
             Some(Column::Email.header()),
@@ -796,4 +872,43 @@ fn repeats_earlier_row(fields: &PatientFields, row: u32, state: &mut FileState, 
         ));
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FirstSeen;
+
+    #[test]
+    fn values_sharing_a_hash_are_told_apart_by_the_caller() {
+        let mut seen = FirstSeen::new(4, 10);
+        let hash = 0xDEAD_BEEF_0000_0007;
+        // Rows 1 and 2 have different values with the same hash: neither repeats the other.
+        assert_eq!(
+            seen.earlier_row(hash, 1, |_| unreachable!("nothing is stored yet")),
+            None
+        );
+        assert_eq!(seen.earlier_row(hash, 2, |_| false), None);
+        // Row 3 has row 2's value: it is found behind row 1's, and only row 2 is asked about.
+        let mut asked = Vec::new();
+        let found = seen.earlier_row(hash, 3, |earlier| {
+            asked.push(earlier);
+            earlier == 2
+        });
+        assert_eq!((found, asked), (Some(2), vec![1, 2]));
+    }
+
+    #[test]
+    fn a_table_filled_to_its_size_still_answers() {
+        let mut seen = FirstSeen::new(3, 3);
+        // Every value lands on the same slot, so each one probes past the others.
+        for row in 1..=3 {
+            assert_eq!(seen.earlier_row(u64::from(row) << 40, row, |_| false), None);
+        }
+        for row in 1..=3 {
+            let same = |earlier: u32| earlier == row;
+            assert_eq!(seen.earlier_row(u64::from(row) << 40, row, same), Some(row));
+        }
+        // A row number beyond the file's limit is never stored, rather than stored wrongly.
+        assert_eq!(seen.earlier_row(1, 4, |_| true), None);
+    }
 }
