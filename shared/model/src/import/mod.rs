@@ -8,6 +8,7 @@ pub mod decode;
 pub mod job;
 pub mod preview;
 pub mod recheck;
+pub mod records;
 pub mod results;
 
 pub use columns::Column;
@@ -38,8 +39,6 @@ pub enum FileError {
     TooManyRows { limit: u32 },
     #[error("the file is {size} bytes; the limit is {limit} bytes; split it into smaller files")]
     TooLarge { size: u64, limit: u64 },
-    #[error("the file cannot be read as CSV near line {line}: {reason}")]
-    Unparseable { line: u64, reason: String },
 }
 
 fn names(columns: &[Column]) -> String {
@@ -58,7 +57,6 @@ impl FileError {
             FileError::MissingColumns(_) => "missing_columns",
             FileError::TooManyRows { .. } => "too_many_rows",
             FileError::TooLarge { .. } => "too_large",
-            FileError::Unparseable { .. } => "unparseable",
         }
     }
 }

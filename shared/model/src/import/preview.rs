@@ -10,6 +10,8 @@ use super::FileError;
 use super::columns::Column;
 use super::complete::RowCompletion;
 use super::decode::{self, Encoding};
+pub use super::records::Cells;
+use super::records::{Records, Start};
 use crate::error::FieldError;
 use crate::external::ExternalSystem;
 use crate::ids::{PatientId, PractitionerId};
@@ -143,39 +145,6 @@ impl RowResult {
             fields: None,
             completion: None,
         }
-    }
-}
-
-/// A row's cells, kept in one buffer (one allocation per row, not one per cell); on the wire, a
-/// list of strings.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Cells(pub csv::StringRecord);
-
-impl Cells {
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter()
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl Serialize for Cells {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter())
-    }
-}
-
-impl<'de> Deserialize<'de> for Cells {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Cells(csv::StringRecord::from(Vec::<String>::deserialize(
-            deserializer,
-        )?)))
     }
 }
 
@@ -339,7 +308,7 @@ struct Layout {
     position: [Option<usize>; Column::COUNT],
 }
 
-fn read_header(headers: &csv::StringRecord) -> Result<(Layout, Vec<Reason>), FileError> {
+fn read_header(headers: &Cells) -> Result<(Layout, Vec<Reason>), FileError> {
     let mut columns = Vec::with_capacity(headers.len());
     let mut position = [None; Column::COUNT];
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -352,7 +321,7 @@ fn read_header(headers: &csv::StringRecord) -> Result<(Layout, Vec<Reason>), Fil
         };
         if let Some(&earlier) = seen.get(&key) {
             return Err(FileError::DuplicateHeaders {
-                first: headers[earlier].trim().to_owned(),
+                first: headers.get(earlier).unwrap_or_default().trim().to_owned(),
                 second: header.trim().to_owned(),
                 meaning: column
                     .map(|c| format!("the {} column", c.header()))
@@ -413,15 +382,10 @@ pub fn preview_rows(
         return Err(FileError::Empty);
     }
     let (text, encoding) = decode::decode(bytes)?;
-    let mut reader = csv_reader(text.as_bytes());
-    let records = &mut reader;
-    let unparseable = |error: csv::Error| FileError::Unparseable {
-        line: error.position().map(|p| p.line()).unwrap_or(0),
-        reason: error.to_string(),
-    };
-    let mut header = csv::StringRecord::new();
+    let mut records = Records::new(&text);
+    let mut header = Cells::default();
     loop {
-        if !records.read_record(&mut header).map_err(unparseable)? {
+        if records.next_into(&mut header).is_none() {
             return Err(FileError::Empty);
         }
         if !is_blank(&header) {
@@ -449,14 +413,9 @@ pub fn preview_rows(
     };
     let mut state = FileState::new(&source, settings.row_limit);
     let mut summary = Summary::default();
-    let mut record = csv::StringRecord::new();
+    let mut record = Cells::default();
     let mut result = RowResult::blank();
-    loop {
-        match records.read_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(error) => return Err(unparseable(error)),
-        }
+    while let Some(start) = records.next_into(&mut record) {
         if is_blank(&record) {
             continue;
         }
@@ -465,12 +424,10 @@ pub fn preview_rows(
                 limit: settings.row_limit,
             });
         }
-        let position = record.position();
-        state.row_starts.push(position.map_or(u32::MAX, |p| to_u32(p.byte())));
-        let line = start_line(text.as_bytes(), position);
-        evaluate(&record, &mut result, summary.rows + 1, line, &source, &mut state);
+        state.row_starts.push(start.byte);
+        evaluate(&record, &mut result, summary.rows + 1, start.line, &source, &mut state);
         // The row's cells are the record just read; the old cells' buffer takes the next one.
-        std::mem::swap(&mut record, &mut result.cells.0);
+        std::mem::swap(&mut record, &mut result.cells);
         summary.count(&result);
         on_row(&result);
     }
@@ -485,37 +442,8 @@ pub fn preview_rows(
     })
 }
 
-/// The line a record starts on. The csv reader reports where it began looking, which is before
-/// any blank lines it skipped; those are stepped over here.
-fn start_line(text: &[u8], position: Option<&csv::Position>) -> u64 {
-    let Some(position) = position else { return 0 };
-    let mut line = position.line();
-    for &byte in text.iter().skip(position.byte() as usize) {
-        match byte {
-            b'\n' => line += 1,
-            b'\r' => {}
-            _ => break,
-        }
-    }
-    line
-}
-
-fn is_blank(record: &csv::StringRecord) -> bool {
+fn is_blank(record: &Cells) -> bool {
     record.iter().all(|cell| normalize::trim(cell).is_empty())
-}
-
-/// The csv reader every row of a participant list is read with, the first time and again.
-fn csv_reader(text: &[u8]) -> csv::Reader<&[u8]> {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text)
-}
-
-/// A byte offset into a participant list, which is far below 4 GiB (the upload cap is tens of
-/// megabytes); an offset that did not fit would only make an earlier row unreadable again.
-fn to_u32(offset: u64) -> u32 {
-    u32::try_from(offset).unwrap_or(u32::MAX)
 }
 
 /// The file being previewed and what its rows are judged by.
@@ -529,12 +457,9 @@ struct Source<'a> {
 impl Source<'_> {
     /// The patient the row starting at byte `start` describes, read and validated again just as
     /// the first time; `None` if that row was not valid.
-    fn patient_at(&self, start: u32) -> Option<PatientFields> {
-        let text = self.text.as_bytes().get(start as usize..)?;
-        let mut record = csv::StringRecord::new();
-        if !csv_reader(text).read_record(&mut record).ok()? {
-            return None;
-        }
+    fn patient_at(&self, start: usize) -> Option<PatientFields> {
+        let mut record = Cells::default();
+        Records::starting_at(self.text, Start { byte: start, line: 1 }).next_into(&mut record)?;
         let mut fields = PatientFields::blank();
         let mut scratch = RowResult::blank();
         read_patient(&record, self, &mut fields, &mut scratch).then_some(fields)
@@ -544,7 +469,7 @@ impl Source<'_> {
 /// What earlier rows of the file held, for in-file duplicate checks.
 struct FileState {
     /// Where each row's record starts in the text, by row number less one.
-    row_starts: Vec<u32>,
+    row_starts: Vec<usize>,
     rows: FirstSeen,
     emails: FirstSeen,
     external_ids: FirstSeen,
@@ -569,9 +494,9 @@ impl FileState {
 }
 
 /// Where row `row` (from 1) starts in the text.
-fn start_of(row_starts: &[u32], row: u32) -> u32 {
+fn start_of(row_starts: &[usize], row: u32) -> usize {
     let index = (row as usize).wrapping_sub(1);
-    row_starts.get(index).copied().unwrap_or(u32::MAX)
+    row_starts.get(index).copied().unwrap_or(usize::MAX)
 }
 
 /// Values met in earlier rows (whole rows, e-mails, External IDs), each with the row it first
@@ -634,14 +559,7 @@ enum Fields {
 
 /// Fills `result` with what importing `record` would do. Everything `result` held before is
 /// replaced; its buffers are reused.
-fn evaluate(
-    record: &csv::StringRecord,
-    result: &mut RowResult,
-    row: u32,
-    line: u64,
-    source: &Source,
-    state: &mut FileState,
-) {
+fn evaluate(record: &Cells, result: &mut RowResult, row: u32, line: u64, source: &Source, state: &mut FileState) {
     result.row = row;
     result.line = line;
     result.action = Action::Error;
@@ -665,7 +583,7 @@ fn evaluate(
 }
 
 fn judge(
-    record: &csv::StringRecord,
+    record: &Cells,
     result: &mut RowResult,
     fields: &mut PatientFields,
     source: &Source,
@@ -733,12 +651,7 @@ fn judge(
 /// Validates the patient `record` describes into `fields`, with the warnings that come with it
 /// (a phone left out, an unknown practitioner) on `result`. False, with the errors on `result`,
 /// when the row is not a valid patient.
-fn read_patient(
-    record: &csv::StringRecord,
-    source: &Source,
-    fields: &mut PatientFields,
-    result: &mut RowResult,
-) -> bool {
+fn read_patient(record: &Cells, source: &Source, fields: &mut PatientFields, result: &mut RowResult) -> bool {
     let layout = source.layout;
     if record.len() != layout.columns.len() {
         result.errors.push(Reason::new(
