@@ -61,6 +61,17 @@ pub fn optional_email<'a>(errors: &mut ValidationErrors, field: &str, raw: Optio
     errors.check(normalize::email(value).map_err(|why| invalid(field, why)))
 }
 
+/// As [`optional_email`], written into `slot` and reusing its buffer.
+pub fn optional_email_into(errors: &mut ValidationErrors, field: &str, raw: Option<&str>, slot: &mut Option<String>) {
+    let Some(value) = present(raw) else {
+        *slot = None;
+        return;
+    };
+    if let Err(why) = normalize::email_into(value, slot.get_or_insert_with(String::new)) {
+        errors.push(invalid(field, why));
+    }
+}
+
 pub fn optional_phone(errors: &mut ValidationErrors, field: &str, raw: Option<&str>, region: &Country) -> Option<E164> {
     let value = present(raw)?;
     errors.check(normalize::phone(value, region).map_err(|why| invalid(field, why)))

@@ -100,16 +100,41 @@ impl Invalid {
 /// without refusing unusual but deliverable addresses.
 pub fn email(raw: &str) -> Result<Cow<'_, str>, Invalid> {
     let trimmed = trim(raw);
-    let email = if !trimmed.is_ascii() {
-        Cow::Owned(trimmed.to_lowercase())
-    } else if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+    if !trimmed.is_ascii() {
+        let lower = trimmed.to_lowercase();
+        check_email(&lower)?;
+        return Ok(Cow::Owned(lower));
+    }
+    // For ASCII the rules do not depend on case: check first, lower-case only if needed.
+    check_email(trimmed)?;
+    Ok(if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(trimmed.to_ascii_lowercase())
     } else {
         Cow::Borrowed(trimmed)
-    };
+    })
+}
+
+/// As [`email`], written into `out`, whose buffer is reused: a preview lower-cases an e-mail on
+/// many rows without allocating for each.
+pub fn email_into(raw: &str, out: &mut String) -> Result<(), Invalid> {
+    let trimmed = trim(raw);
+    if !trimmed.is_ascii() {
+        let lower = email(trimmed)?;
+        out.clear();
+        out.push_str(&lower);
+        return Ok(());
+    }
+    check_email(trimmed)?;
+    out.clear();
+    out.push_str(trimmed);
+    out.make_ascii_lowercase();
+    Ok(())
+}
+
+fn check_email(email: &str) -> Result<(), Invalid> {
     let (local, domain) = email.split_once('@').ok_or(Invalid::Email)?;
     if email.len() <= 254 && is_mailbox(local) && is_mail_domain(domain) {
-        Ok(email)
+        Ok(())
     } else {
         Err(Invalid::Email)
     }
@@ -547,6 +572,22 @@ mod tests {
             "jo\u{a0}s@example.org",
         ] {
             assert_eq!(email(bad), Err(Invalid::Email), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_email_written_into_a_buffer_is_the_same_email() {
+        for raw in [
+            "a@b.co",
+            "  Jo.Smith+care@Example.ORG ",
+            "JÖRG@MÜNCHEN.DE",
+            "jo@@example.org",
+            "JO..S@EXAMPLE.ORG",
+            "",
+        ] {
+            let mut buffer = String::from("a stale value from an earlier row");
+            let written = email_into(raw, &mut buffer).map(|()| buffer.clone());
+            assert_eq!(written, email(raw).map(Cow::into_owned), "{raw:?}");
         }
     }
 

@@ -343,7 +343,7 @@ impl RawPatient<'_> {
         );
         let middle_name = checks::optional_name(e, "middle_name", self.middle_name, checks::MAX_NAME);
         set_optional(&mut f.middle_name, middle_name);
-        set_optional(&mut f.email, checks::optional_email(e, "email", self.email));
+        checks::optional_email_into(e, "email", self.email, &mut f.email);
         set_optional(
             &mut f.mobile_phone,
             checks::optional_phone(e, "mobile_phone", self.mobile_phone, region),
@@ -376,12 +376,14 @@ impl RawPatient<'_> {
 }
 
 /// Replaces `slot`'s text with `value`, keeping its buffer.
+#[inline]
 fn set(slot: &mut String, value: &str) {
     slot.clear();
     slot.push_str(value);
 }
 
 /// Replaces an optional text with `value`, keeping the buffer when there was and is a value.
+#[inline]
 fn set_optional<T: AsRef<str>>(slot: &mut Option<String>, value: Option<T>) {
     match (slot, value) {
         (Some(text), Some(value)) => set(text, value.as_ref()),

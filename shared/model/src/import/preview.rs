@@ -271,6 +271,9 @@ enum Match<'a> {
 
 impl Existing {
     fn find(&self, fields: &PatientFields) -> Match<'static> {
+        if self.patients.is_empty() {
+            return Match::None; // a group's first import: nothing to hash and look up
+        }
         if let Some(&index) = fields
             .external_ids
             .get(&ExternalSystem::Customer)
@@ -505,7 +508,8 @@ fn start_of(row_starts: &[usize], row: u32) -> usize {
 /// matters because every row looks up three values at random places. Two values can share that
 /// part of a hash, so a match is confirmed by the caller, which reads the earlier row again.
 struct FirstSeen {
-    /// Open addressing with linear probing, at most half full. A slot is empty (0) or holds a
+    /// Open addressing with linear probing, at most four-fifths full: small enough to stay in
+    /// cache, and a probe mostly stays within one cache line. A slot is empty (0) or holds a
     /// hash fragment in the bits above `row_mask` and a row number (from 1) in those below.
     slots: Vec<u32>,
     row_mask: u32,
@@ -516,7 +520,7 @@ impl FirstSeen {
     fn new(values: usize, last_row: u32) -> Self {
         let row_bits = u32::BITS - last_row.max(1).leading_zeros();
         FirstSeen {
-            slots: vec![0; (values.max(1) * 2).next_power_of_two()],
+            slots: vec![0; (values + values / 4 + 1).next_power_of_two()],
             row_mask: u32::MAX >> (u32::BITS - row_bits),
         }
     }

@@ -187,8 +187,8 @@ impl<'a> Records<'a> {
     /// Where the cell starting at `from` ends: the next comma or line end, or the text's end.
     fn run_to_delimiter(&self, from: usize) -> usize {
         // Cells are mostly a few bytes long, too short for a vectorised search to pay off.
-        let rest = &self.text.as_bytes()[from..];
-        rest.iter()
+        self.text.as_bytes()[from..]
+            .iter()
             .position(|&byte| matches!(byte, b',' | b'\n' | b'\r'))
             .map_or(self.text.len(), |i| from + i)
     }
