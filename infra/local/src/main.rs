@@ -1,6 +1,6 @@
 //! `carebridge-dev`: the local stack's command line.
 //!
-//!     carebridge-dev serve [--port 3000] [--stage local] [--template template.yaml]
+//!     carebridge-dev serve [--port 3000] [--elation-port 4010] [--stage local] [--template template.yaml]
 //!     carebridge-dev token --groups acme[,beta] [--roles group_admin,...] [--sub dev-user] [--ttl 3600]
 //!     carebridge-dev provision [--stage local] [--template template.yaml]
 //!
@@ -53,7 +53,7 @@ impl Args {
 }
 
 const USAGE: &str = "usage:
-  carebridge-dev serve [--port 3000] [--stage local] [--template template.yaml]
+  carebridge-dev serve [--port 3000] [--elation-port 4010] [--stage local] [--template template.yaml]
   carebridge-dev token --groups acme[,beta] [--roles platform_admin,group_admin,...] [--sub dev-user] [--ttl 3600]
   carebridge-dev provision [--stage local] [--template template.yaml]";
 
@@ -126,6 +126,20 @@ async fn serve(args: &Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let url = format!("http://127.0.0.1:{port}");
+    // The vendor sandboxes run beside the functions, so the whole flow works on a laptop.
+    let elation_port = args.get("elation-port").unwrap_or("4010");
+    let elation_listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{elation_port}"))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{elation_port} for the Elation sandbox: {e}"))?;
+    let demo = sandbox::elation::demo_client();
+    let elation = sandbox::elation::start(
+        elation_listener,
+        sandbox::elation::Config {
+            clients: vec![demo.clone()],
+            ..Default::default()
+        },
+    )
+    .map_err(|e| format!("cannot start the Elation sandbox: {e}"))?;
     let functions: String = stack
         .functions
         .iter()
@@ -138,16 +152,22 @@ async fn serve(args: &Args) -> Result<(), String> {
          \x20 OpenAPI        {url}/v1/openapi.json\n\
          \x20 DynamoDB Local {} (table {table})\n\
          \x20 moto (S3, SQS, Secrets Manager) {}\n\
+         \x20 Elation sandbox {elation_url}/api/2.0/ (client_id {client_id}, client_secret {client_secret})\n\
+         \x20   its control plane {elation_url}/_sandbox/\n\
          \x20 Functions{functions}\n\n\
          Mint a token:  TOKEN=$(infra/local/token --groups acme --roles platform_admin,group_admin)\n\
          Try it:        curl -s -H \"Authorization: Bearer $TOKEN\" {url}/v1/groups\n\
          Stop with Ctrl-C.\n",
         std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default(),
         std::env::var("AWS_ENDPOINT_URL").unwrap_or_default(),
+        elation_url = elation.base_url(),
+        client_id = demo.client_id,
+        client_secret = demo.client_secret,
     );
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     devhost::server::serve(listener, stack.host, shutdown).await;
+    elation.stop();
     Ok(())
 }
