@@ -55,11 +55,9 @@ pub struct Courier {
 }
 
 impl Courier {
-    /// Logs a new delivery of `body` to `target` and sends it, in the background, until it is
+    /// Logs `delivery` (not yet tried) and sends its `body`, in the background, until it is
     /// answered 200 or the sandbox stops.
-    pub fn send(&self, mut delivery: Delivery, body: Vec<u8>, signature: String) {
-        delivery.attempts.clear();
-        delivery.delivered = false;
+    pub fn send(&self, delivery: Delivery, body: Vec<u8>, signature: String) {
         let target = delivery.target.clone();
         let index = {
             let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
