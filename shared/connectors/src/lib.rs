@@ -2,5 +2,10 @@
 //! Ensora): authentication, paging, rate limits, retries, webhook signature checks, and the
 //! explicit tables that map each vendor's values onto the model.
 //!
-//! Each vendor's module arrives with its integration; the facts they follow are in
-//! `../shared/VENDOR_APIS.md` beside the repository.
+//! The facts each module follows are in `../shared/VENDOR_APIS.md` beside the repository.
+
+pub mod elation;
+pub mod error;
+pub mod http;
+
+pub use error::ConnectorError;

@@ -1,0 +1,265 @@
+//! Sending a request to a vendor with retries: what every connector shares.
+//!
+//! A call is retried when the vendor rate-limits (429), fails (5xx), cannot be reached, or
+//! answers 2xx with a body that is not JSON; it waits longer before each try (doubling, capped,
+//! with jitter so many functions do not retry in step) and never less than the vendor's
+//! `Retry-After`. Any other answer is returned at once for the connector to read.
+
+use crate::error::ConnectorError;
+use reqwest::{RequestBuilder, StatusCode};
+use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
+
+/// How often and how patiently a call is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included.
+    pub tries: u32,
+    /// The wait before the second try; it doubles before each further try.
+    pub first_wait: Duration,
+    /// The longest single wait, `Retry-After` included, so a job stays inside its time limit.
+    pub longest_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            tries: 4,
+            first_wait: Duration::from_millis(500),
+            longest_wait: Duration::from_secs(8),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before try `next_try` (2 for the first retry), before jitter, at least what the
+    /// vendor asked for.
+    pub fn wait_before(&self, next_try: u32, retry_after: Option<Duration>) -> Duration {
+        let doublings = next_try.saturating_sub(2).min(16);
+        let backoff = self.first_wait.saturating_mul(1 << doublings);
+        backoff.max(retry_after.unwrap_or_default()).min(self.longest_wait)
+    }
+}
+
+/// Whether a request may be sent again after it may have reached the vendor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// Reads and idempotent writes (GET, PUT, PATCH, DELETE): retried on every transient failure.
+    Safe,
+    /// Creations without an idempotency key (POST): retried only when the vendor cannot have
+    /// acted on it, that is a 429 or a connection never made.
+    OnlyUnsent,
+}
+
+/// A vendor's answer, read in full.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn is_success(&self) -> bool {
+        self.status.is_success()
+    }
+
+    /// The body as JSON of type `T`, or `Malformed` naming what did not fit.
+    pub fn json<T: serde::de::DeserializeOwned>(&self, vendor: &'static str) -> Result<T, ConnectorError> {
+        serde_json::from_slice(&self.body).map_err(|e| ConnectorError::Malformed {
+            vendor,
+            detail: format!("{} (status {})", e, self.status.as_u16()),
+        })
+    }
+}
+
+/// An HTTPS client for vendor calls: the system's root certificates, a timeout per call.
+pub fn client(timeout: Duration) -> Result<reqwest::Client, ConnectorError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| ConnectorError::Settings {
+            vendor: "HTTP",
+            detail: e.without_url().to_string(),
+        })
+}
+
+/// Sends the request `build` makes, retrying as the module describes, and returns the first
+/// answer that is not worth retrying. When every try failed, the error says why the last did.
+pub async fn send(
+    vendor: &'static str,
+    policy: &RetryPolicy,
+    repeat: Repeat,
+    build: impl Fn() -> RequestBuilder,
+) -> Result<Answer, ConnectorError> {
+    let tries = policy.tries.max(1);
+    let mut last_failure = String::new();
+    let mut last_status = None;
+    let mut last_was_unreadable = false;
+    for attempt in 1..=tries {
+        let mut retry_after = None;
+        match build().send().await {
+            Ok(response) => {
+                let status = response.status();
+                retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                match response.bytes().await {
+                    Ok(body) => {
+                        let answer = Answer {
+                            status,
+                            body: body.to_vec(),
+                        };
+                        match worth_retrying(&answer) {
+                            None => return Ok(answer),
+                            // The vendor may have acted on it: the caller decides what next.
+                            Some(detail) if repeat == Repeat::OnlyUnsent && status != StatusCode::TOO_MANY_REQUESTS => {
+                                return Err(if status.is_success() {
+                                    ConnectorError::Malformed { vendor, detail }
+                                } else {
+                                    ConnectorError::Unavailable {
+                                        vendor,
+                                        status: Some(status.as_u16()),
+                                        tries: attempt,
+                                        detail,
+                                    }
+                                });
+                            }
+                            Some(why) => {
+                                last_failure = why;
+                                last_status = Some(status.as_u16());
+                                last_was_unreadable = status.is_success();
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        last_failure = format!("the answer broke off: {}", error.without_url());
+                        last_status = Some(status.as_u16());
+                        last_was_unreadable = false;
+                    }
+                }
+            }
+            Err(error) if error.is_builder() => {
+                return Err(ConnectorError::Settings {
+                    vendor,
+                    detail: error.without_url().to_string(),
+                });
+            }
+            Err(error) if repeat == Repeat::OnlyUnsent && !error.is_connect() => {
+                return Err(ConnectorError::Unavailable {
+                    vendor,
+                    status: None,
+                    tries: attempt,
+                    detail: describe_transport(error),
+                });
+            }
+            Err(error) => {
+                last_failure = describe_transport(error);
+                last_status = None;
+                last_was_unreadable = false;
+            }
+        }
+        if attempt < tries {
+            let wait = jitter(policy.wait_before(attempt + 1, retry_after));
+            tracing::warn!(
+                vendor,
+                attempt,
+                status = last_status,
+                wait_ms = wait.as_millis() as u64,
+                "vendor call will be retried: {last_failure}"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+    if last_was_unreadable {
+        return Err(ConnectorError::Malformed {
+            vendor,
+            detail: last_failure,
+        });
+    }
+    Err(ConnectorError::Unavailable {
+        vendor,
+        status: last_status,
+        tries,
+        detail: last_failure,
+    })
+}
+
+/// Why an answer should be tried again, or `None` to hand it to the connector.
+fn worth_retrying(answer: &Answer) -> Option<String> {
+    let status = answer.status;
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Some("rate limited (429)".into());
+    }
+    if status.is_server_error() {
+        return Some(format!("server error ({})", status.as_u16()));
+    }
+    let empty = answer.body.iter().all(u8::is_ascii_whitespace);
+    if status.is_success() && !empty && serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body).is_err() {
+        return Some(format!("a body that is not JSON with status {}", status.as_u16()));
+    }
+    None
+}
+
+fn describe_transport(error: reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "the request failed"
+    };
+    format!("{kind}: {}", error.without_url())
+}
+
+/// Between half and all of `wait`, at random.
+fn jitter(wait: Duration) -> Duration {
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    let fraction = 0.5 + (random % 1_000) as f64 / 2_000.0;
+    wait.mul_f64(fraction)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_up_to_the_longest_and_respect_retry_after() {
+        let policy = RetryPolicy {
+            tries: 6,
+            first_wait: Duration::from_millis(100),
+            longest_wait: Duration::from_millis(500),
+        };
+        let waits: Vec<u128> = (2..=6).map(|t| policy.wait_before(t, None).as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 500, 500]);
+        assert_eq!(policy.wait_before(2, Some(Duration::from_millis(300))).as_millis(), 300);
+        assert_eq!(policy.wait_before(2, Some(Duration::from_secs(60))).as_millis(), 500);
+    }
+
+    #[test]
+    fn jitter_keeps_between_half_and_all_of_the_wait() {
+        for _ in 0..200 {
+            let waited = jitter(Duration::from_millis(1000)).as_millis();
+            assert!((500..=1000).contains(&waited), "{waited}");
+        }
+    }
+
+    #[test]
+    fn only_rate_limits_server_errors_and_unreadable_successes_are_retried() {
+        let answer = |status: u16, body: &str| Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            body: body.as_bytes().to_vec(),
+        };
+        assert!(worth_retrying(&answer(429, "")).is_some());
+        assert!(worth_retrying(&answer(503, "{}")).is_some());
+        assert!(worth_retrying(&answer(200, "{\"results\": [")).is_some());
+        assert!(worth_retrying(&answer(200, "{}")).is_none());
+        assert!(worth_retrying(&answer(204, "")).is_none());
+        assert!(worth_retrying(&answer(400, "not json")).is_none());
+        assert!(worth_retrying(&answer(404, "{}")).is_none());
+    }
+}
