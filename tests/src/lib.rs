@@ -14,6 +14,8 @@ const SECRET: &str = "end-to-end-test-secret";
 
 pub struct Stack {
     pub url: String,
+    /// The stage the dev host provisioned: part of every resource's and secret's name.
+    pub stage: String,
     pub table: String,
     pub bucket: String,
     /// The functions' DynamoDB requests, per watched group.
@@ -64,16 +66,17 @@ pub fn stack() -> &'static Stack {
                 let bucket = built.provisioned.buckets["UploadsBucket"].clone();
                 let observations = Arc::clone(&built.observations);
                 ready
-                    .send((url, table, bucket, observations))
+                    .send((url, stage, table, bucket, observations))
                     .expect("the test thread is waiting");
                 devhost::server::serve(listener, built.host, std::future::pending()).await;
             });
         });
-        let (url, table, bucket, observations) = started
+        let (url, stage, table, bucket, observations) = started
             .recv()
             .expect("the dev host did not start (see the panic above)");
         Stack {
             url,
+            stage,
             table,
             bucket,
             observations,
@@ -165,6 +168,10 @@ pub fn patch(path: &str) -> Call {
     call(Method::PATCH, path)
 }
 
+pub fn put(path: &str) -> Call {
+    call(Method::PUT, path)
+}
+
 impl Call {
     pub fn token(self, token: &str) -> Call {
         Call {
@@ -206,6 +213,7 @@ impl Call {
 
 pub const PLATFORM_ADMIN: &str = "platform_admin";
 pub const GROUP_ADMIN: &str = "group_admin";
+pub const INTEGRATION_ADMIN: &str = "integration_admin";
 
 /// Creates a fresh group and returns its id.
 pub async fn new_group() -> String {

@@ -6,6 +6,7 @@ use app::paging::Listing;
 use model::FieldError;
 use model::group::Group;
 use model::import::job::{ImportJob, Upload};
+use model::integration::Integration;
 use model::patient::Patient;
 use model::practitioner::Practitioner;
 use serde::Serialize;
@@ -33,6 +34,12 @@ impl<T> From<store::Versioned<T>> for Versioned<T> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GroupList {
     pub items: Vec<Versioned<Group>>,
+}
+
+/// Every integration carebridge offers, as the group has it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrationList {
+    pub items: Vec<Versioned<Integration>>,
 }
 
 /// Declares one page of a listing of `T`.
@@ -158,6 +165,12 @@ pub enum Problems {
         content_type = "application/problem+json"
     )]
     PreconditionRequired(Problem),
+    #[response(
+        status = 502,
+        description = "A vendor could not be reached or failed; try again later (see Retry-After)",
+        content_type = "application/problem+json"
+    )]
+    VendorUnavailable(Problem),
 }
 
 struct BearerAuth;
@@ -182,7 +195,7 @@ impl Modify for BearerAuth {
     info(
         title = "carebridge API",
         version = "1",
-        description = "Patient-data integration hub: groups, patients and practitioners. Authenticate with a bearer JWT whose claims name your `groups` and `roles`."
+        description = "Patient-data integration hub: groups, patients, practitioners, imports and integrations. Authenticate with a bearer JWT whose claims name your `groups` and `roles`."
     ),
     paths(
         crate::routes::import_template,
@@ -204,6 +217,11 @@ impl Modify for BearerAuth {
         crate::routes::import_results,
         crate::routes::import_results_csv,
         crate::routes::complete_import,
+        crate::routes::list_integrations,
+        crate::routes::get_integration,
+        crate::routes::activate_integration,
+        crate::routes::store_integration_credentials,
+        crate::routes::cancel_integration,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),
@@ -213,6 +231,7 @@ impl Modify for BearerAuth {
         (name = "patients", description = "Patients (participants)"),
         (name = "practitioners", description = "Coaches, physicians and staff"),
         (name = "imports", description = "Participant-list (CSV) imports"),
+        (name = "integrations", description = "Connections to vendors (Elation, Cliniko, Hint, Ensora) and their life cycle"),
     )
 )]
 pub struct ApiDoc;

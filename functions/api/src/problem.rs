@@ -147,6 +147,14 @@ impl From<AppError> for Problem {
                 tracing::error!(%error, "internal error");
                 Problem::internal()
             }
+            AppError::Vendor(error) if error.is_retryable() => {
+                tracing::warn!(%error, "vendor unavailable");
+                Problem {
+                    retry_after: Some(30),
+                    ..Problem::new(502, "vendor-unavailable", "Vendor unavailable", error.to_string())
+                }
+            }
+            AppError::Vendor(error) => Problem::new(422, "vendor-refused", "Refused by the vendor", error.to_string()),
         }
     }
 }

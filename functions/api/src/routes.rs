@@ -1,16 +1,18 @@
 //! The route table and one handler per operation. Handlers are thin: read the request, call one
 //! use case, encode the result. Their `#[utoipa::path]` attributes are the OpenAPI document.
 
-use crate::openapi::{CreatedImport, GroupList, ImportPage, Problems, ResultPage, Versioned};
+use crate::openapi::{CreatedImport, GroupList, ImportPage, IntegrationList, Problems, ResultPage, Versioned};
 use crate::problem::Problem;
 use crate::request::{self, etag};
 use app::people;
-use app::{Deps, groups, import_complete, imports};
+use app::{Deps, groups, import_complete, imports, integrations};
+use connectors::elation::CredentialsInput;
 use lambda_http::{Body, Request, Response};
 use model::GroupId;
 use model::group::{Group, GroupInput};
 use model::import::complete::CompleteRequest;
 use model::import::job::{ImportJob, NewImport};
+use model::integration::Integration;
 use model::patient::{Patient, PatientInput};
 use model::practitioner::{Practitioner, PractitionerInput};
 use serde::Serialize;
@@ -32,6 +34,11 @@ pub enum Route {
     ImportResults,
     ImportResultsCsv,
     ImportComplete,
+    Integrations,
+    Integration,
+    IntegrationActivate,
+    IntegrationCredentials,
+    IntegrationCancel,
 }
 
 /// Every route: its path template and the methods it allows. The OpenAPI test checks that the
@@ -64,6 +71,27 @@ pub const ROUTES: &[(Route, &str, &str)] = &[
     (
         Route::ImportComplete,
         "/v1/groups/{group}/imports/{import}/complete",
+        "POST",
+    ),
+    (Route::Integrations, "/v1/groups/{group}/integrations", "GET"),
+    (
+        Route::Integration,
+        "/v1/groups/{group}/integrations/{integration}",
+        "GET",
+    ),
+    (
+        Route::IntegrationActivate,
+        "/v1/groups/{group}/integrations/{integration}/activate",
+        "POST",
+    ),
+    (
+        Route::IntegrationCredentials,
+        "/v1/groups/{group}/integrations/{integration}/credentials",
+        "PUT",
+    ),
+    (
+        Route::IntegrationCancel,
+        "/v1/groups/{group}/integrations/{integration}/cancel",
         "POST",
     ),
 ];
@@ -152,6 +180,11 @@ pub async fn dispatch(deps: &Deps, request: &Request, matched: Matched<'_>) -> A
         (Route::ImportResults, _, Some(group)) => import_results(&call, &group, id).await,
         (Route::ImportResultsCsv, _, Some(group)) => import_results_csv(&call, &group, id).await,
         (Route::ImportComplete, _, Some(group)) => complete_import(&call, &group, id).await,
+        (Route::Integrations, _, Some(group)) => list_integrations(&call, &group).await,
+        (Route::Integration, _, Some(group)) => get_integration(&call, &group, id).await,
+        (Route::IntegrationActivate, _, Some(group)) => activate_integration(&call, &group, id).await,
+        (Route::IntegrationCredentials, _, Some(group)) => store_integration_credentials(&call, &group, id).await,
+        (Route::IntegrationCancel, _, Some(group)) => cancel_integration(&call, &group, id).await,
         _ => Err(Problem::internal()),
     }
 }
@@ -362,6 +395,80 @@ pub(crate) async fn import_results_csv(call: &Call<'_>, group: &GroupId, id: &st
         .header("location", url)
         .body(Body::Empty)
         .map_err(|_| Problem::internal())
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/integrations", tag = "integrations",
+    description = "Every integration carebridge offers and its status in this group: inactive, pending (activated, being set up), active or cancelled. Role: integration_admin.",
+    params(("group" = String, Path, description = "Group id")),
+    responses((status = 200, body = IntegrationList), Problems)
+)]
+pub(crate) async fn list_integrations(call: &Call<'_>, group: &GroupId) -> Answer {
+    let items = integrations::list(call.deps, &call.caller, group).await?;
+    Ok(json(
+        200,
+        &IntegrationList {
+            items: items.into_iter().map(Versioned::from).collect(),
+        },
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/integrations/{integration}", tag = "integrations",
+    description = "One integration's status and settings (never its credentials). Role: integration_admin.",
+    params(("group" = String, Path, description = "Group id"), ("integration" = String, Path, description = "elation, cliniko, hint or ensora")),
+    responses((status = 200, body = Versioned<Integration>, headers(("ETag" = String))), Problems)
+)]
+pub(crate) async fn get_integration(call: &Call<'_>, group: &GroupId, kind: &str) -> Answer {
+    Ok(record(
+        200,
+        integrations::get(call.deps, &call.caller, group, kind).await?,
+        None,
+    ))
+}
+
+#[utoipa::path(
+    post, path = "/v1/groups/{group}/integrations/{integration}/activate", tag = "integrations",
+    description = "Activates an integration: it becomes `pending` while credentials and the preview are sorted out. Refused (409) while Hint is active or pending for Elation, and the other way round: a group keeps its patients in step with one of them. Activating a pending integration again changes nothing. Role: integration_admin.",
+    params(("group" = String, Path, description = "Group id"), ("integration" = String, Path, description = "elation, cliniko, hint or ensora")),
+    responses((status = 200, body = Versioned<Integration>, headers(("ETag" = String))), Problems)
+)]
+pub(crate) async fn activate_integration(call: &Call<'_>, group: &GroupId, kind: &str) -> Answer {
+    Ok(record(
+        200,
+        integrations::activate(call.deps, &call.caller, group, kind).await?,
+        None,
+    ))
+}
+
+#[utoipa::path(
+    put, path = "/v1/groups/{group}/integrations/{integration}/credentials", tag = "integrations",
+    description = "Stores the integration's credentials after checking them with the vendor (by getting a token). Bad credentials are refused with the vendor's reason (422, `vendor-refused`); a vendor that cannot be reached gives 502. Credentials are kept in Secrets Manager and never returned. The integration must be pending or active. Role: integration_admin.",
+    params(("group" = String, Path, description = "Group id"), ("integration" = String, Path, description = "elation")),
+    request_body = CredentialsInput,
+    responses((status = 200, body = Versioned<Integration>, headers(("ETag" = String))), Problems)
+)]
+pub(crate) async fn store_integration_credentials(call: &Call<'_>, group: &GroupId, kind: &str) -> Answer {
+    let input: CredentialsInput = request::json(call.request)?;
+    Ok(record(
+        200,
+        integrations::store_credentials(call.deps, &call.caller, group, kind, &input).await?,
+        None,
+    ))
+}
+
+#[utoipa::path(
+    post, path = "/v1/groups/{group}/integrations/{integration}/cancel", tag = "integrations",
+    description = "Cancels an integration: nothing syncs any more; carebridge's patients and practitioners stay. Cancelling again changes nothing. Role: integration_admin.",
+    params(("group" = String, Path, description = "Group id"), ("integration" = String, Path, description = "elation, cliniko, hint or ensora")),
+    responses((status = 200, body = Versioned<Integration>, headers(("ETag" = String))), Problems)
+)]
+pub(crate) async fn cancel_integration(call: &Call<'_>, group: &GroupId, kind: &str) -> Answer {
+    Ok(record(
+        200,
+        integrations::cancel(call.deps, &call.caller, group, kind).await?,
+        None,
+    ))
 }
 
 /// Declares the four handlers of one kind of person record (list, create, get, patch), so

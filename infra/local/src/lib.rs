@@ -180,7 +180,17 @@ pub async fn build(
                     .build(),
             );
             let records = store::dynamo::DynamoRecords::new(dynamodb, setting("TABLE_NAME")?);
-            Ok(app::Deps::new(Arc::new(records), Arc::new(uploads)))
+            let secrets = store::secrets::CachedSecrets::new(
+                store::secrets::SecretsManager::new(store::aws::secrets_manager(config)),
+                app::SECRETS_CACHED_FOR,
+            );
+            let vendors = app::VendorSettings {
+                stage: setting("STAGE")?,
+                // The local stack's vendors are the sandboxes on this machine.
+                allow_local_urls: true,
+                ..app::VendorSettings::default()
+            };
+            Ok(app::Deps::new(Arc::new(records), Arc::new(uploads)).with_secrets(Arc::new(secrets), vendors))
         };
         match binary {
             "api" => {

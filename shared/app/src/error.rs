@@ -1,5 +1,6 @@
 //! What a use case can refuse, in terms a handler maps straight onto an HTTP status.
 
+use connectors::ConnectorError;
 use model::ValidationErrors;
 use model::access::Denied;
 use store::StoreError;
@@ -30,6 +31,9 @@ pub enum AppError {
     InProgressElsewhere,
     #[error(transparent)]
     Store(StoreError),
+    /// A vendor refused or could not answer a call made for the request.
+    #[error(transparent)]
+    Vendor(#[from] ConnectorError),
     /// Something carebridge itself got wrong (a bug, not the caller's input); logged, and shown
     /// to callers only as an internal error.
     #[error("internal error: {0}")]
@@ -56,6 +60,7 @@ impl AppError {
         match self {
             AppError::Store(error) => error.is_retryable(),
             AppError::InProgressElsewhere => true,
+            AppError::Vendor(error) => error.is_retryable(),
             _ => false,
         }
     }

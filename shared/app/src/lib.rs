@@ -6,6 +6,7 @@ pub mod groups;
 pub mod import_complete;
 pub mod import_preview;
 pub mod imports;
+pub mod integrations;
 pub mod paging;
 pub mod patients;
 pub mod people;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use store::Records;
 use store::blobs::Blobs;
 use store::queue::Queue;
+use store::secrets::Secrets;
 
 pub use error::AppError;
 
@@ -28,7 +30,35 @@ pub struct Deps {
     /// Where completing an import sends its parts; only the functions that complete imports
     /// have it.
     pub import_queue: Option<Arc<dyn Queue>>,
+    /// Vendor credentials; only the functions that talk to vendors have it.
+    pub secrets: Option<Arc<dyn Secrets>>,
+    /// How vendor calls are made.
+    pub vendors: VendorSettings,
     pub clock: Clock,
+}
+
+/// How functions call vendors' APIs.
+#[derive(Debug, Clone)]
+pub struct VendorSettings {
+    /// The deployment stage (`STAGE`), part of every secret's name.
+    pub stage: String,
+    pub retry: connectors::http::RetryPolicy,
+    /// The longest one vendor call may take.
+    pub timeout: std::time::Duration,
+    /// Whether an admin may point an integration at http on this machine: only the local
+    /// stack allows it (its vendor sandboxes), never a deployed function.
+    pub allow_local_urls: bool,
+}
+
+impl Default for VendorSettings {
+    fn default() -> Self {
+        VendorSettings {
+            stage: "dev".into(),
+            retry: connectors::http::RetryPolicy::default(),
+            timeout: std::time::Duration::from_secs(10),
+            allow_local_urls: false,
+        }
+    }
 }
 
 /// Where use cases get the time from, so tests can fix it.
@@ -60,20 +90,36 @@ pub fn init_lambda_logging() {
         .init();
 }
 
+/// How long a warm function trusts a secret it read: a rotated credential is picked up soon.
+pub const SECRETS_CACHED_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// What every function does as it starts, in Lambda's init phase: logging, the phone metadata,
-/// and the ports its environment names (`TABLE_NAME`, `UPLOADS_BUCKET`, and the import queue
-/// when `IMPORT_QUEUE_URL` is set).
+/// and the ports its environment names (`TABLE_NAME`, `UPLOADS_BUCKET`, the import queue when
+/// `IMPORT_QUEUE_URL` is set, vendor credentials under the `STAGE`).
 pub async fn start_function() -> Result<Deps, String> {
     init_lambda_logging();
     model::normalize::load_phone_metadata();
     let config = store::aws::load_config().await;
     let env = |name: &str| std::env::var(name).ok();
     let (records, uploads) = store::aws::table_and_uploads(&config, env)?;
-    let deps = Deps::new(Arc::new(records), Arc::new(uploads));
-    Ok(match env("IMPORT_QUEUE_URL") {
-        Some(_) => deps.with_import_queue(Arc::new(store::aws::queue(&config, env, "IMPORT_QUEUE_URL")?)),
-        None => deps,
-    })
+    let mut deps = Deps::new(Arc::new(records), Arc::new(uploads));
+    if env("IMPORT_QUEUE_URL").is_some() {
+        deps = deps.with_import_queue(Arc::new(store::aws::queue(&config, env, "IMPORT_QUEUE_URL")?));
+    }
+    if let Some(stage) = env("STAGE") {
+        let secrets = store::secrets::CachedSecrets::new(
+            store::secrets::SecretsManager::new(store::aws::secrets_manager(&config)),
+            SECRETS_CACHED_FOR,
+        );
+        deps = deps.with_secrets(
+            Arc::new(secrets),
+            VendorSettings {
+                stage,
+                ..VendorSettings::default()
+            },
+        );
+    }
+    Ok(deps)
 }
 
 impl Deps {
@@ -82,7 +128,17 @@ impl Deps {
             records,
             uploads,
             import_queue: None,
+            secrets: None,
+            vendors: VendorSettings::default(),
             clock: Clock::system(),
+        }
+    }
+
+    pub fn with_secrets(self, secrets: Arc<dyn Secrets>, vendors: VendorSettings) -> Self {
+        Deps {
+            secrets: Some(secrets),
+            vendors,
+            ..self
         }
     }
 
@@ -99,6 +155,12 @@ impl Deps {
         key: &store::Key,
     ) -> Result<Option<store::Versioned<T>>, AppError> {
         Ok(self.records.get(key).await?.map(|record| record.decode()).transpose()?)
+    }
+
+    pub(crate) fn secrets(&self) -> Result<&dyn Secrets, AppError> {
+        self.secrets
+            .as_deref()
+            .ok_or_else(|| AppError::Internal("this function has no access to vendor credentials (STAGE)".into()))
     }
 
     pub(crate) fn import_queue(&self) -> Result<&dyn Queue, AppError> {

@@ -10,6 +10,7 @@ pub mod external;
 pub mod group;
 pub mod ids;
 pub mod import;
+pub mod integration;
 pub mod merge_patch;
 mod nanp;
 pub mod normalize;

@@ -10,7 +10,8 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -136,6 +137,8 @@ impl DynamoRecords {
     async fn write_one(&self, write: &Write) -> Result<(), StoreError> {
         let expr = expression(write.condition());
         match write {
+            // Only a transaction can check a record without writing it.
+            Write::Check { .. } => self.write_all(std::slice::from_ref(write)).await,
             Write::Put { record, .. } => {
                 let result = self
                     .client
@@ -202,6 +205,17 @@ impl DynamoRecords {
                 ),
                 Write::Delete { key, .. } => TransactWriteItem::builder().delete(
                     Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key_item(key)))
+                        .set_condition_expression(expr.condition)
+                        .set_expression_attribute_names(expr.names)
+                        .set_expression_attribute_values(expr.values)
+                        .return_values_on_condition_check_failure(on_failure)
+                        .build()
+                        .map_err(build_error)?,
+                ),
+                Write::Check { key, .. } => TransactWriteItem::builder().condition_check(
+                    ConditionCheck::builder()
                         .table_name(&self.table)
                         .set_key(Some(key_item(key)))
                         .set_condition_expression(expr.condition)
@@ -340,7 +354,17 @@ impl Records for DynamoRecords {
         Ok(Page { records, next })
     }
 
-    async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+    async fn write(&self, mut writes: Vec<Write>) -> Result<(), StoreError> {
+        // A check without a condition checks nothing (and DynamoDB would refuse it).
+        writes.retain(|w| {
+            !matches!(
+                w,
+                Write::Check {
+                    condition: Condition::Always,
+                    ..
+                }
+            )
+        });
         match writes.len() {
             0 => Ok(()),
             1 => self.write_one(&writes[0]).await,

@@ -3,6 +3,7 @@
 
 use crate::records::Key;
 use model::external::ExternalSystem;
+use model::integration::IntegrationKind;
 use model::{GroupId, ImportId, PatientId, PractitionerId};
 
 pub fn group_partition(group: &GroupId) -> String {
@@ -16,6 +17,7 @@ pub fn group(group: &GroupId) -> Key {
 pub const PATIENT_PREFIX: &str = "PATIENT#";
 pub const PRACTITIONER_PREFIX: &str = "PRACTITIONER#";
 pub const IMPORT_PREFIX: &str = "IMPORT#";
+pub const INTEGRATION_PREFIX: &str = "INTEGRATION#";
 
 pub fn patient(group: &GroupId, id: &PatientId) -> Key {
     Key::new(group_partition(group), format!("{PATIENT_PREFIX}{id}"))
@@ -27,6 +29,11 @@ pub fn practitioner(group: &GroupId, id: &PractitionerId) -> Key {
 
 pub fn import(group: &GroupId, id: &ImportId) -> Key {
     Key::new(group_partition(group), format!("{IMPORT_PREFIX}{id}"))
+}
+
+/// A group's integration with one vendor: its status and settings, never its credentials.
+pub fn integration(group: &GroupId, kind: IntegrationKind) -> Key {
+    Key::new(group_partition(group), format!("{INTEGRATION_PREFIX}{kind}"))
 }
 
 /// The sort-key prefix of an import's applied-part records.

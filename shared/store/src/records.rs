@@ -86,21 +86,35 @@ pub enum Condition {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
-    Put { record: Record, condition: Condition },
-    Delete { key: Key, condition: Condition },
+    Put {
+        record: Record,
+        condition: Condition,
+    },
+    Delete {
+        key: Key,
+        condition: Condition,
+    },
+    /// Writes nothing, but the transaction goes ahead only if `condition` holds for the record
+    /// at `key`: a rule that depends on another record cannot be broken by a concurrent write.
+    Check {
+        key: Key,
+        condition: Condition,
+    },
 }
 
 impl Write {
     pub fn key(&self) -> &Key {
         match self {
             Write::Put { record, .. } => &record.key,
-            Write::Delete { key, .. } => key,
+            Write::Delete { key, .. } | Write::Check { key, .. } => key,
         }
     }
 
     pub fn condition(&self) -> Condition {
         match self {
-            Write::Put { condition, .. } | Write::Delete { condition, .. } => *condition,
+            Write::Put { condition, .. } | Write::Delete { condition, .. } | Write::Check { condition, .. } => {
+                *condition
+            }
         }
     }
 }

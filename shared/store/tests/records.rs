@@ -143,6 +143,62 @@ async fn a_transaction_applies_all_or_nothing_and_names_the_refused_write() {
 }
 
 #[tokio::test]
+async fn a_write_can_depend_on_another_record_staying_as_it_was_read() {
+    let table = common::fresh_table().await;
+    let other = Key::new("G#acme", "INTEGRATION#hint");
+    let check = |condition| Write::Check {
+        key: other.clone(),
+        condition,
+    };
+    table
+        .write(vec![
+            check(Condition::Absent),
+            create(record("G#acme", "A", 1, json!({}))),
+        ])
+        .await
+        .unwrap();
+    table
+        .write(vec![create(record(
+            "G#acme",
+            "INTEGRATION#hint",
+            1,
+            json!({"status": "pending"}),
+        ))])
+        .await
+        .unwrap();
+
+    let refused = table
+        .write(vec![
+            check(Condition::Absent),
+            create(record("G#acme", "B", 1, json!({}))),
+        ])
+        .await;
+    assert_eq!(refused, Err(StoreError::AlreadyExists(other.clone())));
+    assert_eq!(table.get(&Key::new("G#acme", "B")).await.unwrap(), None);
+
+    let stale = table.write(vec![check(Condition::AtVersion(2))]).await;
+    assert_eq!(
+        stale,
+        Err(StoreError::VersionConflict {
+            key: other.clone(),
+            current: 1
+        })
+    );
+    table
+        .write(vec![
+            check(Condition::AtVersion(1)),
+            create(record("G#acme", "C", 1, json!({}))),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        table.get(&other).await.unwrap().unwrap().version,
+        1,
+        "a check writes nothing"
+    );
+}
+
+#[tokio::test]
 async fn more_writes_than_one_transaction_holds_are_refused_up_front() {
     let table = common::fresh_table().await;
     let writes = (0..101)

@@ -44,15 +44,17 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// Checks a base URL for Elation's API: https, or http to this machine (the local sandbox).
-pub fn parse_base_url(raw: &str) -> Result<Url, ConnectorError> {
+/// Checks a base URL for Elation's API: https, or, when `allow_local`, also http to this
+/// machine (the local sandbox). Deployed functions do not allow local URLs, so an admin cannot
+/// point carebridge at services inside its own runtime.
+pub fn parse_base_url(raw: &str, allow_local: bool) -> Result<Url, ConnectorError> {
     let settings = |detail: String| ConnectorError::Settings { vendor: VENDOR, detail };
     let url =
         Url::parse(raw.trim().trim_end_matches('/')).map_err(|e| settings(format!("base_url is not a URL ({e})")))?;
     let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match url.scheme() {
         "https" => {}
-        "http" if local => {}
+        "http" if local && allow_local => {}
         _ => return Err(settings("base_url must be an https URL".into())),
     }
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
@@ -91,7 +93,8 @@ impl Elation {
     ) -> Result<Elation, ConnectorError> {
         Ok(Elation {
             http: http::client(timeout)?,
-            base_url: parse_base_url(base_url)?,
+            // Checked as the admin gave it (see `Connection`); here only its form matters.
+            base_url: parse_base_url(base_url, true)?,
             credentials,
             retry,
             token: tokio::sync::Mutex::new(None),
@@ -406,10 +409,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base_urls_must_be_https_except_on_this_machine() {
-        assert!(parse_base_url(SANDBOX_BASE_URL).is_ok());
-        assert!(parse_base_url("http://127.0.0.1:4010/api/2.0/").is_ok());
-        assert!(parse_base_url("http://localhost:4010/api/2.0").is_ok());
+    fn base_urls_must_be_https_except_on_this_machine_when_allowed() {
+        assert!(parse_base_url(SANDBOX_BASE_URL, false).is_ok());
+        assert!(parse_base_url("http://127.0.0.1:4010/api/2.0/", true).is_ok());
+        assert!(parse_base_url("http://localhost:4010/api/2.0", true).is_ok());
+        assert!(parse_base_url("http://127.0.0.1:4010/api/2.0/", false).is_err());
         for bad in [
             "http://app.elationemr.com/api/2.0",
             "ftp://app.elationemr.com",
@@ -418,7 +422,7 @@ mod tests {
             "https://user@app.elationemr.com/api/2.0",
         ] {
             assert!(
-                matches!(parse_base_url(bad), Err(ConnectorError::Settings { .. })),
+                matches!(parse_base_url(bad, true), Err(ConnectorError::Settings { .. })),
                 "{bad}"
             );
         }

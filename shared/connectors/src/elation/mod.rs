@@ -7,8 +7,10 @@
 //! - [`types`]: Elation's records as the API sends them.
 
 pub mod client;
+pub mod connection;
 pub mod mapping;
 pub mod types;
 pub mod webhook;
 
 pub use client::{Credentials, Elation, Pages};
+pub use connection::{Connection, CredentialsInput};

@@ -1,0 +1,214 @@
+//! A group's integrations with vendors: list them, activate one, store and verify its
+//! credentials, cancel it. Every step needs `integration_admin`. Credentials go to Secrets
+//! Manager only after the vendor has accepted them, and are never returned or logged.
+
+use crate::{AppError, Deps, groups};
+use connectors::elation::{Connection, CredentialsInput, Elation};
+use model::GroupId;
+use model::access::{Action, Caller, authorize};
+use model::integration::{Integration, IntegrationKind};
+use store::{Condition, Record, StoreError, Versioned, Write, keys};
+
+/// Every integration carebridge offers, as this group has it (never-activated ones as
+/// `inactive`, at version 0).
+pub async fn list(deps: &Deps, caller: &Caller, group: &GroupId) -> Result<Vec<Versioned<Integration>>, AppError> {
+    authorize(caller, Some(group), Action::AdministerIntegration)?;
+    groups::load(deps, group).await?;
+    let stored = load_all(deps, group).await?;
+    Ok(IntegrationKind::ALL
+        .into_iter()
+        .map(|kind| this_one(&stored, kind, deps))
+        .collect())
+}
+
+pub async fn get(
+    deps: &Deps,
+    caller: &Caller,
+    group: &GroupId,
+    kind: &str,
+) -> Result<Versioned<Integration>, AppError> {
+    authorize(caller, Some(group), Action::AdministerIntegration)?;
+    let kind = parse_kind(kind)?;
+    groups::load(deps, group).await?;
+    Ok(this_one(&load_all(deps, group).await?, kind, deps))
+}
+
+/// Activates an integration (→ `pending`). Refused while one it excludes is in use: that
+/// check and this write are one transaction, so two admins activating Elation and Hint at the
+/// same moment cannot both succeed.
+pub async fn activate(
+    deps: &Deps,
+    caller: &Caller,
+    group: &GroupId,
+    kind: &str,
+) -> Result<Versioned<Integration>, AppError> {
+    authorize(caller, Some(group), Action::AdministerIntegration)?;
+    let kind = parse_kind(kind)?;
+    groups::load(deps, group).await?;
+    let stored = load_all(deps, group).await?;
+    let current = this_one(&stored, kind, deps);
+    let others: Vec<Integration> = stored
+        .iter()
+        .filter(|i| i.value.kind != kind)
+        .map(|i| i.value.clone())
+        .collect();
+    let next = current
+        .value
+        .activate(&others, &caller.subject, deps.clock.now())
+        .map_err(|refused| AppError::Conflict(refused.0))?;
+    if next == current.value {
+        return Ok(current);
+    }
+    let mut writes = vec![save(group, &current, &next)?];
+    if let Some(excluded) = kind.excludes() {
+        let seen = stored.iter().find(|i| i.value.kind == excluded).map(|i| i.version);
+        writes.push(Write::Check {
+            key: keys::integration(group, excluded),
+            condition: seen.map_or(Condition::Absent, Condition::AtVersion),
+        });
+    }
+    write(deps, writes).await?;
+    Ok(Versioned {
+        version: current.version + 1,
+        value: next,
+    })
+}
+
+/// Checks credentials with the vendor (a token), stores them in Secrets Manager and records
+/// when they were verified. Bad credentials are refused with the vendor's reason (422).
+pub async fn store_credentials(
+    deps: &Deps,
+    caller: &Caller,
+    group: &GroupId,
+    kind: &str,
+    input: &CredentialsInput,
+) -> Result<Versioned<Integration>, AppError> {
+    authorize(caller, Some(group), Action::AdministerIntegration)?;
+    let kind = parse_kind(kind)?;
+    if kind != IntegrationKind::Elation {
+        return Err(AppError::Conflict(format!(
+            "carebridge does not connect to {} yet",
+            kind.title()
+        )));
+    }
+    groups::load(deps, group).await?;
+    let current = this_one(&load_all(deps, group).await?, kind, deps);
+    current
+        .value
+        .can_take_credentials()
+        .map_err(|refused| AppError::Conflict(refused.0))?;
+    let connection = input.validate(deps.vendors.allow_local_urls)?;
+    elation(deps, &connection)?.check_credentials().await?;
+    let secrets = deps.secrets()?;
+    let name = secret_name(deps, group, kind);
+    let secret = serde_json::to_string(&connection).map_err(|e| AppError::Internal(e.to_string()))?;
+    secrets.put(&name, &secret).await?;
+    let next = current
+        .value
+        .with_verified_credentials(&connection.base_url, deps.clock.now())
+        .map_err(|refused| AppError::Conflict(refused.0))?;
+    write(deps, vec![save(group, &current, &next)?]).await?;
+    tracing::info!(%group, integration = %kind, "integration credentials verified and stored");
+    Ok(Versioned {
+        version: current.version + 1,
+        value: next,
+    })
+}
+
+/// Cancels an integration (→ `cancelled`); carebridge's patients and practitioners stay.
+pub async fn cancel(
+    deps: &Deps,
+    caller: &Caller,
+    group: &GroupId,
+    kind: &str,
+) -> Result<Versioned<Integration>, AppError> {
+    authorize(caller, Some(group), Action::AdministerIntegration)?;
+    let kind = parse_kind(kind)?;
+    groups::load(deps, group).await?;
+    let current = this_one(&load_all(deps, group).await?, kind, deps);
+    let next = current
+        .value
+        .cancel(deps.clock.now())
+        .map_err(|refused| AppError::Conflict(refused.0))?;
+    if next == current.value {
+        return Ok(current);
+    }
+    write(deps, vec![save(group, &current, &next)?]).await?;
+    Ok(Versioned {
+        version: current.version + 1,
+        value: next,
+    })
+}
+
+/// An Elation client for a stored or just-entered connection.
+pub fn elation(deps: &Deps, connection: &Connection) -> Result<Elation, AppError> {
+    Ok(Elation::new(
+        &connection.base_url,
+        connection.credentials.clone(),
+        deps.vendors.retry,
+        deps.vendors.timeout,
+    )?)
+}
+
+fn secret_name(deps: &Deps, group: &GroupId, kind: IntegrationKind) -> String {
+    keys::secret_name(&deps.vendors.stage, group, kind.as_str())
+}
+
+fn parse_kind(raw: &str) -> Result<IntegrationKind, AppError> {
+    IntegrationKind::parse(raw).ok_or(AppError::NotFound { what: "integration" })
+}
+
+async fn load_all(deps: &Deps, group: &GroupId) -> Result<Vec<Versioned<Integration>>, AppError> {
+    let page = deps
+        .records
+        .query(
+            &keys::group_partition(group),
+            keys::INTEGRATION_PREFIX,
+            store::PageRequest {
+                limit: 50,
+                after: None,
+                newest_first: false,
+            },
+        )
+        .await?;
+    Ok(page
+        .records
+        .iter()
+        .map(Record::decode::<Integration>)
+        .collect::<Result<_, _>>()?)
+}
+
+fn this_one(stored: &[Versioned<Integration>], kind: IntegrationKind, deps: &Deps) -> Versioned<Integration> {
+    stored
+        .iter()
+        .find(|i| i.value.kind == kind)
+        .cloned()
+        .unwrap_or_else(|| Versioned {
+            version: 0,
+            value: Integration::inactive(kind, deps.clock.now()),
+        })
+}
+
+/// The write that replaces `current` (version 0: not stored yet) with `next`.
+fn save(group: &GroupId, current: &Versioned<Integration>, next: &Integration) -> Result<Write, AppError> {
+    let condition = match current.version {
+        0 => Condition::Absent,
+        version => Condition::AtVersion(version),
+    };
+    Ok(Write::Put {
+        record: Record::encode(keys::integration(group, next.kind), current.version + 1, next)?,
+        condition,
+    })
+}
+
+async fn write(deps: &Deps, writes: Vec<Write>) -> Result<(), AppError> {
+    match deps.records.write(writes).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::AlreadyExists(_) | StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => {
+            Err(AppError::Conflict(
+                "the group's integrations changed while this request was handled; read them again and retry".into(),
+            ))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
