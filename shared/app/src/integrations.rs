@@ -13,8 +13,7 @@ use store::{Condition, Record, StoreError, Versioned, Write, keys};
 /// `inactive`, at version 0).
 pub async fn list(deps: &Deps, caller: &Caller, group: &GroupId) -> Result<Vec<Versioned<Integration>>, AppError> {
     authorize(caller, Some(group), Action::AdministerIntegration)?;
-    groups::load(deps, group).await?;
-    let stored = load_all(deps, group).await?;
+    let stored = read(deps, group).await?;
     Ok(IntegrationKind::ALL
         .into_iter()
         .map(|kind| this_one(&stored, kind, deps))
@@ -27,10 +26,8 @@ pub async fn get(
     group: &GroupId,
     kind: &str,
 ) -> Result<Versioned<Integration>, AppError> {
-    authorize(caller, Some(group), Action::AdministerIntegration)?;
-    let kind = parse_kind(kind)?;
-    groups::load(deps, group).await?;
-    Ok(this_one(&load_all(deps, group).await?, kind, deps))
+    let kind = allowed_kind(caller, group, kind)?;
+    Ok(this_one(&read(deps, group).await?, kind, deps))
 }
 
 /// Activates an integration (→ `pending`). Refused while one it excludes is in use: that
@@ -42,10 +39,8 @@ pub async fn activate(
     group: &GroupId,
     kind: &str,
 ) -> Result<Versioned<Integration>, AppError> {
-    authorize(caller, Some(group), Action::AdministerIntegration)?;
-    let kind = parse_kind(kind)?;
-    groups::load(deps, group).await?;
-    let stored = load_all(deps, group).await?;
+    let kind = allowed_kind(caller, group, kind)?;
+    let stored = read(deps, group).await?;
     let current = this_one(&stored, kind, deps);
     let others: Vec<Integration> = stored
         .iter()
@@ -56,22 +51,14 @@ pub async fn activate(
         .value
         .activate(&others, &caller.subject, deps.clock.now())
         .map_err(|refused| AppError::Conflict(refused.0))?;
-    if next == current.value {
-        return Ok(current);
-    }
-    let mut writes = vec![save(group, &current, &next)?];
-    if let Some(excluded) = kind.excludes() {
+    let excluded_as_read = kind.excludes().map(|excluded| {
         let seen = stored.iter().find(|i| i.value.kind == excluded).map(|i| i.version);
-        writes.push(Write::Check {
+        Write::Check {
             key: keys::integration(group, excluded),
             condition: seen.map_or(Condition::Absent, Condition::AtVersion),
-        });
-    }
-    write(deps, writes).await?;
-    Ok(Versioned {
-        version: current.version + 1,
-        value: next,
-    })
+        }
+    });
+    replace(deps, group, current, next, excluded_as_read).await
 }
 
 /// Checks credentials with the vendor (a token), stores them in Secrets Manager and records
@@ -83,16 +70,14 @@ pub async fn store_credentials(
     kind: &str,
     input: &CredentialsInput,
 ) -> Result<Versioned<Integration>, AppError> {
-    authorize(caller, Some(group), Action::AdministerIntegration)?;
-    let kind = parse_kind(kind)?;
+    let kind = allowed_kind(caller, group, kind)?;
     if kind != IntegrationKind::Elation {
         return Err(AppError::Conflict(format!(
             "carebridge does not connect to {} yet",
             kind.title()
         )));
     }
-    groups::load(deps, group).await?;
-    let current = this_one(&load_all(deps, group).await?, kind, deps);
+    let current = this_one(&read(deps, group).await?, kind, deps);
     current
         .value
         .can_take_credentials()
@@ -107,12 +92,9 @@ pub async fn store_credentials(
         .value
         .with_verified_credentials(&connection.base_url, deps.clock.now())
         .map_err(|refused| AppError::Conflict(refused.0))?;
-    write(deps, vec![save(group, &current, &next)?]).await?;
+    let saved = replace(deps, group, current, next, None).await?;
     tracing::info!(%group, integration = %kind, "integration credentials verified and stored");
-    Ok(Versioned {
-        version: current.version + 1,
-        value: next,
-    })
+    Ok(saved)
 }
 
 /// Cancels an integration (→ `cancelled`); carebridge's patients and practitioners stay.
@@ -122,22 +104,13 @@ pub async fn cancel(
     group: &GroupId,
     kind: &str,
 ) -> Result<Versioned<Integration>, AppError> {
-    authorize(caller, Some(group), Action::AdministerIntegration)?;
-    let kind = parse_kind(kind)?;
-    groups::load(deps, group).await?;
-    let current = this_one(&load_all(deps, group).await?, kind, deps);
+    let kind = allowed_kind(caller, group, kind)?;
+    let current = this_one(&read(deps, group).await?, kind, deps);
     let next = current
         .value
         .cancel(deps.clock.now())
         .map_err(|refused| AppError::Conflict(refused.0))?;
-    if next == current.value {
-        return Ok(current);
-    }
-    write(deps, vec![save(group, &current, &next)?]).await?;
-    Ok(Versioned {
-        version: current.version + 1,
-        value: next,
-    })
+    replace(deps, group, current, next, None).await
 }
 
 /// An Elation client for a stored or just-entered connection.
@@ -154,11 +127,15 @@ fn secret_name(deps: &Deps, group: &GroupId, kind: IntegrationKind) -> String {
     keys::secret_name(&deps.vendors.stage, group, kind.as_str())
 }
 
-fn parse_kind(raw: &str) -> Result<IntegrationKind, AppError> {
+/// The integration a step is about, once the caller may administer the group's integrations.
+fn allowed_kind(caller: &Caller, group: &GroupId, raw: &str) -> Result<IntegrationKind, AppError> {
+    authorize(caller, Some(group), Action::AdministerIntegration)?;
     IntegrationKind::parse(raw).ok_or(AppError::NotFound { what: "integration" })
 }
 
-async fn load_all(deps: &Deps, group: &GroupId) -> Result<Vec<Versioned<Integration>>, AppError> {
+/// The group's stored integrations; the group must exist.
+async fn read(deps: &Deps, group: &GroupId) -> Result<Vec<Versioned<Integration>>, AppError> {
+    groups::load(deps, group).await?;
     let page = deps
         .records
         .query(
@@ -189,21 +166,29 @@ fn this_one(stored: &[Versioned<Integration>], kind: IntegrationKind, deps: &Dep
         })
 }
 
-/// The write that replaces `current` (version 0: not stored yet) with `next`.
-fn save(group: &GroupId, current: &Versioned<Integration>, next: &Integration) -> Result<Write, AppError> {
+/// Stores `next` in place of `current` (version 0: not stored yet), in one transaction with
+/// `also`; when they are the same nothing is written.
+async fn replace(
+    deps: &Deps,
+    group: &GroupId,
+    current: Versioned<Integration>,
+    next: Integration,
+    also: Option<Write>,
+) -> Result<Versioned<Integration>, AppError> {
+    if next == current.value {
+        return Ok(current);
+    }
     let condition = match current.version {
         0 => Condition::Absent,
         version => Condition::AtVersion(version),
     };
-    Ok(Write::Put {
-        record: Record::encode(keys::integration(group, next.kind), current.version + 1, next)?,
+    let version = current.version + 1;
+    let put = Write::Put {
+        record: Record::encode(keys::integration(group, next.kind), version, &next)?,
         condition,
-    })
-}
-
-async fn write(deps: &Deps, writes: Vec<Write>) -> Result<(), AppError> {
-    match deps.records.write(writes).await {
-        Ok(()) => Ok(()),
+    };
+    match deps.records.write(std::iter::once(put).chain(also).collect()).await {
+        Ok(()) => Ok(Versioned { version, value: next }),
         Err(StoreError::AlreadyExists(_) | StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => {
             Err(AppError::Conflict(
                 "the group's integrations changed while this request was handled; read them again and retry".into(),

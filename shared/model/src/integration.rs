@@ -156,27 +156,28 @@ impl Integration {
         }
     }
 
-    /// Records credentials checked against the vendor just now. Only a pending or active
-    /// integration takes credentials.
-    pub fn with_verified_credentials(&self, base_url: &str, now: DateTime<Utc>) -> Result<Integration, Refused> {
-        if !self.status.in_use() {
-            return Err(Refused(format!(
-                "{} is {}: activate it before storing credentials",
-                self.kind.title(),
-                status_word(self.status)
-            )));
+    /// Checks that credentials may be stored, before anything is sent to the vendor: only a
+    /// pending or active integration takes credentials.
+    pub fn can_take_credentials(&self) -> Result<(), Refused> {
+        if self.status.in_use() {
+            return Ok(());
         }
+        Err(Refused(format!(
+            "{} is {}: activate it before storing credentials",
+            self.kind.title(),
+            status_word(self.status)
+        )))
+    }
+
+    /// Records credentials checked against the vendor just now.
+    pub fn with_verified_credentials(&self, base_url: &str, now: DateTime<Utc>) -> Result<Integration, Refused> {
+        self.can_take_credentials()?;
         Ok(Integration {
             base_url: Some(base_url.to_owned()),
             credentials_verified_at: Some(now),
             updated_at: now,
             ..self.clone()
         })
-    }
-
-    /// Checks that credentials may be stored, before anything is sent to the vendor.
-    pub fn can_take_credentials(&self) -> Result<(), Refused> {
-        self.with_verified_credentials("", self.updated_at).map(drop)
     }
 
     /// Cancels it; cancelling again changes nothing.

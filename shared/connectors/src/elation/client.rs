@@ -257,12 +257,7 @@ impl Elation {
 
     /// This app's subscriptions.
     pub async fn subscriptions(&self) -> Result<Vec<Subscription>, ConnectorError> {
-        let mut pages = Pages::<Subscription>::new(self, self.url("app/subscriptions/"));
-        let mut all = Vec::new();
-        while let Some(page) = pages.next_page().await? {
-            all.extend(page);
-        }
-        Ok(all)
+        Pages::new(self, self.url("app/subscriptions/")).all().await
     }
 
     /// Subscribes `target` to changes of `resource`. Subscribing again returns the existing
