@@ -53,15 +53,20 @@ pub fn stack() -> &'static Stack {
                 // lose messages to that process's last long poll, which the emulator still answers
                 // after the process is gone (they come back only after the visibility timeout).
                 let stage = format!("e2e-{}", &uuid::Uuid::now_v7().simple().to_string()[24..]);
-                let mut built =
-                    devhost::build(&devhost::default_template_path(), &stage, &config, DevAuth::new(SECRET))
-                        .await
-                        .expect("the dev host provisions the test stage from template.yaml");
-                built.start_triggers();
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("a loopback port");
                 let url = format!("http://{}", listener.local_addr().expect("a bound address"));
+                let mut built = devhost::build(
+                    &devhost::default_template_path(),
+                    &stage,
+                    &config,
+                    DevAuth::new(SECRET),
+                    &url,
+                )
+                .await
+                .expect("the dev host provisions the test stage from template.yaml");
+                built.start_triggers();
                 let table = built.provisioned.tables["Table"].clone();
                 let bucket = built.provisioned.buckets["UploadsBucket"].clone();
                 let observations = Arc::clone(&built.observations);

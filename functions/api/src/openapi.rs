@@ -66,6 +66,24 @@ macro_rules! page {
 page!(PatientPage, Patient);
 page!(PractitionerPage, Practitioner);
 page!(ImportPage, ImportJob);
+page!(RunPage, model::sync::SyncRun);
+
+/// One page of an integration run's results, practitioners first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanItemPage {
+    pub items: Vec<model::sync::PlanItem>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<Listing<model::sync::PlanItem>> for PlanItemPage {
+    fn from(listing: Listing<model::sync::PlanItem>) -> Self {
+        PlanItemPage {
+            items: listing.items,
+            next_cursor: listing.next_cursor,
+        }
+    }
+}
 
 /// One page of an import's per-row results.
 #[derive(Debug, Serialize, ToSchema)]
@@ -222,6 +240,11 @@ impl Modify for BearerAuth {
         crate::routes::activate_integration,
         crate::routes::store_integration_credentials,
         crate::routes::cancel_integration,
+        crate::routes::preview_integration,
+        crate::routes::enable_integration,
+        crate::routes::list_integration_runs,
+        crate::routes::get_integration_run,
+        crate::routes::integration_run_results,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),

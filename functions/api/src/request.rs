@@ -26,6 +26,19 @@ pub fn caller(request: &Request) -> Result<Caller, Problem> {
     Caller::from_claims(claims).map_err(|e| Problem::unauthenticated(e.to_string()))
 }
 
+/// The address this request reached the API at (`https://<domain>`), as API Gateway reports it:
+/// where vendors can reach the same deployment's webhooks.
+pub fn public_base_url(request: &Request) -> Option<String> {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context
+            .domain_name
+            .as_deref()
+            .filter(|domain| !domain.is_empty())
+            .map(|domain| format!("https://{domain}")),
+        _ => None,
+    }
+}
+
 pub fn body_bytes(request: &Request) -> &[u8] {
     match request.body() {
         Body::Empty => &[],

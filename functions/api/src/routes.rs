@@ -1,20 +1,23 @@
 //! The route table and one handler per operation. Handlers are thin: read the request, call one
 //! use case, encode the result. Their `#[utoipa::path]` attributes are the OpenAPI document.
 
-use crate::openapi::{CreatedImport, GroupList, ImportPage, IntegrationList, Problems, ResultPage, Versioned};
+use crate::openapi::{
+    CreatedImport, GroupList, ImportPage, IntegrationList, PlanItemPage, Problems, ResultPage, RunPage, Versioned,
+};
 use crate::problem::Problem;
 use crate::request::{self, etag};
 use app::people;
-use app::{Deps, groups, import_complete, imports, integrations};
+use app::{Deps, groups, import_complete, imports, integration_runs, integrations};
 use connectors::elation::CredentialsInput;
 use lambda_http::{Body, Request, Response};
 use model::GroupId;
 use model::group::{Group, GroupInput};
 use model::import::complete::CompleteRequest;
 use model::import::job::{ImportJob, NewImport};
-use model::integration::Integration;
+use model::integration::{EnableRequest, Integration};
 use model::patient::{Patient, PatientInput};
 use model::practitioner::{Practitioner, PractitionerInput};
+use model::sync::SyncRun;
 use serde::Serialize;
 
 type Answer = Result<Response<Body>, Problem>;
@@ -39,6 +42,11 @@ pub enum Route {
     IntegrationActivate,
     IntegrationCredentials,
     IntegrationCancel,
+    IntegrationPreview,
+    IntegrationEnable,
+    IntegrationRuns,
+    IntegrationRun,
+    IntegrationRunResults,
 }
 
 /// Every route: its path template and the methods it allows. The OpenAPI test checks that the
@@ -93,6 +101,31 @@ pub const ROUTES: &[(Route, &str, &str)] = &[
         Route::IntegrationCancel,
         "/v1/groups/{group}/integrations/{integration}/cancel",
         "POST",
+    ),
+    (
+        Route::IntegrationPreview,
+        "/v1/groups/{group}/integrations/{integration}/preview",
+        "POST",
+    ),
+    (
+        Route::IntegrationEnable,
+        "/v1/groups/{group}/integrations/{integration}/enable",
+        "POST",
+    ),
+    (
+        Route::IntegrationRuns,
+        "/v1/groups/{group}/integrations/{integration}/runs",
+        "GET",
+    ),
+    (
+        Route::IntegrationRun,
+        "/v1/groups/{group}/integrations/{integration}/runs/{run}",
+        "GET",
+    ),
+    (
+        Route::IntegrationRunResults,
+        "/v1/groups/{group}/integrations/{integration}/runs/{run}/results",
+        "GET",
     ),
 ];
 
@@ -160,6 +193,7 @@ pub async fn dispatch(deps: &Deps, request: &Request, matched: Matched<'_>) -> A
     };
     let call = Call { deps, request, caller };
     let id = matched.params.get(1).copied().unwrap_or_default();
+    let child = matched.params.get(2).copied().unwrap_or_default();
     match (matched.route, matched.method, group) {
         (Route::ImportTemplate, _, _) => Ok(import_template()),
         (Route::Groups, "GET", _) => list_groups(&call).await,
@@ -185,6 +219,11 @@ pub async fn dispatch(deps: &Deps, request: &Request, matched: Matched<'_>) -> A
         (Route::IntegrationActivate, _, Some(group)) => activate_integration(&call, &group, id).await,
         (Route::IntegrationCredentials, _, Some(group)) => store_integration_credentials(&call, &group, id).await,
         (Route::IntegrationCancel, _, Some(group)) => cancel_integration(&call, &group, id).await,
+        (Route::IntegrationPreview, _, Some(group)) => preview_integration(&call, &group, id).await,
+        (Route::IntegrationEnable, _, Some(group)) => enable_integration(&call, &group, id).await,
+        (Route::IntegrationRuns, _, Some(group)) => list_integration_runs(&call, &group, id).await,
+        (Route::IntegrationRun, _, Some(group)) => get_integration_run(&call, &group, id, child).await,
+        (Route::IntegrationRunResults, _, Some(group)) => integration_run_results(&call, &group, id, child).await,
         _ => Err(Problem::internal()),
     }
 }
@@ -469,6 +508,90 @@ pub(crate) async fn cancel_integration(call: &Call<'_>, group: &GroupId, kind: &
         integrations::cancel(call.deps, &call.caller, group, kind).await?,
         None,
     ))
+}
+
+#[utoipa::path(
+    post, path = "/v1/groups/{group}/integrations/{integration}/preview", tag = "integrations",
+    description = "Starts a preview: every physician and patient is read from the vendor and compared with the group's practitioners and patients, showing what enabling would create, update, link, leave unchanged or skip, with warnings (duplicate e-mail between vendor records or with a carebridge patient or coach, missing e-mail, invalid date of birth, a patient whose primary physician is not imported). Nothing is written to patients or practitioners. Answers with the run: read it for progress (fetched / total) and, once it has succeeded, its results. Resolve a warning by editing the carebridge record or the data at the vendor, then preview again. Needs stored credentials. Role: integration_admin.",
+    params(("group" = String, Path, description = "Group id"), ("integration" = String, Path, description = "elation")),
+    responses((status = 202, body = Versioned<SyncRun>, description = "Accepted: the preview is queued"), Problems)
+)]
+pub(crate) async fn preview_integration(call: &Call<'_>, group: &GroupId, kind: &str) -> Answer {
+    let run = integration_runs::start_preview(call.deps, &call.caller, group, kind).await?;
+    let location = format!("/v1/groups/{group}/integrations/{kind}/runs/{}", run.value.id);
+    Ok(record(202, run, Some(location)))
+}
+
+#[utoipa::path(
+    post, path = "/v1/groups/{group}/integrations/{integration}/enable", tag = "integrations",
+    description = "Enables a pending integration: it becomes `active`, the vendor's webhooks are subscribed (patients, physicians) and the one-time initial import starts (its run is `initial_import`; its results list what was created, updated and linked). Refused (409) without a finished preview, or while the latest preview has warnings unless the body is `{\"force\": true}`. Asking again while the initial import has not finished resumes it. Role: integration_admin.",
+    params(("group" = String, Path, description = "Group id"), ("integration" = String, Path, description = "elation")),
+    request_body(content = Option<EnableRequest>),
+    responses((status = 202, body = Versioned<Integration>, description = "Accepted: active, the initial import is queued"), Problems)
+)]
+pub(crate) async fn enable_integration(call: &Call<'_>, group: &GroupId, kind: &str) -> Answer {
+    let input: EnableRequest = request::optional_json(call.request)?;
+    let reached_at = request::public_base_url(call.request);
+    Ok(record(
+        202,
+        integrations::enable(call.deps, &call.caller, group, kind, input, reached_at.as_deref()).await?,
+        None,
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/integrations/{integration}/runs", tag = "integrations",
+    description = "The integration's previews and initial import, newest first. Role: integration_admin.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("integration" = String, Path, description = "elation"),
+        ("cursor" = Option<String>, Query, description = "next_cursor from the previous page"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)")
+    ),
+    responses((status = 200, body = RunPage), Problems)
+)]
+pub(crate) async fn list_integration_runs(call: &Call<'_>, group: &GroupId, kind: &str) -> Answer {
+    let limit = request::query_number(call.request, "limit")?;
+    let cursor = request::query(call.request, "cursor");
+    let page = integration_runs::list_runs(call.deps, &call.caller, group, kind, cursor, limit).await?;
+    Ok(json(200, &RunPage::from(page)))
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/integrations/{integration}/runs/{run}", tag = "integrations",
+    description = "One run: its status, progress (records fetched of the vendor's total) and, once finished, its counts per action. Role: integration_admin.",
+    params(("group" = String, Path, description = "Group id"), ("integration" = String, Path, description = "elation"), ("run" = String, Path, description = "Run id")),
+    responses((status = 200, body = Versioned<SyncRun>, headers(("ETag" = String))), Problems)
+)]
+pub(crate) async fn get_integration_run(call: &Call<'_>, group: &GroupId, kind: &str, run: &str) -> Answer {
+    Ok(record(
+        200,
+        integration_runs::get_run(call.deps, &call.caller, group, kind, run).await?,
+        None,
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/integrations/{integration}/runs/{run}/results", tag = "integrations",
+    description = "A page of a finished run's results: per practitioner and patient, the action (create, update, link, unchanged or skip; for an initial import, what it did), the carebridge record, the changes and the warnings. Role: integration_admin.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("integration" = String, Path, description = "elation"),
+        ("run" = String, Path, description = "Run id"),
+        ("filter" = Option<String>, Query, description = "all (default), warnings, practitioners, patients, create, update, link, unchanged or skip"),
+        ("cursor" = Option<String>, Query, description = "next_cursor from the previous page"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)")
+    ),
+    responses((status = 200, body = PlanItemPage), Problems)
+)]
+pub(crate) async fn integration_run_results(call: &Call<'_>, group: &GroupId, kind: &str, run: &str) -> Answer {
+    let wanted = integration_runs::ResultsPage {
+        filter: request::query(call.request, "filter"),
+        cursor: request::query(call.request, "cursor"),
+        limit: request::query_number(call.request, "limit")?,
+    };
+    let page = integration_runs::results(call.deps, &call.caller, group, kind, run, wanted).await?;
+    Ok(json(200, &PlanItemPage::from(page)))
 }
 
 /// Declares the four handlers of one kind of person record (list, create, get, patch), so

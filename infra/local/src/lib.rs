@@ -129,12 +129,32 @@ fn sqs_trigger(
     })
 }
 
-/// Provisions `stage` from the template and builds every function the template declares.
+/// How vendors are called on this machine: the sandboxes answer at once, so retries wait less
+/// than in a deployment (where the defaults ride out a vendor's bad minute).
+pub fn local_vendor_settings(stage: &str, public_url: &str) -> app::VendorSettings {
+    app::VendorSettings {
+        stage: stage.to_owned(),
+        retry: connectors::http::RetryPolicy {
+            tries: 3,
+            first_wait: std::time::Duration::from_millis(100),
+            longest_wait: std::time::Duration::from_secs(1),
+        },
+        // The local stack's vendors are the sandboxes on this machine.
+        allow_local_urls: true,
+        // Vendors' webhooks reach the dev host itself.
+        webhook_base_url: Some(public_url.to_owned()),
+        ..app::VendorSettings::default()
+    }
+}
+
+/// Provisions `stage` from the template and builds every function the template declares;
+/// `public_url` is where the dev host will answer HTTP (vendor webhooks are sent there).
 pub async fn build(
     template_path: &Path,
     stage: &str,
     config: &aws_config::SdkConfig,
     auth: auth::DevAuth,
+    public_url: &str,
 ) -> Result<Stack, StackError> {
     let template = Template::load(
         template_path,
@@ -184,23 +204,41 @@ pub async fn build(
                 store::secrets::SecretsManager::new(store::aws::secrets_manager(config)),
                 app::SECRETS_CACHED_FOR,
             );
-            let vendors = app::VendorSettings {
-                stage: setting("STAGE")?,
-                // The local stack's vendors are the sandboxes on this machine.
-                allow_local_urls: true,
-                ..app::VendorSettings::default()
-            };
+            let vendors = local_vendor_settings(&setting("STAGE")?, public_url);
             Ok(app::Deps::new(Arc::new(records), Arc::new(uploads)).with_secrets(Arc::new(secrets), vendors))
+        };
+        let queue = |name: &str| {
+            store::aws::queue(config, |setting| env.get(setting).cloned(), name).map_err(|message| {
+                StackError::Function {
+                    function: function.logical_id.clone(),
+                    message,
+                }
+            })
         };
         match binary {
             "api" => {
-                let queue = store::aws::queue(config, |name| env.get(name).cloned(), "IMPORT_QUEUE_URL").map_err(
-                    |message| StackError::Function {
-                        function: function.logical_id.clone(),
-                        message,
-                    },
-                )?;
-                api = Some(deps()?.with_import_queue(Arc::new(queue)));
+                api = Some(
+                    deps()?
+                        .with_import_queue(Arc::new(queue("IMPORT_QUEUE_URL")?))
+                        .with_sync_queue(Arc::new(queue("SYNC_QUEUE_URL")?)),
+                );
+            }
+            "sync-worker" => {
+                let tries = env
+                    .get("SYNC_MAX_RECEIVES")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(sync_worker::DEFAULT_TRIES);
+                let handler = triggers::SqsHandler::SyncWorker(deps()?, tries);
+                for event in events.iter().filter(|event| event["Type"] == "SQS") {
+                    let trigger = sqs_trigger(
+                        config,
+                        &function.logical_id,
+                        &event["Properties"],
+                        &provisioned,
+                        handler.clone(),
+                    )?;
+                    sqs_triggers.push(trigger);
+                }
             }
             "import-complete" => {
                 let handler = triggers::SqsHandler::ImportComplete(deps()?);

@@ -103,9 +103,15 @@ fn token(args: &Args) -> Result<(), String> {
 async fn provision(args: &Args) -> Result<(), String> {
     let config = store::aws::load_config().await;
     let stage = args.get("stage").unwrap_or("local");
-    let stack = devhost::build(&args.template(), stage, &config, DevAuth::from_env())
-        .await
-        .map_err(|e| e.to_string())?;
+    let stack = devhost::build(
+        &args.template(),
+        stage,
+        &config,
+        DevAuth::from_env(),
+        "http://127.0.0.1:3000",
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     println!("{:#?}", stack.provisioned);
     Ok(())
 }
@@ -118,14 +124,14 @@ async fn serve(args: &Args) -> Result<(), String> {
     let config = store::aws::load_config().await;
     let stage = args.get("stage").unwrap_or("local");
     let port = args.get("port").unwrap_or("3000");
-    let mut stack = devhost::build(&args.template(), stage, &config, DevAuth::from_env())
-        .await
-        .map_err(|e| format!("{e}\n(are the emulators running? infra/local/up starts them)"))?;
-    stack.start_triggers();
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}"))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let url = format!("http://127.0.0.1:{port}");
+    let mut stack = devhost::build(&args.template(), stage, &config, DevAuth::from_env(), &url)
+        .await
+        .map_err(|e| format!("{e}\n(are the emulators running? infra/local/up starts them)"))?;
+    stack.start_triggers();
     // The vendor sandboxes run beside the functions, so the whole flow works on a laptop.
     let elation_port = args.get("elation-port").unwrap_or("4010");
     let elation_listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{elation_port}"))

@@ -177,6 +177,8 @@ impl S3Trigger {
 #[derive(Clone)]
 pub enum SqsHandler {
     ImportComplete(import_complete::Deps),
+    /// The worker and how many tries a job gets.
+    SyncWorker(sync_worker::Deps, u32),
 }
 
 /// One SQS event source of the template, wired to its function: the dev host polls the queue
@@ -227,6 +229,7 @@ impl SqsTrigger {
             let event = sqs_event(&self.queue_arn, &messages);
             let response = match &self.handler {
                 SqsHandler::ImportComplete(deps) => import_complete::handle(deps, event).await,
+                SqsHandler::SyncWorker(deps, tries) => sync_worker::handle(deps, *tries, event).await,
             };
             for message in messages {
                 let failed = response

@@ -1,13 +1,20 @@
 //! A group's integrations with vendors: list them, activate one, store and verify its
-//! credentials, cancel it. Every step needs `integration_admin`. Credentials go to Secrets
-//! Manager only after the vendor has accepted them, and are never returned or logged.
+//! credentials, enable it after a preview, cancel it. Every step needs `integration_admin`.
+//! Credentials go to Secrets Manager only after the vendor has accepted them, and are never
+//! returned or logged.
 
+use crate::integration_runs::new_run;
+use crate::sync_jobs::{SyncJob, enqueue};
 use crate::{AppError, Deps, groups};
 use connectors::elation::{Connection, CredentialsInput, Elation};
 use model::GroupId;
 use model::access::{Action, Caller, authorize};
-use model::integration::{Integration, IntegrationKind};
+use model::integration::{EnableRequest, Integration, IntegrationKind, IntegrationStatus, Subscribed};
+use model::sync::{RunKind, SyncRun};
 use store::{Condition, Record, StoreError, Versioned, Write, keys};
+
+/// The Elation resources whose changes carebridge follows by webhook.
+pub const ELATION_RESOURCES: [&str; 2] = ["patients", "physicians"];
 
 /// Every integration carebridge offers, as this group has it (never-activated ones as
 /// `inactive`, at version 0).
@@ -71,12 +78,7 @@ pub async fn store_credentials(
     input: &CredentialsInput,
 ) -> Result<Versioned<Integration>, AppError> {
     let kind = allowed_kind(caller, group, kind)?;
-    if kind != IntegrationKind::Elation {
-        return Err(AppError::Conflict(format!(
-            "carebridge does not connect to {} yet",
-            kind.title()
-        )));
-    }
+    connectable(kind)?;
     let current = this_one(&read(deps, group).await?, kind, deps);
     current
         .value
@@ -97,7 +99,90 @@ pub async fn store_credentials(
     Ok(saved)
 }
 
-/// Cancels an integration (→ `cancelled`); carebridge's patients and practitioners stay.
+/// Enables an integration (→ `active`): refused while its latest preview has warnings unless
+/// `force`. Subscribes to the vendor's webhooks and starts the one-time initial import. Asking
+/// again once it is active resumes an initial import that has not finished.
+///
+/// Webhooks are sent to the configured public address (`WEBHOOK_BASE_URL`) or else to the
+/// address the request reached the API at (`reached_at`).
+pub async fn enable(
+    deps: &Deps,
+    caller: &Caller,
+    group: &GroupId,
+    kind: &str,
+    request: EnableRequest,
+    reached_at: Option<&str>,
+) -> Result<Versioned<Integration>, AppError> {
+    let kind = allowed_kind(caller, group, kind)?;
+    connectable(kind)?;
+    let current = this_one(&read(deps, group).await?, kind, deps);
+    if current.value.status == IntegrationStatus::Active {
+        resume_initial_import(deps, group, &current.value).await?;
+        return Ok(current);
+    }
+    let preview = match &current.value.latest_preview {
+        Some(run) => deps
+            .read::<SyncRun>(&keys::sync_run(group, kind, run))
+            .await?
+            .map(|run| run.value),
+        None => None,
+    };
+    current
+        .value
+        .can_enable(preview.as_ref(), request)
+        .map_err(|refused| AppError::Conflict(refused.0))?;
+    let base = deps
+        .vendors
+        .webhook_base_url
+        .as_deref()
+        .or(reached_at)
+        .ok_or_else(|| AppError::Internal("the API's public address is unknown (WEBHOOK_BASE_URL)".into()))?;
+    let target = format!("{}/webhooks/{kind}/{group}", base.trim_end_matches('/'));
+    let client = elation_client(deps, group).await?;
+    let mut subscriptions = Vec::new();
+    for resource in ELATION_RESOURCES {
+        // Subscribing again (after a failure below) answers with the existing subscription.
+        let subscription = client.subscribe(resource, &target).await?;
+        subscriptions.push(Subscribed {
+            id: subscription.id.to_string(),
+            resource: subscription.resource,
+            signing_pub_key: subscription.signing_pub_key,
+        });
+    }
+    let now = deps.clock.now();
+    let run = SyncRun::queued(group.clone(), kind, RunKind::InitialImport, &caller.subject, now);
+    let next = current.value.enabled(subscriptions, &run.id, &caller.subject, now);
+    let saved = replace(deps, group, current, next, Some(new_run(&run)?)).await?;
+    enqueue(deps, &[run_job(&run)]).await?;
+    tracing::info!(%group, integration = %kind, run = %run.id, "integration enabled; initial import queued");
+    Ok(saved)
+}
+
+fn run_job(run: &SyncRun) -> SyncJob {
+    SyncJob::Run {
+        group: run.group.clone(),
+        integration: run.integration,
+        run: run.id.clone(),
+    }
+}
+
+async fn resume_initial_import(deps: &Deps, group: &GroupId, integration: &Integration) -> Result<(), AppError> {
+    let Some(id) = &integration.initial_import else {
+        return Ok(());
+    };
+    let key = keys::sync_run(group, integration.kind, id);
+    if let Some(run) = deps.read::<SyncRun>(&key).await?
+        && !run.value.is_finished()
+    {
+        enqueue(deps, &[run_job(&run.value)]).await?;
+        tracing::info!(%group, integration = %integration.kind, run = %id, "initial import sent again to resume");
+    }
+    Ok(())
+}
+
+/// Cancels an integration (→ `cancelled`): its webhook subscriptions are deleted at the vendor
+/// first (if the vendor cannot be reached, nothing changes and the admin asks again);
+/// carebridge's patients and practitioners stay.
 pub async fn cancel(
     deps: &Deps,
     caller: &Caller,
@@ -110,7 +195,18 @@ pub async fn cancel(
         .value
         .cancel(deps.clock.now())
         .map_err(|refused| AppError::Conflict(refused.0))?;
-    replace(deps, group, current, next, None).await
+    if !current.value.subscriptions.is_empty() {
+        let client = elation_client(deps, group).await?;
+        for subscription in &current.value.subscriptions {
+            let id = subscription.id.parse().map_err(|_| {
+                AppError::Internal(format!("stored subscription id {} is not Elation's", subscription.id))
+            })?;
+            client.unsubscribe(id).await?;
+        }
+    }
+    let saved = replace(deps, group, current, next, None).await?;
+    tracing::info!(%group, integration = %kind, "integration cancelled");
+    Ok(saved)
 }
 
 /// An Elation client for a stored or just-entered connection.
@@ -123,18 +219,42 @@ pub fn elation(deps: &Deps, connection: &Connection) -> Result<Elation, AppError
     )?)
 }
 
+/// An Elation client with the group's stored credentials.
+pub(crate) async fn elation_client(deps: &Deps, group: &GroupId) -> Result<Elation, AppError> {
+    let name = secret_name(deps, group, IntegrationKind::Elation);
+    let Some(secret) = deps.secrets()?.get(&name).await? else {
+        return Err(AppError::Conflict(
+            "Elation has no stored credentials in this group".into(),
+        ));
+    };
+    let connection: Connection = serde_json::from_str(&secret)
+        .map_err(|e| AppError::Internal(format!("the stored Elation credentials are unreadable: {e}")))?;
+    elation(deps, &connection)
+}
+
+/// The integrations carebridge can connect to so far.
+pub(crate) fn connectable(kind: IntegrationKind) -> Result<(), AppError> {
+    if kind == IntegrationKind::Elation {
+        return Ok(());
+    }
+    Err(AppError::Conflict(format!(
+        "carebridge does not connect to {} yet",
+        kind.title()
+    )))
+}
+
 fn secret_name(deps: &Deps, group: &GroupId, kind: IntegrationKind) -> String {
     keys::secret_name(&deps.vendors.stage, group, kind.as_str())
 }
 
 /// The integration a step is about, once the caller may administer the group's integrations.
-fn allowed_kind(caller: &Caller, group: &GroupId, raw: &str) -> Result<IntegrationKind, AppError> {
+pub(crate) fn allowed_kind(caller: &Caller, group: &GroupId, raw: &str) -> Result<IntegrationKind, AppError> {
     authorize(caller, Some(group), Action::AdministerIntegration)?;
     IntegrationKind::parse(raw).ok_or(AppError::NotFound { what: "integration" })
 }
 
 /// The group's stored integrations; the group must exist.
-async fn read(deps: &Deps, group: &GroupId) -> Result<Vec<Versioned<Integration>>, AppError> {
+pub(crate) async fn read(deps: &Deps, group: &GroupId) -> Result<Vec<Versioned<Integration>>, AppError> {
     groups::load(deps, group).await?;
     let page = deps
         .records
@@ -155,7 +275,11 @@ async fn read(deps: &Deps, group: &GroupId) -> Result<Vec<Versioned<Integration>
         .collect::<Result<_, _>>()?)
 }
 
-fn this_one(stored: &[Versioned<Integration>], kind: IntegrationKind, deps: &Deps) -> Versioned<Integration> {
+pub(crate) fn this_one(
+    stored: &[Versioned<Integration>],
+    kind: IntegrationKind,
+    deps: &Deps,
+) -> Versioned<Integration> {
     stored
         .iter()
         .find(|i| i.value.kind == kind)
@@ -168,7 +292,7 @@ fn this_one(stored: &[Versioned<Integration>], kind: IntegrationKind, deps: &Dep
 
 /// Stores `next` in place of `current` (version 0: not stored yet), in one transaction with
 /// `also`; when they are the same nothing is written.
-async fn replace(
+pub(crate) async fn replace(
     deps: &Deps,
     group: &GroupId,
     current: Versioned<Integration>,

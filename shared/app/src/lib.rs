@@ -6,11 +6,13 @@ pub mod groups;
 pub mod import_complete;
 pub mod import_preview;
 pub mod imports;
+pub mod integration_runs;
 pub mod integrations;
 pub mod paging;
 pub mod patients;
 pub mod people;
 pub mod practitioners;
+pub mod sync_jobs;
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -30,6 +32,9 @@ pub struct Deps {
     /// Where completing an import sends its parts; only the functions that complete imports
     /// have it.
     pub import_queue: Option<Arc<dyn Queue>>,
+    /// Where integration jobs go (previews, initial imports, webhook changes, pushes to
+    /// vendors); only the functions that start such jobs have it.
+    pub sync_queue: Option<Arc<dyn Queue>>,
     /// Vendor credentials; only the functions that talk to vendors have it.
     pub secrets: Option<Arc<dyn Secrets>>,
     /// How vendor calls are made.
@@ -48,6 +53,10 @@ pub struct VendorSettings {
     /// Whether an admin may point an integration at http on this machine: only the local
     /// stack allows it (its vendor sandboxes), never a deployed function.
     pub allow_local_urls: bool,
+    /// Where vendors send webhooks (`WEBHOOK_BASE_URL`, e.g. a custom domain), to which
+    /// `/webhooks/<vendor>/<group>` is appended. When unset, the address a request reached the
+    /// API at is used.
+    pub webhook_base_url: Option<String>,
 }
 
 impl Default for VendorSettings {
@@ -57,6 +66,7 @@ impl Default for VendorSettings {
             retry: connectors::http::RetryPolicy::default(),
             timeout: std::time::Duration::from_secs(10),
             allow_local_urls: false,
+            webhook_base_url: None,
         }
     }
 }
@@ -95,7 +105,8 @@ pub const SECRETS_CACHED_FOR: std::time::Duration = std::time::Duration::from_se
 
 /// What every function does as it starts, in Lambda's init phase: logging, the phone metadata,
 /// and the ports its environment names (`TABLE_NAME`, `UPLOADS_BUCKET`, the import queue when
-/// `IMPORT_QUEUE_URL` is set, vendor credentials under the `STAGE`).
+/// `IMPORT_QUEUE_URL` is set, the sync queue when `SYNC_QUEUE_URL` is, vendor credentials under
+/// the `STAGE`).
 pub async fn start_function() -> Result<Deps, String> {
     init_lambda_logging();
     model::normalize::load_phone_metadata();
@@ -106,6 +117,9 @@ pub async fn start_function() -> Result<Deps, String> {
     if env("IMPORT_QUEUE_URL").is_some() {
         deps = deps.with_import_queue(Arc::new(store::aws::queue(&config, env, "IMPORT_QUEUE_URL")?));
     }
+    if env("SYNC_QUEUE_URL").is_some() {
+        deps = deps.with_sync_queue(Arc::new(store::aws::queue(&config, env, "SYNC_QUEUE_URL")?));
+    }
     if let Some(stage) = env("STAGE") {
         let secrets = store::secrets::CachedSecrets::new(
             store::secrets::SecretsManager::new(store::aws::secrets_manager(&config)),
@@ -115,6 +129,7 @@ pub async fn start_function() -> Result<Deps, String> {
             Arc::new(secrets),
             VendorSettings {
                 stage,
+                webhook_base_url: env("WEBHOOK_BASE_URL").filter(|url| !url.is_empty()),
                 ..VendorSettings::default()
             },
         );
@@ -128,6 +143,7 @@ impl Deps {
             records,
             uploads,
             import_queue: None,
+            sync_queue: None,
             secrets: None,
             vendors: VendorSettings::default(),
             clock: Clock::system(),
@@ -149,6 +165,13 @@ impl Deps {
         }
     }
 
+    pub fn with_sync_queue(self, queue: Arc<dyn Queue>) -> Self {
+        Deps {
+            sync_queue: Some(queue),
+            ..self
+        }
+    }
+
     /// The record at `key`, decoded, if there is one.
     pub(crate) async fn read<T: serde::de::DeserializeOwned>(
         &self,
@@ -161,6 +184,12 @@ impl Deps {
         self.secrets
             .as_deref()
             .ok_or_else(|| AppError::Internal("this function has no access to vendor credentials (STAGE)".into()))
+    }
+
+    pub(crate) fn sync_queue(&self) -> Result<&dyn Queue, AppError> {
+        self.sync_queue
+            .as_deref()
+            .ok_or_else(|| AppError::Internal("this function has no sync queue (SYNC_QUEUE_URL)".into()))
     }
 
     pub(crate) fn import_queue(&self) -> Result<&dyn Queue, AppError> {

@@ -130,6 +130,11 @@ record_id!(
     ImportId, "imp", "import"
 );
 
+record_id!(
+    /// One run of an integration's job: a preview or the initial import.
+    SyncRunId, "run", "sync run"
+);
+
 impl PatientId {
     /// The id of the patient that row `row` of `import` creates: the same on every attempt, so a
     /// redelivered or resumed completion finds the patient it already created instead of making

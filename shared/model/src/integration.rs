@@ -3,6 +3,8 @@
 //! from cancelled. Elation and Hint keep the same patient demographics, so a group may not have
 //! both in use at once.
 
+use crate::SyncRunId;
+use crate::sync::{RunStatus, SyncRun};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -105,7 +107,40 @@ pub struct Integration {
     pub activated_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// The latest preview's run; enabling looks at its warnings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_preview: Option<SyncRunId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled_by: Option<String>,
+    /// The run of the one-time import made when it was enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_import: Option<SyncRunId>,
+    /// The vendor's webhook subscriptions while it is active, with the keys that sign them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<Subscribed>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// One webhook subscription at the vendor. The key is public: it only checks signatures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Subscribed {
+    pub id: String,
+    /// The vendor's resource name, e.g. `patients`.
+    pub resource: String,
+    pub signing_pub_key: String,
+}
+
+/// What an enable request asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EnableRequest {
+    /// Enable although the latest preview has warnings.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// Why a life-cycle step is refused, in words the admin can act on.
@@ -124,6 +159,11 @@ impl Integration {
             activated_at: None,
             activated_by: None,
             cancelled_at: None,
+            latest_preview: None,
+            enabled_at: None,
+            enabled_by: None,
+            initial_import: None,
+            subscriptions: Vec::new(),
             updated_at: now,
         }
     }
@@ -180,7 +220,92 @@ impl Integration {
         })
     }
 
-    /// Cancels it; cancelling again changes nothing.
+    /// Checks that a preview may run: it reads the vendor with the stored credentials.
+    pub fn can_preview(&self) -> Result<(), Refused> {
+        self.can_take_credentials()?;
+        if self.credentials_verified_at.is_none() {
+            return Err(Refused(format!(
+                "{} has no credentials yet: store them before previewing",
+                self.kind.title()
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn with_preview(&self, run: &SyncRunId, now: DateTime<Utc>) -> Integration {
+        Integration {
+            latest_preview: Some(run.clone()),
+            updated_at: now,
+            ..self.clone()
+        }
+    }
+
+    /// Checks that it may be enabled given its latest preview: pending, with credentials, and a
+    /// finished preview whose warnings are resolved (or overridden with `force`).
+    pub fn can_enable(&self, latest_preview: Option<&SyncRun>, request: EnableRequest) -> Result<(), Refused> {
+        let title = self.kind.title();
+        if self.status != IntegrationStatus::Pending {
+            return Err(Refused(format!(
+                "{title} is {}: only a pending integration can be enabled",
+                status_word(self.status)
+            )));
+        }
+        self.can_preview()?;
+        let Some(preview) = latest_preview else {
+            return Err(Refused(format!("preview {title} before enabling it")));
+        };
+        match preview.status {
+            RunStatus::Queued | RunStatus::Running => {
+                return Err(Refused(format!(
+                    "the {title} preview is still running: wait for it to finish"
+                )));
+            }
+            RunStatus::Failed => {
+                return Err(Refused(format!(
+                    "the latest {title} preview failed ({}); preview again",
+                    preview.error.as_deref().unwrap_or("no reason recorded")
+                )));
+            }
+            RunStatus::Succeeded => {}
+        }
+        let warned = preview.counts.map_or(0, |c| c.warnings());
+        if warned > 0 && !request.force {
+            return Err(Refused(format!(
+                "the latest {title} preview has {warned} record(s) with warnings: resolve them (edit the carebridge record or the data in {title}) and preview again, or enable with {{\"force\": true}}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Enabled (→ active) with its webhook subscriptions and the run importing its records.
+    pub fn enabled(
+        &self,
+        subscriptions: Vec<Subscribed>,
+        initial_import: &SyncRunId,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Integration {
+        Integration {
+            status: IntegrationStatus::Active,
+            enabled_at: Some(now),
+            enabled_by: Some(by.to_owned()),
+            initial_import: Some(initial_import.clone()),
+            subscriptions,
+            updated_at: now,
+            ..self.clone()
+        }
+    }
+
+    /// The key that checks a webhook about `resource`, while the integration is active.
+    pub fn signing_key(&self, resource: &str) -> Option<&str> {
+        (self.status == IntegrationStatus::Active)
+            .then(|| self.subscriptions.iter().find(|s| s.resource == resource))
+            .flatten()
+            .map(|s| s.signing_pub_key.as_str())
+    }
+
+    /// Cancels it; cancelling again changes nothing. Its subscriptions must already be removed
+    /// at the vendor.
     pub fn cancel(&self, now: DateTime<Utc>) -> Result<Integration, Refused> {
         match self.status {
             IntegrationStatus::Cancelled => Ok(self.clone()),
@@ -188,6 +313,7 @@ impl Integration {
             IntegrationStatus::Pending | IntegrationStatus::Active => Ok(Integration {
                 status: IntegrationStatus::Cancelled,
                 cancelled_at: Some(now),
+                subscriptions: Vec::new(),
                 updated_at: now,
                 ..self.clone()
             }),
@@ -266,6 +392,76 @@ mod tests {
                 .unwrap_err();
             assert!(refused.0.contains("activate it"), "{refused}");
         }
+    }
+
+    fn preview(status: RunStatus, warnings: u32) -> SyncRun {
+        let mut run = SyncRun::queued(
+            crate::GroupId::parse("acme").unwrap(),
+            IntegrationKind::Elation,
+            crate::sync::RunKind::Preview,
+            "admin",
+            now(),
+        );
+        run.status = status;
+        let mut counts = crate::sync::PlanCounts::default();
+        counts.patients.with_warnings = warnings;
+        run.counts = Some(counts);
+        run
+    }
+
+    #[test]
+    fn enabling_needs_credentials_and_a_finished_preview_without_warnings_unless_forced() {
+        let pending = with_status(IntegrationKind::Elation, IntegrationStatus::Pending);
+        let no_force = EnableRequest::default();
+        let refused = pending
+            .can_enable(Some(&preview(RunStatus::Succeeded, 0)), no_force)
+            .unwrap_err();
+        assert!(refused.0.contains("no credentials"), "{refused}");
+        let ready = pending
+            .with_verified_credentials("https://x.example/api/2.0", now())
+            .unwrap();
+        assert!(
+            ready
+                .can_enable(None, no_force)
+                .unwrap_err()
+                .0
+                .contains("preview Elation")
+        );
+        let running = preview(RunStatus::Running, 0);
+        assert!(
+            ready
+                .can_enable(Some(&running), no_force)
+                .unwrap_err()
+                .0
+                .contains("still running")
+        );
+        let warned = preview(RunStatus::Succeeded, 2);
+        let refused = ready.can_enable(Some(&warned), no_force).unwrap_err();
+        assert!(refused.0.contains("2 record(s) with warnings"), "{refused}");
+        assert!(ready.can_enable(Some(&warned), EnableRequest { force: true }).is_ok());
+        assert!(
+            ready
+                .can_enable(Some(&preview(RunStatus::Succeeded, 0)), no_force)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_active_integration_checks_webhooks_with_its_subscription_keys_until_cancelled() {
+        let subscribed = vec![Subscribed {
+            id: "1".into(),
+            resource: "patients".into(),
+            signing_pub_key: "key".into(),
+        }];
+        let run = SyncRunId::generate();
+        let active =
+            with_status(IntegrationKind::Elation, IntegrationStatus::Pending).enabled(subscribed, &run, "admin", now());
+        assert_eq!(active.status, IntegrationStatus::Active);
+        assert_eq!(active.signing_key("patients"), Some("key"));
+        assert_eq!(active.signing_key("physicians"), None);
+        let cancelled = active.cancel(now()).unwrap();
+        assert_eq!(cancelled.signing_key("patients"), None);
+        assert!(cancelled.subscriptions.is_empty());
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod nanp;
 pub mod normalize;
 pub mod patient;
 pub mod practitioner;
+pub mod sync;
 
 pub use error::{FieldError, ValidationErrors};
-pub use ids::{GroupId, ImportId, PatientId, PractitionerId};
+pub use ids::{GroupId, ImportId, PatientId, PractitionerId, SyncRunId};

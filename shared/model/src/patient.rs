@@ -198,6 +198,23 @@ impl PatientFields {
         )
     }
 
+    /// A vendor's copy laid over ours, for a vendor that keeps the patient's demographics: its
+    /// names, date of birth, sex, e-mail, phones and address replace ours, blanks included (a
+    /// number removed there is removed here). What the vendor does not keep stays ours: the name
+    /// prefix, the country when it sends no address, the coach when it names none, and the ids
+    /// of other systems.
+    pub fn synced_from(&self, vendor: &PatientFields) -> PatientFields {
+        let mut external_ids = self.external_ids.clone();
+        external_ids.extend(vendor.external_ids.iter().map(|(s, id)| (*s, id.clone())));
+        PatientFields {
+            name_prefix: vendor.name_prefix.clone().or_else(|| self.name_prefix.clone()),
+            country: vendor.country.clone().or_else(|| self.country.clone()),
+            practitioner_id: vendor.practitioner_id.clone().or_else(|| self.practitioner_id.clone()),
+            external_ids,
+            ..vendor.clone()
+        }
+    }
+
     /// The fields that differ from `before`, in field-name order.
     pub fn changes_from(&self, before: &PatientFields) -> Vec<Change> {
         let (serde_json::Value::Object(old), serde_json::Value::Object(new)) = (

@@ -180,6 +180,23 @@ impl PractitionerInput {
     }
 }
 
+impl PractitionerFields {
+    /// A vendor's copy laid over ours: the names, e-mail and NPI it keeps replace ours; the kind,
+    /// phone and prefix carebridge keeps stay, and external ids merge.
+    pub fn synced_from(&self, vendor: &PractitionerFields) -> PractitionerFields {
+        let mut external_ids = self.external_ids.clone();
+        external_ids.extend(vendor.external_ids.iter().map(|(s, id)| (*s, id.clone())));
+        PractitionerFields {
+            first_name: vendor.first_name.clone(),
+            last_name: vendor.last_name.clone(),
+            email: vendor.email.clone(),
+            npi: vendor.npi.clone().or_else(|| self.npi.clone()),
+            external_ids,
+            ..self.clone()
+        }
+    }
+}
+
 impl From<&PractitionerFields> for PractitionerInput {
     fn from(f: &PractitionerFields) -> Self {
         PractitionerInput {

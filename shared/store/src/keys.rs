@@ -4,7 +4,7 @@
 use crate::records::Key;
 use model::external::ExternalSystem;
 use model::integration::IntegrationKind;
-use model::{GroupId, ImportId, PatientId, PractitionerId};
+use model::{GroupId, ImportId, PatientId, PractitionerId, SyncRunId};
 
 pub fn group_partition(group: &GroupId) -> String {
     format!("G#{group}")
@@ -34,6 +34,33 @@ pub fn import(group: &GroupId, id: &ImportId) -> Key {
 /// A group's integration with one vendor: its status and settings, never its credentials.
 pub fn integration(group: &GroupId, kind: IntegrationKind) -> Key {
     Key::new(group_partition(group), format!("{INTEGRATION_PREFIX}{kind}"))
+}
+
+pub const SYNC_RUN_PREFIX: &str = "SYNCRUN#";
+
+/// The sort-key prefix of one integration's runs.
+pub fn sync_run_prefix(integration: IntegrationKind) -> String {
+    format!("{SYNC_RUN_PREFIX}{integration}#")
+}
+
+/// One run of an integration's preview or initial import (ids sort by creation time).
+pub fn sync_run(group: &GroupId, integration: IntegrationKind, run: &SyncRunId) -> Key {
+    Key::new(group_partition(group), format!("{}{run}", sync_run_prefix(integration)))
+}
+
+/// The sort-key prefix of the records saying which of a run's vendor records it has written.
+pub fn sync_item_prefix(run: &SyncRunId) -> String {
+    format!("SYNCITEM#{run}#")
+}
+
+/// The record saying run `run` has written the carebridge record for vendor record
+/// `vendor_id`, and how: written in the same transaction as that record, so a resumed run
+/// knows exactly what it already did.
+pub fn sync_item(group: &GroupId, run: &SyncRunId, entity: &str, vendor_id: &str) -> Key {
+    Key::new(
+        group_partition(group),
+        format!("{}{entity}#{vendor_id}", sync_item_prefix(run)),
+    )
 }
 
 /// The sort-key prefix of an import's applied-part records.

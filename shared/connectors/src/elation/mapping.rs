@@ -22,6 +22,7 @@ use model::external::ExternalSystem;
 use model::normalize::{self, Country};
 use model::patient::{PatientFields, PatientInput, Sex};
 use model::practitioner::PractitionerInput;
+use model::sync::{VendorPatient, VendorPractitioner};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -157,6 +158,24 @@ pub fn practitioner_input(physician: &Physician) -> PractitionerInput {
             physician.id.to_string(),
         )])),
         ..PractitionerInput::default()
+    }
+}
+
+/// A physician as the vendor-neutral record an integration's plan reads.
+pub fn vendor_practitioner(physician: &Physician) -> VendorPractitioner {
+    VendorPractitioner {
+        vendor_id: physician.id.to_string(),
+        input: practitioner_input(physician),
+    }
+}
+
+/// A patient as the vendor-neutral record an integration's plan reads; `current` as for
+/// [`patient_input`].
+pub fn vendor_patient(patient: &Patient, current: Option<&PatientFields>) -> VendorPatient {
+    VendorPatient {
+        vendor_id: patient.id.to_string(),
+        input: patient_input(patient, current),
+        practitioner_vendor_id: patient.primary_physician.map(|id| id.to_string()),
     }
 }
 

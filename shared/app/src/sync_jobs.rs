@@ -1,0 +1,69 @@
+//! The jobs on the sync queue, run by the sync-worker function. Every job may arrive more than
+//! once and in any order, so each one is safe to run again.
+
+use crate::{AppError, Deps, integration_runs};
+use model::integration::IntegrationKind;
+use model::{GroupId, SyncRunId};
+use serde::{Deserialize, Serialize};
+
+/// One message on the sync queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum SyncJob {
+    /// Run (or resume) a preview or initial import.
+    Run {
+        group: GroupId,
+        integration: IntegrationKind,
+        run: SyncRunId,
+    },
+}
+
+impl SyncJob {
+    pub fn group(&self) -> &GroupId {
+        match self {
+            SyncJob::Run { group, .. } => group,
+        }
+    }
+
+    /// The record the job is about, by id (never by anything a patient told us), for logs.
+    pub fn record(&self) -> String {
+        match self {
+            SyncJob::Run { integration, run, .. } => format!("{integration} run {run}"),
+        }
+    }
+}
+
+/// Runs one job. An error means it should be tried again later.
+pub async fn perform(deps: &Deps, job: &SyncJob) -> Result<(), AppError> {
+    match job {
+        SyncJob::Run {
+            group,
+            integration,
+            run,
+        } => integration_runs::execute(deps, group, *integration, run).await,
+    }
+}
+
+/// Called when the last try of a job has failed, before it goes to the dead-letter queue: the
+/// record it concerns says so, so nobody waits on it.
+pub async fn abandon(deps: &Deps, job: &SyncJob, reason: &str) -> Result<(), AppError> {
+    match job {
+        SyncJob::Run {
+            group,
+            integration,
+            run,
+        } => integration_runs::abandon(deps, group, *integration, run, reason).await,
+    }
+}
+
+/// Puts jobs on the sync queue.
+pub(crate) async fn enqueue(deps: &Deps, jobs: &[SyncJob]) -> Result<(), AppError> {
+    let bodies = jobs
+        .iter()
+        .map(|job| {
+            serde_json::to_string(job).map_err(|e| AppError::Internal(format!("a sync job could not be encoded: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    deps.sync_queue()?.send(bodies).await?;
+    Ok(())
+}
