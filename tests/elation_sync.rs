@@ -256,3 +256,136 @@ async fn enabling_needs_a_preview_and_force_overrides_warnings() {
     assert_eq!(import["counts"]["practitioners"]["skip"], 1, "{import}");
     assert_eq!(import["counts"]["patients"]["create"], 1, "{import}");
 }
+
+impl Practice {
+    async fn control(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let url = format!("{}/_sandbox/{path}", self.sandbox.base_url());
+        let reply = self.http.request(method, url).json(&body).send().await.unwrap();
+        assert!(reply.status().is_success(), "{path}: {}", reply.status());
+        reply.json().await.unwrap_or(Value::Null)
+    }
+
+    /// Every webhook the sandbox has sent so far.
+    async fn deliveries(&self) -> Vec<Value> {
+        let url = format!("{}/_sandbox/deliveries", self.sandbox.base_url());
+        let reply = self.http.get(url).send().await.unwrap();
+        reply.json::<Vec<Value>>().await.unwrap()
+    }
+
+    /// Waits until every delivery so far has been answered 200, and returns them.
+    async fn all_delivered(&self) -> Vec<Value> {
+        for _ in 0..100 {
+            let deliveries = self.deliveries().await;
+            if deliveries.iter().all(|d| d["delivered"] == true) {
+                return deliveries;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("webhooks were not accepted within 10 s: {:?}", self.deliveries().await);
+    }
+}
+
+/// A group connected to a practice with one physician and one patient, enabled and imported;
+/// returns the Elation patient's id.
+async fn enabled_with_one_patient(group: &str, practice: &Practice) -> i64 {
+    let grace = practice.physician("Grace", "grace@clinic.example").await;
+    let ada = practice.patient(grace, "Ada", "ada@example.org").await;
+    connect(group, practice).await;
+    assert_eq!(preview(group).await["counts"]["patients"]["with_warnings"], 0);
+    let enabled = post(&path(group, "/enable")).token(&admin(group)).send().await;
+    assert_status(&enabled, 202);
+    let import = finished(group, enabled.body["initial_import"].as_str().unwrap()).await;
+    assert_eq!(import["status"], "succeeded", "{import}");
+    ada
+}
+
+/// The carebridge patient linked to Elation patient `elation_id`.
+async fn linked_patient(group: &str, elation_id: i64) -> Option<Value> {
+    all_patients(group)
+        .await
+        .into_iter()
+        .find(|p| p["external_ids"]["elation"].as_str().and_then(|id| id.parse().ok()) == Some(elation_id))
+}
+
+/// Reads the linked patient until `done` holds for it.
+async fn patient_becomes(group: &str, elation_id: i64, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..100 {
+        if let Some(patient) = linked_patient(group, elation_id).await.filter(|p| done(p)) {
+            return patient;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the change did not reach carebridge within 10 s: {:?}",
+        linked_patient(group, elation_id).await
+    );
+}
+
+#[tokio::test]
+async fn an_edit_in_elation_arrives_by_signed_webhook_and_replayed_or_stale_copies_change_nothing() {
+    let group = new_group().await;
+    let practice = Practice::start().await;
+    let ada = enabled_with_one_patient(&group, &practice).await;
+
+    practice
+        .control(
+            reqwest::Method::PATCH,
+            &format!("patients/{ada}"),
+            json!({"first_name": "Augusta"}),
+        )
+        .await;
+    patient_becomes(&group, ada, |p| p["first_name"] == "Augusta").await;
+    let first_edit = practice.all_delivered().await.last().unwrap()["event_uuid"].clone();
+    practice
+        .control(
+            reqwest::Method::PATCH,
+            &format!("patients/{ada}"),
+            json!({"last_name": "King"}),
+        )
+        .await;
+    let settled = patient_becomes(&group, ada, |p| p["last_name"] == "King").await;
+
+    // Elation retrying the first edit's event, and an older copy published as a new event.
+    let redeliver = format!("deliveries/{}/redeliver", first_edit.as_str().unwrap());
+    practice.control(reqwest::Method::POST, &redeliver, json!({})).await;
+    practice
+        .control(reqwest::Method::POST, &redeliver, json!({"as_new_event": true}))
+        .await;
+    let deliveries = practice.all_delivered().await;
+    assert_eq!(deliveries.len(), 4, "{deliveries:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = linked_patient(&group, ada).await.unwrap();
+    assert_eq!(after["last_name"], "King", "a stale copy must not undo a newer change");
+    assert_eq!(after["version"], settled["version"], "nothing was written");
+}
+
+#[tokio::test]
+async fn a_forged_webhook_is_refused_and_nothing_is_queued() {
+    let group = new_group().await;
+    let practice = Practice::start().await;
+    let ada = enabled_with_one_patient(&group, &practice).await;
+    let body = json!({
+        "data": {"id": ada, "first_name": "Mallory", "last_name": "Lovelace", "dob": "1980-02-29", "sex": "Female"},
+        "action": "saved", "event_id": 1, "event_uuid": "0190f0e0-0000-7000-8000-000000000001",
+        "application_id": "carebridge-local", "resource": "patients", "resource_url": null,
+    });
+    let webhook = format!("/webhooks/elation/{group}");
+    let unsigned = post(&webhook).json(&body).send().await;
+    assert_status(&unsigned, 401);
+    assert_eq!(unsigned.problem(), "bad-signature");
+    let forged_signature = format!("{}==", "A".repeat(86));
+    let forged = post(&webhook)
+        .header("El8-Ed25519-Signature", &forged_signature)
+        .json(&body)
+        .send()
+        .await;
+    assert_status(&forged, 401);
+    let elsewhere = post("/webhooks/elation/no-such-group")
+        .header("El8-Ed25519-Signature", &forged_signature)
+        .json(&body)
+        .send()
+        .await;
+    assert_status(&elsewhere, 404);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(linked_patient(&group, ada).await.unwrap()["first_name"], "Ada");
+}

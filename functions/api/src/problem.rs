@@ -123,6 +123,7 @@ impl From<AppError> for Problem {
                     "this is being worked on right now; try again shortly",
                 )
             },
+            AppError::BadSignature(detail) => Problem::new(401, "bad-signature", "Unauthenticated", detail),
             AppError::BadCursor => Problem::bad_request(
                 "invalid-cursor",
                 "the cursor is not valid for this listing; start again without it",

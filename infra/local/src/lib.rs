@@ -166,6 +166,7 @@ pub async fn build(
     )?;
     let provisioned = provision::provision(&template, config).await?;
     let mut api = None;
+    let mut webhook_receiver = None;
     let mut public_routes = Vec::new();
     let mut s3_triggers = Vec::new();
     let mut sqs_triggers = Vec::new();
@@ -222,6 +223,9 @@ pub async fn build(
                         .with_import_queue(Arc::new(queue("IMPORT_QUEUE_URL")?))
                         .with_sync_queue(Arc::new(queue("SYNC_QUEUE_URL")?)),
                 );
+            }
+            "webhooks" => {
+                webhook_receiver = Some(deps()?.with_sync_queue(Arc::new(queue("SYNC_QUEUE_URL")?)));
             }
             "sync-worker" => {
                 let tries = env
@@ -312,6 +316,7 @@ pub async fn build(
         provisioned,
         host: Arc::new(server::Host {
             api,
+            webhooks: webhook_receiver,
             auth,
             public_routes,
         }),

@@ -25,6 +25,8 @@ const API_GATEWAY_MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 /// Everything the HTTP front door needs.
 pub struct Host {
     pub api: api::Deps,
+    /// The webhooks function, when the template declares it: it serves `/webhooks/…`.
+    pub webhooks: Option<webhooks::Deps>,
     pub auth: DevAuth,
     /// Routes the template marks `Authorizer: NONE`, as (method, path).
     pub public_routes: Vec<(String, String)>,
@@ -34,8 +36,18 @@ impl Host {
     fn is_public(&self, method: &str, path: &str) -> bool {
         self.public_routes
             .iter()
-            .any(|(m, p)| p == path && (m == method || m.eq_ignore_ascii_case("ANY")))
+            .any(|(m, p)| route_matches(p, path) && (m == method || m.eq_ignore_ascii_case("ANY")))
     }
+}
+
+/// Whether `path` fits a route template such as `/webhooks/elation/{group}`.
+fn route_matches(template: &str, path: &str) -> bool {
+    let mut segments = path.trim_end_matches('/').split('/');
+    template.split('/').all(|expected| {
+        segments
+            .next()
+            .is_some_and(|segment| segment == expected || (expected.starts_with('{') && !segment.is_empty()))
+    }) && segments.next().is_none()
 }
 
 /// Serves until `shutdown` completes.
@@ -107,7 +119,10 @@ async fn handle(host: &Host, request: hyper::Request<Incoming>) -> HttpResponse 
             return to_http(Problem::internal().into_response());
         }
     };
-    to_http(api::handle(&host.api, request).await)
+    match &host.webhooks {
+        Some(deps) if path.starts_with("/webhooks/") => to_http(webhooks::handle(deps, request).await),
+        _ => to_http(api::handle(&host.api, request).await),
+    }
 }
 
 /// The API Gateway HTTP API (payload 2.0) event for this request, as Lambda would receive it.

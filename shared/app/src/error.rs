@@ -27,6 +27,9 @@ pub enum AppError {
     },
     #[error("the paging cursor is not valid for this listing")]
     BadCursor,
+    /// A webhook whose signature does not prove it came from the vendor.
+    #[error("{0}")]
+    BadSignature(String),
     #[error("another attempt is handling this event right now; try again later")]
     InProgressElsewhere,
     #[error(transparent)]

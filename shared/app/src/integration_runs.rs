@@ -10,14 +10,14 @@
 
 use crate::integrations::{self, elation_client};
 use crate::paging::{Listing, all_records, decode_cursor, encode_cursor, list_records, page_size};
-use crate::people::{Person, record_writes};
+use crate::people::{Person, replacement};
 use crate::sync_jobs::{SyncJob, enqueue};
 use crate::{AppError, Deps, groups};
 use connectors::elation::mapping::{elation_id, vendor_patient, vendor_practitioner};
 use connectors::elation::types::{Patient as ElationPatient, Physician};
 use connectors::elation::{Elation, Pages};
 use model::access::Caller;
-use model::external::{ExternalIds, ExternalSystem};
+use model::external::ExternalSystem;
 use model::integration::IntegrationKind;
 use model::patient::{Context, Patient};
 use model::practitioner::Practitioner;
@@ -542,25 +542,7 @@ async fn write_one<P: Person>(
     fields: P::Fields,
 ) -> Result<bool, AppError> {
     let group = &run.group;
-    let now = deps.clock.now();
-    let (stored, version, ids_before) = match target {
-        Some(current) => (
-            P::assemble(
-                P::id(&current.value).clone(),
-                group.clone(),
-                fields,
-                P::created_at(&current.value),
-                now,
-            ),
-            current.version + 1,
-            P::external_ids(P::fields(&current.value)).clone(),
-        ),
-        None => (
-            P::assemble(P::new_id(), group.clone(), fields, now, now),
-            1,
-            ExternalIds::new(),
-        ),
-    };
+    let (stored, mut writes) = replacement::<P>(group, target, fields, deps.clock.now())?;
     let entity = entity_name(item.entity);
     let done = serde_json::json!({
         "entity": entity,
@@ -568,7 +550,6 @@ async fn write_one<P: Person>(
         "action": item.action,
         "carebridge_id": P::id(&stored).to_string(),
     });
-    let mut writes = record_writes::<P>(group, &stored, version, &ids_before)?;
     writes.push(Write::Put {
         record: Record::encode(keys::sync_item(group, &run.id, entity, &item.vendor_id), 1, &done)?,
         condition: Condition::Absent,

@@ -1,6 +1,7 @@
 //! carebridge's use cases. Handlers call exactly one of these; each checks access with the
 //! model's rules, validates with the model, and reads and writes through the store's ports.
 
+pub mod elation_inbound;
 pub mod error;
 pub mod groups;
 pub mod import_complete;
@@ -13,6 +14,7 @@ pub mod patients;
 pub mod people;
 pub mod practitioners;
 pub mod sync_jobs;
+pub mod webhooks;
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;

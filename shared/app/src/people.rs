@@ -187,6 +187,36 @@ pub(crate) fn record_writes<P: Person>(
     Ok(writes)
 }
 
+/// The record `fields` make in place of `current` (or as a new record when there is none),
+/// and the writes that store it with its links, for flows that write what another system holds.
+pub(crate) fn replacement<P: Person>(
+    group: &GroupId,
+    current: Option<&Versioned<P::Stored>>,
+    fields: P::Fields,
+    now: DateTime<Utc>,
+) -> Result<(P::Stored, Vec<Write>), AppError> {
+    let (stored, version, ids_before) = match current {
+        Some(current) => (
+            P::assemble(
+                P::id(&current.value).clone(),
+                group.clone(),
+                fields,
+                P::created_at(&current.value),
+                now,
+            ),
+            current.version + 1,
+            P::external_ids(P::fields(&current.value)).clone(),
+        ),
+        None => (
+            P::assemble(P::new_id(), group.clone(), fields, now, now),
+            1,
+            ExternalIds::new(),
+        ),
+    };
+    let writes = record_writes::<P>(group, &stored, version, &ids_before)?;
+    Ok((stored, writes))
+}
+
 /// Link records to remove (ids no longer held) and to create (ids newly held).
 fn link_writes<P: Person>(
     group: &GroupId,

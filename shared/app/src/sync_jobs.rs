@@ -1,13 +1,14 @@
 //! The jobs on the sync queue, run by the sync-worker function. Every job may arrive more than
 //! once and in any order, so each one is safe to run again.
 
-use crate::{AppError, Deps, integration_runs};
+use crate::{AppError, Deps, elation_inbound, integration_runs};
+use connectors::elation::types::Event;
 use model::integration::IntegrationKind;
 use model::{GroupId, SyncRunId};
 use serde::{Deserialize, Serialize};
 
 /// One message on the sync queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "job", rename_all = "snake_case")]
 pub enum SyncJob {
     /// Run (or resume) a preview or initial import.
@@ -16,12 +17,14 @@ pub enum SyncJob {
         integration: IntegrationKind,
         run: SyncRunId,
     },
+    /// Apply a change Elation reported by webhook (already proven to be Elation's).
+    ElationEvent { group: GroupId, event: Box<Event> },
 }
 
 impl SyncJob {
     pub fn group(&self) -> &GroupId {
         match self {
-            SyncJob::Run { group, .. } => group,
+            SyncJob::Run { group, .. } | SyncJob::ElationEvent { group, .. } => group,
         }
     }
 
@@ -29,6 +32,16 @@ impl SyncJob {
     pub fn record(&self) -> String {
         match self {
             SyncJob::Run { integration, run, .. } => format!("{integration} run {run}"),
+            SyncJob::ElationEvent { event, .. } => format!(
+                "elation {} {} (event {})",
+                event.resource,
+                event
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get("id"))
+                    .map_or_else(|| "?".to_owned(), ToString::to_string),
+                event.dedupe_key().unwrap_or_default()
+            ),
         }
     }
 }
@@ -41,6 +54,11 @@ pub async fn perform(deps: &Deps, job: &SyncJob) -> Result<(), AppError> {
             integration,
             run,
         } => integration_runs::execute(deps, group, *integration, run).await,
+        SyncJob::ElationEvent { group, event } => {
+            let applied = elation_inbound::apply(deps, group, event).await?;
+            tracing::info!(%group, resource = %event.resource, ?applied, "an Elation change was handled");
+            Ok(())
+        }
     }
 }
 
@@ -53,6 +71,8 @@ pub async fn abandon(deps: &Deps, job: &SyncJob, reason: &str) -> Result<(), App
             integration,
             run,
         } => integration_runs::abandon(deps, group, *integration, run, reason).await,
+        // The Error log entry the worker writes names the record; nothing else waits on it.
+        SyncJob::ElationEvent { .. } => Ok(()),
     }
 }
 

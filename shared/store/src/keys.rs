@@ -101,6 +101,15 @@ pub fn external_link(group: &GroupId, kind: LinkedKind, system: ExternalSystem, 
     )
 }
 
+/// What carebridge last applied from an outside system for one of its records (its modified
+/// time there), so an older change arriving late is recognised.
+pub fn vendor_state(group: &GroupId, system: ExternalSystem, kind: LinkedKind, external_id: &str) -> Key {
+    Key::new(
+        group_partition(group),
+        format!("VENDOR#{}#{system}#{external_id}", kind.as_str()),
+    )
+}
+
 /// The record an idempotent consumer claims before handling an event (`scope` names the
 /// consumer, `key` the event).
 pub fn idempotency(group: &GroupId, scope: &str, key: &str) -> Key {

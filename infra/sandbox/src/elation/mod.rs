@@ -14,7 +14,7 @@
 //!
 //! The control plane (`/_sandbox/…`) adds apps, physicians and patients, edits and deletes
 //! patients as a practice user would in Elation's own screens (so webhooks go to every app),
-//! injects faults, and lists requests and deliveries.
+//! injects faults, lists requests and deliveries, and sends a delivery again.
 
 mod records;
 mod webhooks;
@@ -706,9 +706,56 @@ fn publish(
             target,
             attempts: Vec::new(),
             delivered: false,
+            body: Vec::new(),
+            signature: String::new(),
         };
         sandbox.courier.send(delivery, body, signature);
     }
+}
+
+/// Sends an event again: as it was (`{}`: what Elation's retry or a replay of its published
+/// event sends), or with `{"as_new_event": true}` under a new event id, as Elation does when an
+/// older copy of a record is published after a newer one.
+fn redeliver(sandbox: &Sandbox, request: &Request, event_uuid: &str) -> Response {
+    let as_new_event = if request.body.is_empty() {
+        false
+    } else {
+        match request.json() {
+            Ok(body) => body.get("as_new_event").and_then(Value::as_bool).unwrap_or(false),
+            Err(response) => return response,
+        }
+    };
+    let original = {
+        let log = sandbox.courier.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.iter().find(|d| d.event_uuid == event_uuid).cloned()
+    };
+    let Some(mut delivery) = original else {
+        return not_found();
+    };
+    let (mut body, mut signature) = (delivery.body.clone(), delivery.signature.clone());
+    if as_new_event {
+        let mut event: Map<String, Value> = serde_json::from_slice(&body).unwrap_or_default();
+        let mut state = sandbox.state();
+        let client = event
+            .get("application_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let Some(key) = app_key(&state, &client) else {
+            return not_found();
+        };
+        state.next_event += 1;
+        delivery.event_uuid = uuid::Uuid::now_v7().to_string();
+        event.insert("event_id".into(), json!(state.next_event));
+        event.insert("event_uuid".into(), json!(delivery.event_uuid));
+        body = Value::Object(event).to_string().into_bytes();
+        signature = webhooks::sign(&key, &body);
+    }
+    delivery.attempts = Vec::new();
+    delivery.delivered = false;
+    let answer = json!({"event_uuid": delivery.event_uuid});
+    sandbox.courier.send(delivery, body, signature);
+    Response::json(202, answer)
 }
 
 /// The control plane: what people and tests do around the API.
@@ -818,6 +865,7 @@ fn control(sandbox: &Sandbox, request: &Request, rest: &[&str]) -> Response {
             Response::empty(204)
         }
         ("GET", ["requests"]) => Response::json(200, json!(sandbox.state().requests)),
+        ("POST", ["deliveries", event_uuid, "redeliver"]) => redeliver(sandbox, request, event_uuid),
         ("GET", ["deliveries"]) => {
             let log = sandbox.courier.log.lock().unwrap_or_else(|p| p.into_inner()).clone();
             Response::json(200, json!(log))

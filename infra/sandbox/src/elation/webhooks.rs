@@ -36,6 +36,12 @@ pub struct Delivery {
     /// The HTTP status of each attempt, or 0 when the receiver could not be reached.
     pub attempts: Vec<u16>,
     pub delivered: bool,
+    /// What was sent, kept so the control plane can send it again (as Elation's retries and
+    /// its published-events replay do).
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    #[serde(skip)]
+    pub signature: String,
 }
 
 pub type Log = Arc<Mutex<Vec<Delivery>>>;
@@ -57,8 +63,10 @@ pub struct Courier {
 impl Courier {
     /// Logs `delivery` (not yet tried) and sends its `body`, in the background, until it is
     /// answered 200 or the sandbox stops.
-    pub fn send(&self, delivery: Delivery, body: Vec<u8>, signature: String) {
+    pub fn send(&self, mut delivery: Delivery, body: Vec<u8>, signature: String) {
         let target = delivery.target.clone();
+        delivery.body = body.clone();
+        delivery.signature = signature.clone();
         let index = {
             let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
             log.push(delivery);
