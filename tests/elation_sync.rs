@@ -389,3 +389,205 @@ async fn a_forged_webhook_is_refused_and_nothing_is_queued() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(linked_patient(&group, ada).await.unwrap()["first_name"], "Ada");
 }
+
+impl Practice {
+    /// The app's own client for the practice, to read what carebridge sent.
+    fn client(&self) -> Elation {
+        let demo = elation::demo_client();
+        Elation::new(
+            &format!("{}/api/2.0", self.sandbox.base_url()),
+            Credentials {
+                client_id: demo.client_id,
+                client_secret: demo.client_secret,
+                username: None,
+                password: None,
+            },
+            connectors::http::RetryPolicy::default(),
+            Duration::from_secs(5),
+        )
+        .unwrap()
+    }
+}
+
+async fn coach_id(group: &str) -> String {
+    let reply = get(&format!("/v1/groups/{group}/practitioners"))
+        .token(&token(&[group], &[GROUP_ADMIN]))
+        .send()
+        .await;
+    reply.body["items"][0]["id"].as_str().unwrap().to_owned()
+}
+
+async fn write_plan_note(group: &str, patient: &str, text: &str) -> Reply {
+    post(&format!("/v1/groups/{group}/patients/{patient}/plan-notes"))
+        .token(&token(&[group], &[GROUP_ADMIN]))
+        .json(&json!({"text": text, "author_practitioner_id": coach_id(group).await}))
+        .send()
+        .await
+}
+
+/// Reads the patient's notes until the first is no longer pending.
+async fn note_settled(group: &str, patient: &str) -> Value {
+    for _ in 0..200 {
+        let reply = get(&format!("/v1/groups/{group}/patients/{patient}/plan-notes"))
+            .token(&token(&[group], &[GROUP_ADMIN]))
+            .send()
+            .await;
+        assert_status(&reply, 200);
+        let note = reply.body["items"][0].clone();
+        if note["delivery"]["status"] != "pending" {
+            return note;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the plan note was still pending after 20 s");
+}
+
+#[tokio::test]
+async fn a_carebridge_edit_and_a_plan_note_reach_elation_without_coming_back() {
+    let group = new_group().await;
+    let practice = Practice::start().await;
+    let ada = enabled_with_one_patient(&group, &practice).await;
+    let patient = linked_patient(&group, ada).await.unwrap();
+    let id = patient["id"].as_str().unwrap();
+    let edited = patch(&format!("/v1/groups/{group}/patients/{id}"))
+        .token(&token(&[&group], &[GROUP_ADMIN]))
+        .header("if-match", &format!("\"{}\"", patient["version"]))
+        .json(&json!({"first_name": "Augusta", "mobile_phone": "+1 415 555 0123"}))
+        .send()
+        .await;
+    assert_status(&edited, 200);
+    let client = practice.client();
+    let mut in_elation = None;
+    for _ in 0..100 {
+        let now = client.patient(ada).await.unwrap().unwrap();
+        if now.first_name.as_deref() == Some("Augusta") {
+            in_elation = Some(now);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let in_elation = in_elation.expect("the edit reached Elation within 10 s");
+    let mobile = in_elation.phones.iter().find(|p| p.phone_type == "Mobile").unwrap();
+    assert_eq!(mobile.phone, "4155550123");
+
+    let written = write_plan_note(&group, id, "Walk 20 minutes after lunch.").await;
+    assert_status(&written, 202);
+    assert_eq!(written.body["delivery"]["status"], "pending");
+    let note = note_settled(&group, id).await;
+    assert_eq!(note["delivery"]["status"], "delivered", "{note}");
+    let elation_note: i64 = note["delivery"]["elation_note_id"].as_str().unwrap().parse().unwrap();
+    let url = format!(
+        "{}/api/2.0/non_visit_notes/{elation_note}/",
+        practice.sandbox.base_url()
+    );
+    let token = practice
+        .http
+        .post(format!("{}/api/2.0/oauth2/token/", practice.sandbox.base_url()))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "carebridge-local"),
+            ("client_secret", "local-sandbox-secret"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let posted: Value = practice
+        .http
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(posted["type"], "nonvisit");
+    assert_eq!(posted["patient"], ada);
+    assert_eq!(posted["bullets"][0]["category"], "Plan");
+    assert_eq!(posted["bullets"][0]["text"], "Walk 20 minutes after lunch.");
+
+    // Elation sends no webhook for carebridge's own writes, and carebridge wrote nothing back.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(practice.all_delivered().await.len(), 0);
+    let after = linked_patient(&group, ada).await.unwrap();
+    assert_eq!(after["version"], edited.body["version"]);
+}
+
+#[tokio::test]
+async fn a_failing_elation_is_retried_then_the_job_is_dead_lettered_and_the_note_says_why() {
+    let group = new_group().await;
+    let practice = Practice::start().await;
+    let ada = enabled_with_one_patient(&group, &practice).await;
+    let id = linked_patient(&group, ada).await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    practice
+        .control(
+            reqwest::Method::POST,
+            "faults",
+            json!({"kind": "status", "status": 429, "times": 1000, "path_prefix": "/api/2.0/non_visit_notes"}),
+        )
+        .await;
+    let written = write_plan_note(&group, &id, "Call back on Monday.").await;
+    assert_status(&written, 202);
+    let note = note_settled(&group, &id).await;
+    assert_eq!(note["delivery"]["status"], "failed", "{note}");
+    assert!(
+        note["delivery"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after the last try"),
+        "{note}"
+    );
+    let posts = practice
+        .http
+        .get(format!("{}/_sandbox/requests", practice.sandbox.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json::<Vec<Value>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap().starts_with("/api/2.0/non_visit_notes"))
+        .count();
+    // Three tries per job (a 429 is retried with backoff), five deliveries of the job.
+    assert_eq!(posts, 15);
+
+    let config = store::aws::load_config().await;
+    let sqs = store::aws::sqs(&config);
+    let dlq = sqs
+        .get_queue_url()
+        .queue_name(format!("carebridge-{}-sync-dlq", stack().stage))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let mut dead = Vec::new();
+    for _ in 0..50 {
+        let received = sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        dead.extend(received.messages.unwrap_or_default().into_iter().filter_map(|m| m.body));
+        if dead
+            .iter()
+            .any(|body| body.contains(written.body["id"].as_str().unwrap()))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the job did not reach the dead-letter queue: {dead:?}");
+}

@@ -67,6 +67,7 @@ page!(PatientPage, Patient);
 page!(PractitionerPage, Practitioner);
 page!(ImportPage, ImportJob);
 page!(RunPage, model::sync::SyncRun);
+page!(PlanNotePage, model::plan_note::PlanNote);
 
 /// One page of an integration run's results, practitioners first.
 #[derive(Debug, Serialize, ToSchema)]
@@ -245,6 +246,8 @@ impl Modify for BearerAuth {
         crate::routes::list_integration_runs,
         crate::routes::get_integration_run,
         crate::routes::integration_run_results,
+        crate::routes::create_plan_note,
+        crate::routes::list_plan_notes,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),

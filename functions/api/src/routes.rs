@@ -2,12 +2,13 @@
 //! use case, encode the result. Their `#[utoipa::path]` attributes are the OpenAPI document.
 
 use crate::openapi::{
-    CreatedImport, GroupList, ImportPage, IntegrationList, PlanItemPage, Problems, ResultPage, RunPage, Versioned,
+    CreatedImport, GroupList, ImportPage, IntegrationList, PlanItemPage, PlanNotePage, Problems, ResultPage, RunPage,
+    Versioned,
 };
 use crate::problem::Problem;
 use crate::request::{self, etag};
 use app::people;
-use app::{Deps, groups, import_complete, imports, integration_runs, integrations};
+use app::{Deps, elation_outbound, groups, import_complete, imports, integration_runs, integrations};
 use connectors::elation::CredentialsInput;
 use lambda_http::{Body, Request, Response};
 use model::GroupId;
@@ -16,6 +17,7 @@ use model::import::complete::CompleteRequest;
 use model::import::job::{ImportJob, NewImport};
 use model::integration::{EnableRequest, Integration};
 use model::patient::{Patient, PatientInput};
+use model::plan_note::{PlanNote, PlanNoteInput};
 use model::practitioner::{Practitioner, PractitionerInput};
 use model::sync::SyncRun;
 use serde::Serialize;
@@ -47,6 +49,7 @@ pub enum Route {
     IntegrationRuns,
     IntegrationRun,
     IntegrationRunResults,
+    PlanNotes,
 }
 
 /// Every route: its path template and the methods it allows. The OpenAPI test checks that the
@@ -121,6 +124,11 @@ pub const ROUTES: &[(Route, &str, &str)] = &[
         Route::IntegrationRun,
         "/v1/groups/{group}/integrations/{integration}/runs/{run}",
         "GET",
+    ),
+    (
+        Route::PlanNotes,
+        "/v1/groups/{group}/patients/{patient}/plan-notes",
+        "GET, POST",
     ),
     (
         Route::IntegrationRunResults,
@@ -223,6 +231,8 @@ pub async fn dispatch(deps: &Deps, request: &Request, matched: Matched<'_>) -> A
         (Route::IntegrationEnable, _, Some(group)) => enable_integration(&call, &group, id).await,
         (Route::IntegrationRuns, _, Some(group)) => list_integration_runs(&call, &group, id).await,
         (Route::IntegrationRun, _, Some(group)) => get_integration_run(&call, &group, id, child).await,
+        (Route::PlanNotes, "GET", Some(group)) => list_plan_notes(&call, &group, id).await,
+        (Route::PlanNotes, _, Some(group)) => create_plan_note(&call, &group, id).await,
         (Route::IntegrationRunResults, _, Some(group)) => integration_run_results(&call, &group, id, child).await,
         _ => Err(Problem::internal()),
     }
@@ -592,6 +602,40 @@ pub(crate) async fn integration_run_results(call: &Call<'_>, group: &GroupId, ki
     };
     let page = integration_runs::results(call.deps, &call.caller, group, kind, run, wanted).await?;
     Ok(json(200, &PlanItemPage::from(page)))
+}
+
+#[utoipa::path(
+    post, path = "/v1/groups/{group}/patients/{patient}/plan-notes", tag = "patients",
+    description = "Writes a plan note and sends it to Elation as a non-visit note (type `nonvisit`, one bullet of category `Plan`, by the author's Elation physician). The answer comes at once with delivery `pending`; the note's `delivery` then shows Elation's note id (`delivered`) or, after every retry, `failed` with the reason. The patient and the author must be linked to Elation and the integration active (409 otherwise). Role: group_admin.",
+    params(("group" = String, Path, description = "Group id"), ("patient" = String, Path, description = "Patient id")),
+    request_body = PlanNoteInput,
+    responses((status = 202, body = Versioned<PlanNote>, description = "Accepted: stored and queued for Elation"), Problems)
+)]
+pub(crate) async fn create_plan_note(call: &Call<'_>, group: &GroupId, patient: &str) -> Answer {
+    let input: PlanNoteInput = request::json(call.request)?;
+    Ok(record(
+        202,
+        elation_outbound::create_plan_note(call.deps, &call.caller, group, patient, &input).await?,
+        None,
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/patients/{patient}/plan-notes", tag = "patients",
+    description = "The patient's plan notes, newest first, each with its delivery to Elation.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("patient" = String, Path, description = "Patient id"),
+        ("cursor" = Option<String>, Query, description = "next_cursor from the previous page"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)")
+    ),
+    responses((status = 200, body = PlanNotePage), Problems)
+)]
+pub(crate) async fn list_plan_notes(call: &Call<'_>, group: &GroupId, patient: &str) -> Answer {
+    let limit = request::query_number(call.request, "limit")?;
+    let cursor = request::query(call.request, "cursor");
+    let page = elation_outbound::list_plan_notes(call.deps, &call.caller, group, patient, cursor, limit).await?;
+    Ok(json(200, &PlanNotePage::from(page)))
 }
 
 /// Declares the four handlers of one kind of person record (list, create, get, patch), so

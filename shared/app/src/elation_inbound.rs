@@ -135,6 +135,29 @@ fn state_write(key: store::Key, before: Option<&Versioned<Applied>>, now: &Appli
     })
 }
 
+/// Records that carebridge wrote Elation's record itself (a push), unless a newer change was
+/// recorded meanwhile.
+pub(crate) async fn record_applied(
+    deps: &Deps,
+    group: &GroupId,
+    kind: LinkedKind,
+    elation_id: i64,
+    now: Applied,
+) -> Result<(), AppError> {
+    let key = state_key(group, kind, elation_id);
+    for _ in 0..3 {
+        let before = deps.read::<Applied>(&key).await?;
+        if is_stale(before.as_ref(), now.last_modified) {
+            return Ok(());
+        }
+        match write(deps, vec![state_write(key.clone(), before.as_ref(), &now)?]).await {
+            Err(AppError::InProgressElsewhere) => continue,
+            other => return other,
+        }
+    }
+    Err(AppError::InProgressElsewhere)
+}
+
 async fn write(deps: &Deps, writes: Vec<Write>) -> Result<(), AppError> {
     match deps.records.write(writes).await {
         Ok(()) => Ok(()),

@@ -2,6 +2,7 @@
 //! model's rules, validates with the model, and reads and writes through the store's ports.
 
 pub mod elation_inbound;
+pub mod elation_outbound;
 pub mod error;
 pub mod groups;
 pub mod import_complete;

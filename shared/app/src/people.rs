@@ -44,6 +44,11 @@ pub trait Person {
         created_at: DateTime<Utc>,
         updated_at: DateTime<Utc>,
     ) -> Self::Stored;
+    /// What else follows a caller's edit (e.g. telling a vendor that keeps the record). The
+    /// edit is already stored; this must not fail it.
+    fn edited(_deps: &Deps, _before: &Self::Fields, _after: &Self::Stored) -> impl Future<Output = ()> + Send {
+        async {}
+    }
     fn id(stored: &Self::Stored) -> &Self::Id;
     fn fields(stored: &Self::Stored) -> &Self::Fields;
     fn created_at(stored: &Self::Stored) -> DateTime<Utc>;
@@ -119,6 +124,7 @@ pub async fn update<P: Person>(
     let version = expected_version + 1;
     let writes = record_writes::<P>(group_id, &stored, version, P::external_ids(old_fields))?;
     apply::<P>(deps, writes, expected_version).await?;
+    P::edited(deps, old_fields, &stored).await;
     Ok(Versioned { version, value: stored })
 }
 

@@ -1,10 +1,10 @@
 //! The jobs on the sync queue, run by the sync-worker function. Every job may arrive more than
 //! once and in any order, so each one is safe to run again.
 
-use crate::{AppError, Deps, elation_inbound, integration_runs};
+use crate::{AppError, Deps, elation_inbound, elation_outbound, integration_runs};
 use connectors::elation::types::Event;
 use model::integration::IntegrationKind;
-use model::{GroupId, SyncRunId};
+use model::{GroupId, PatientId, PlanNoteId, SyncRunId};
 use serde::{Deserialize, Serialize};
 
 /// One message on the sync queue.
@@ -19,12 +19,23 @@ pub enum SyncJob {
     },
     /// Apply a change Elation reported by webhook (already proven to be Elation's).
     ElationEvent { group: GroupId, event: Box<Event> },
+    /// Send a linked patient's demographics, as carebridge now holds them, to Elation.
+    PushPatient { group: GroupId, patient: PatientId },
+    /// Post a plan note to Elation.
+    PostPlanNote {
+        group: GroupId,
+        patient: PatientId,
+        note: PlanNoteId,
+    },
 }
 
 impl SyncJob {
     pub fn group(&self) -> &GroupId {
         match self {
-            SyncJob::Run { group, .. } | SyncJob::ElationEvent { group, .. } => group,
+            SyncJob::Run { group, .. }
+            | SyncJob::ElationEvent { group, .. }
+            | SyncJob::PushPatient { group, .. }
+            | SyncJob::PostPlanNote { group, .. } => group,
         }
     }
 
@@ -42,6 +53,8 @@ impl SyncJob {
                     .map_or_else(|| "?".to_owned(), ToString::to_string),
                 event.dedupe_key().unwrap_or_default()
             ),
+            SyncJob::PushPatient { patient, .. } => format!("patient {patient} (push to Elation)"),
+            SyncJob::PostPlanNote { patient, note, .. } => format!("plan note {note} of patient {patient}"),
         }
     }
 }
@@ -59,6 +72,10 @@ pub async fn perform(deps: &Deps, job: &SyncJob) -> Result<(), AppError> {
             tracing::info!(%group, resource = %event.resource, ?applied, "an Elation change was handled");
             Ok(())
         }
+        SyncJob::PushPatient { group, patient } => elation_outbound::push_patient(deps, group, patient).await,
+        SyncJob::PostPlanNote { group, patient, note } => {
+            elation_outbound::post_plan_note(deps, group, patient, note).await
+        }
     }
 }
 
@@ -72,7 +89,10 @@ pub async fn abandon(deps: &Deps, job: &SyncJob, reason: &str) -> Result<(), App
             run,
         } => integration_runs::abandon(deps, group, *integration, run, reason).await,
         // The Error log entry the worker writes names the record; nothing else waits on it.
-        SyncJob::ElationEvent { .. } => Ok(()),
+        SyncJob::ElationEvent { .. } | SyncJob::PushPatient { .. } => Ok(()),
+        SyncJob::PostPlanNote { group, patient, note } => {
+            elation_outbound::abandon_plan_note(deps, group, patient, note, reason).await
+        }
     }
 }
 

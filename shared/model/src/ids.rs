@@ -135,6 +135,11 @@ record_id!(
     SyncRunId, "run", "sync run"
 );
 
+record_id!(
+    /// A plan note written in carebridge for a patient.
+    PlanNoteId, "note", "plan note"
+);
+
 impl PatientId {
     /// The id of the patient that row `row` of `import` creates: the same on every attempt, so a
     /// redelivered or resumed completion finds the patient it already created instead of making

@@ -15,8 +15,9 @@ pub mod merge_patch;
 mod nanp;
 pub mod normalize;
 pub mod patient;
+pub mod plan_note;
 pub mod practitioner;
 pub mod sync;
 
 pub use error::{FieldError, ValidationErrors};
-pub use ids::{GroupId, ImportId, PatientId, PractitionerId, SyncRunId};
+pub use ids::{GroupId, ImportId, PatientId, PlanNoteId, PractitionerId, SyncRunId};

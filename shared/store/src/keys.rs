@@ -4,7 +4,7 @@
 use crate::records::Key;
 use model::external::ExternalSystem;
 use model::integration::IntegrationKind;
-use model::{GroupId, ImportId, PatientId, PractitionerId, SyncRunId};
+use model::{GroupId, ImportId, PatientId, PlanNoteId, PractitionerId, SyncRunId};
 
 pub fn group_partition(group: &GroupId) -> String {
     format!("G#{group}")
@@ -61,6 +61,15 @@ pub fn sync_item(group: &GroupId, run: &SyncRunId, entity: &str, vendor_id: &str
         group_partition(group),
         format!("{}{entity}#{vendor_id}", sync_item_prefix(run)),
     )
+}
+
+/// The sort-key prefix of a patient's plan notes (ids sort by creation time).
+pub fn plan_note_prefix(patient: &PatientId) -> String {
+    format!("NOTE#{patient}#")
+}
+
+pub fn plan_note(group: &GroupId, patient: &PatientId, note: &PlanNoteId) -> Key {
+    Key::new(group_partition(group), format!("{}{note}", plan_note_prefix(patient)))
 }
 
 /// The sort-key prefix of an import's applied-part records.

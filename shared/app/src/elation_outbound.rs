@@ -1,0 +1,267 @@
+//! carebridge → Elation: a caller's edit of a linked patient's demographics is PATCHed to
+//! Elation, and plan notes are posted as non-visit notes. Both go through the sync queue, so a
+//! busy or failing Elation is retried with backoff and, after the last try, the job waits in the
+//! dead-letter queue with an Error log entry naming the record.
+
+use crate::elation_inbound::{Applied, record_applied};
+use crate::integrations::elation_client;
+use crate::paging::{Listing, list_records};
+use crate::sync_jobs::{SyncJob, enqueue};
+use crate::{AppError, Deps, groups};
+use connectors::elation::mapping::{demographics, elation_id, patch_between, patient_input, plan_note};
+use model::access::{Action, Caller, authorize};
+use model::integration::{Integration, IntegrationKind, IntegrationStatus};
+use model::patient::{Context, Patient, PatientFields};
+use model::plan_note::{Delivery, DeliveryStatus, PlanNote, PlanNoteInput};
+use model::practitioner::Practitioner;
+use model::{GroupId, PatientId, PlanNoteId};
+use store::keys::{self, LinkedKind};
+use store::{Condition, Record, StoreError, Versioned, Write};
+
+/// After a caller's edit of `after`: queues a push when the patient is linked to Elation and
+/// something Elation keeps changed. The edit is already stored, so a failure to queue is logged
+/// as an error naming the patient, not returned.
+pub(crate) async fn patient_edited(deps: &Deps, before: &PatientFields, after: &Patient) {
+    if elation_id(&after.fields.external_ids).is_none() || patch_between(before, &after.fields).is_empty() {
+        return;
+    }
+    let job = SyncJob::PushPatient {
+        group: after.group.clone(),
+        patient: after.id.clone(),
+    };
+    if let Err(error) = enqueue(deps, &[job]).await {
+        tracing::error!(group = %after.group, patient = %after.id, %error, "the edit is saved but could not be queued for Elation");
+    }
+}
+
+async fn active_elation(deps: &Deps, group: &GroupId) -> Result<bool, AppError> {
+    let integration = deps
+        .read::<Integration>(&keys::integration(group, IntegrationKind::Elation))
+        .await?;
+    Ok(integration.is_some_and(|i| i.value.status == IntegrationStatus::Active))
+}
+
+/// Sends Elation what differs between its copy of the patient and carebridge's (from the
+/// sync-worker). Elation's copy is read first, so a retried or repeated push sends nothing twice.
+pub async fn push_patient(deps: &Deps, group: &GroupId, id: &PatientId) -> Result<(), AppError> {
+    if !active_elation(deps, group).await? {
+        return Ok(());
+    }
+    let Some(patient) = deps.read::<Patient>(&keys::patient(group, id)).await? else {
+        return Ok(());
+    };
+    let Some(elation_id) = elation_id(&patient.value.fields.external_ids) else {
+        return Ok(());
+    };
+    let client = elation_client(deps, group).await?;
+    let Some(theirs) = client.patient(elation_id).await? else {
+        tracing::warn!(%group, patient = %id, elation_patient = elation_id, "the linked Elation patient no longer exists; nothing was sent");
+        return Ok(());
+    };
+    let ours = &patient.value.fields;
+    let settings = groups::load(deps, group).await?.value.settings;
+    let ctx = Context {
+        default_country: settings.default_country,
+        today: deps.clock.now().date_naive(),
+    };
+    let patch = match patient_input(&theirs, Some(ours)).validate(&ctx) {
+        Ok(their_fields) => patch_between(&their_fields, ours),
+        // Elation's copy does not read as valid: send every demographic carebridge holds.
+        Err(_) => demographics(ours),
+    };
+    if patch.is_empty() {
+        return Ok(());
+    }
+    let updated = client.update_patient(elation_id, &patch).await?;
+    // Elation does not echo an app's own writes, but a late copy of an older change could still
+    // arrive: what was just written is recorded as applied, so that copy is stale.
+    record_applied(
+        deps,
+        group,
+        LinkedKind::Patient,
+        elation_id,
+        Applied {
+            last_modified: updated.last_modified,
+            deleted: false,
+        },
+    )
+    .await?;
+    tracing::info!(%group, patient = %id, fields = patch.len(), "patient demographics sent to Elation");
+    Ok(())
+}
+
+/// Stores a plan note and queues it for Elation (role `group_admin`). The patient and the
+/// author must be linked to Elation, and the integration active.
+pub async fn create_plan_note(
+    deps: &Deps,
+    caller: &Caller,
+    group: &GroupId,
+    raw_patient: &str,
+    input: &PlanNoteInput,
+) -> Result<Versioned<PlanNote>, AppError> {
+    authorize(caller, Some(group), Action::WriteRecords)?;
+    groups::load(deps, group).await?;
+    let patient = read_patient(deps, group, raw_patient).await?;
+    let (text, author) = input.validate()?;
+    let practitioner = deps
+        .read::<Practitioner>(&keys::practitioner(group, &author))
+        .await?
+        .ok_or_else(|| {
+            AppError::Invalid(model::ValidationErrors(vec![model::FieldError::new(
+                "author_practitioner_id",
+                "not_found",
+                "no practitioner with this id in the group",
+            )]))
+        })?;
+    if !active_elation(deps, group).await? {
+        return Err(AppError::Conflict(
+            "plan notes go to Elation: enable the Elation integration first".into(),
+        ));
+    }
+    if elation_id(&patient.value.fields.external_ids).is_none() {
+        return Err(AppError::Conflict(
+            "this patient is not linked to an Elation patient".into(),
+        ));
+    }
+    if elation_id(&practitioner.value.fields.external_ids).is_none() {
+        return Err(AppError::Conflict(
+            "the author is not linked to an Elation physician, so Elation cannot show the note as theirs".into(),
+        ));
+    }
+    let note = PlanNote {
+        id: PlanNoteId::generate(),
+        group: group.clone(),
+        patient_id: patient.value.id.clone(),
+        author_practitioner_id: author,
+        text,
+        created_by: caller.subject.clone(),
+        created_at: deps.clock.now(),
+        delivery: Delivery {
+            status: DeliveryStatus::Pending,
+            elation_note_id: None,
+            delivered_at: None,
+            error: None,
+        },
+    };
+    let key = keys::plan_note(group, &note.patient_id, &note.id);
+    deps.records
+        .write(vec![Write::Put {
+            record: Record::encode(key, 1, &note)?,
+            condition: Condition::Absent,
+        }])
+        .await?;
+    enqueue(
+        deps,
+        &[SyncJob::PostPlanNote {
+            group: group.clone(),
+            patient: note.patient_id.clone(),
+            note: note.id.clone(),
+        }],
+    )
+    .await?;
+    Ok(Versioned {
+        version: 1,
+        value: note,
+    })
+}
+
+/// A patient's plan notes, newest first, with their delivery to Elation.
+pub async fn list_plan_notes(
+    deps: &Deps,
+    caller: &Caller,
+    group: &GroupId,
+    raw_patient: &str,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Listing<Versioned<PlanNote>>, AppError> {
+    authorize(caller, Some(group), Action::ReadRecords)?;
+    groups::load(deps, group).await?;
+    let patient = read_patient(deps, group, raw_patient).await?;
+    list_records(
+        deps,
+        group,
+        &keys::plan_note_prefix(&patient.value.id),
+        cursor,
+        limit,
+        true,
+    )
+    .await
+}
+
+async fn read_patient(deps: &Deps, group: &GroupId, raw: &str) -> Result<Versioned<Patient>, AppError> {
+    let not_found = || AppError::NotFound { what: "patient" };
+    let id = PatientId::parse(raw).map_err(|_| not_found())?;
+    deps.read(&keys::patient(group, &id)).await?.ok_or_else(not_found)
+}
+
+/// Posts a plan note to Elation (from the sync-worker) and records Elation's id. A note already
+/// delivered is not posted again.
+pub async fn post_plan_note(
+    deps: &Deps,
+    group: &GroupId,
+    patient: &PatientId,
+    id: &PlanNoteId,
+) -> Result<(), AppError> {
+    let key = keys::plan_note(group, patient, id);
+    let Some(note) = deps.read::<PlanNote>(&key).await? else {
+        return Ok(());
+    };
+    if note.value.delivery.status != DeliveryStatus::Pending {
+        return Ok(());
+    }
+    let patient_record = read_patient(deps, group, patient.as_str()).await?;
+    let author = deps
+        .read::<Practitioner>(&keys::practitioner(group, &note.value.author_practitioner_id))
+        .await?;
+    let (Some(elation_patient), Some(elation_author)) = (
+        elation_id(&patient_record.value.fields.external_ids),
+        author.and_then(|a| elation_id(&a.value.fields.external_ids)),
+    ) else {
+        let failed = note
+            .value
+            .failed("the patient or the author is no longer linked to Elation".into());
+        return save_note(deps, &note, failed).await;
+    };
+    let client = elation_client(deps, group).await?;
+    let body = plan_note(elation_patient, elation_author, &note.value.text, note.value.created_at);
+    let created = client.create_note(&body).await?;
+    let delivered = note.value.delivered(created.id.to_string(), deps.clock.now());
+    save_note(deps, &note, delivered).await?;
+    tracing::info!(%group, %patient, note = %id, elation_note = created.id, "plan note delivered to Elation");
+    Ok(())
+}
+
+/// Marks a note failed after its job's last try.
+pub async fn abandon_plan_note(
+    deps: &Deps,
+    group: &GroupId,
+    patient: &PatientId,
+    id: &PlanNoteId,
+    reason: &str,
+) -> Result<(), AppError> {
+    let key = keys::plan_note(group, patient, id);
+    let Some(note) = deps.read::<PlanNote>(&key).await? else {
+        return Ok(());
+    };
+    if note.value.delivery.status != DeliveryStatus::Pending {
+        return Ok(());
+    }
+    let failed = note.value.failed(format!("gave up after the last try: {reason}"));
+    save_note(deps, &note, failed).await
+}
+
+async fn save_note(deps: &Deps, current: &Versioned<PlanNote>, next: PlanNote) -> Result<(), AppError> {
+    let key = keys::plan_note(&next.group, &next.patient_id, &next.id);
+    match deps
+        .records
+        .write(vec![Write::Put {
+            record: Record::encode(key, current.version + 1, &next)?,
+            condition: Condition::AtVersion(current.version),
+        }])
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(StoreError::VersionConflict { .. }) => Err(AppError::InProgressElsewhere),
+        Err(other) => Err(other.into()),
+    }
+}
