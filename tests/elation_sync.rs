@@ -54,20 +54,7 @@ impl Practice {
 
     /// The app's own view of its webhook subscriptions.
     async fn subscriptions(&self) -> Vec<connectors::elation::types::Subscription> {
-        let demo = elation::demo_client();
-        let client = Elation::new(
-            &format!("{}/api/2.0", self.sandbox.base_url()),
-            Credentials {
-                client_id: demo.client_id,
-                client_secret: demo.client_secret,
-                username: None,
-                password: None,
-            },
-            connectors::http::RetryPolicy::default(),
-            Duration::from_secs(5),
-        )
-        .unwrap();
-        client.subscriptions().await.unwrap()
+        self.client().subscriptions().await.unwrap()
     }
 }
 

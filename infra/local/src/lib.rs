@@ -147,6 +147,21 @@ pub fn local_vendor_settings(stage: &str, public_url: &str) -> app::VendorSettin
     }
 }
 
+/// One trigger per SQS event source the function declares.
+fn sqs_triggers_of(
+    config: &aws_config::SdkConfig,
+    function: &str,
+    events: &[&serde_json::Value],
+    provisioned: &Provisioned,
+    handler: &triggers::SqsHandler,
+) -> Result<Vec<triggers::SqsTrigger>, StackError> {
+    events
+        .iter()
+        .filter(|event| event["Type"] == "SQS")
+        .map(|event| sqs_trigger(config, function, &event["Properties"], provisioned, handler.clone()))
+        .collect()
+}
+
 /// Provisions `stage` from the template and builds every function the template declares;
 /// `public_url` is where the dev host will answer HTTP (vendor webhooks are sent there).
 pub async fn build(
@@ -233,29 +248,23 @@ pub async fn build(
                     .and_then(|n| n.parse().ok())
                     .unwrap_or(sync_worker::DEFAULT_TRIES);
                 let handler = triggers::SqsHandler::SyncWorker(deps()?, tries);
-                for event in events.iter().filter(|event| event["Type"] == "SQS") {
-                    let trigger = sqs_trigger(
-                        config,
-                        &function.logical_id,
-                        &event["Properties"],
-                        &provisioned,
-                        handler.clone(),
-                    )?;
-                    sqs_triggers.push(trigger);
-                }
+                sqs_triggers.extend(sqs_triggers_of(
+                    config,
+                    &function.logical_id,
+                    &events,
+                    &provisioned,
+                    &handler,
+                )?);
             }
             "import-complete" => {
                 let handler = triggers::SqsHandler::ImportComplete(deps()?);
-                for event in events.iter().filter(|event| event["Type"] == "SQS") {
-                    let trigger = sqs_trigger(
-                        config,
-                        &function.logical_id,
-                        &event["Properties"],
-                        &provisioned,
-                        handler.clone(),
-                    )?;
-                    sqs_triggers.push(trigger);
-                }
+                sqs_triggers.extend(sqs_triggers_of(
+                    config,
+                    &function.logical_id,
+                    &events,
+                    &provisioned,
+                    &handler,
+                )?);
             }
             "csv-preview" => {
                 let handler = triggers::S3Handler::CsvPreview(deps()?);

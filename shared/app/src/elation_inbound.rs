@@ -16,8 +16,8 @@ use connectors::elation::types::{Action, Event, Patient as ElationPatient, Physi
 use model::GroupId;
 use model::external::ExternalSystem;
 use model::integration::{IntegrationKind, IntegrationStatus};
-use model::patient::{Context, Patient};
-use model::practitioner::Practitioner;
+use model::patient::{Context, Patient, PatientFields};
+use model::practitioner::{Practitioner, PractitionerFields};
 use serde::{Deserialize, Serialize};
 use store::keys::{self, LinkedKind};
 use store::{Condition, Record, StoreError, Versioned, Write};
@@ -222,21 +222,15 @@ async fn apply_patient(
             return Ok(Applying::Invalid);
         }
     };
-    let (fields, outcome) = match &current {
-        Some(current) => {
-            let next = current.value.fields.synced_from(&incoming);
-            if next == current.value.fields {
-                write(deps, writes).await?;
-                return Ok(Applying::Unchanged);
-            }
-            (next, Applying::Updated)
-        }
-        None => (incoming, Applying::Created),
-    };
-    let (_, mut record) = replacement::<Patient>(group, current.as_ref(), fields, deps.clock.now())?;
-    record.append(&mut writes);
-    write(deps, record).await?;
-    Ok(outcome)
+    store_synced::<Patient>(
+        deps,
+        group,
+        current.as_ref(),
+        incoming,
+        PatientFields::synced_from,
+        writes,
+    )
+    .await
 }
 
 async fn apply_physician(deps: &Deps, group: &GroupId, physician: &Physician) -> Result<Applying, AppError> {
@@ -254,7 +248,7 @@ async fn apply_physician(deps: &Deps, group: &GroupId, physician: &Physician) ->
             return Ok(Applying::Invalid);
         }
     };
-    let mut writes = vec![state_write(
+    let writes = vec![state_write(
         key,
         applied.as_ref(),
         &Applied {
@@ -262,19 +256,40 @@ async fn apply_physician(deps: &Deps, group: &GroupId, physician: &Physician) ->
             deleted: false,
         },
     )?];
-    let (fields, outcome) = match &current {
+    store_synced::<Practitioner>(
+        deps,
+        group,
+        current.as_ref(),
+        incoming,
+        PractitionerFields::synced_from,
+        writes,
+    )
+    .await
+}
+
+/// Stores Elation's copy (`incoming`) laid over carebridge's (`current`, if linked) with
+/// `synced_from`, together with `state` (what was applied); only `state` when nothing changed.
+async fn store_synced<P: Person>(
+    deps: &Deps,
+    group: &GroupId,
+    current: Option<&Versioned<P::Stored>>,
+    incoming: P::Fields,
+    synced_from: fn(&P::Fields, &P::Fields) -> P::Fields,
+    mut state: Vec<Write>,
+) -> Result<Applying, AppError> {
+    let (fields, outcome) = match current {
         Some(current) => {
-            let next = current.value.fields.synced_from(&incoming);
-            if next == current.value.fields {
-                write(deps, writes).await?;
+            let next = synced_from(P::fields(&current.value), &incoming);
+            if &next == P::fields(&current.value) {
+                write(deps, state).await?;
                 return Ok(Applying::Unchanged);
             }
             (next, Applying::Updated)
         }
         None => (incoming, Applying::Created),
     };
-    let (_, mut record) = replacement::<Practitioner>(group, current.as_ref(), fields, deps.clock.now())?;
-    record.append(&mut writes);
+    let (_, mut record) = replacement::<P>(group, current, fields, deps.clock.now())?;
+    record.append(&mut state);
     write(deps, record).await?;
     Ok(outcome)
 }

@@ -202,13 +202,9 @@ pub async fn post_plan_note(
     patient: &PatientId,
     id: &PlanNoteId,
 ) -> Result<(), AppError> {
-    let key = keys::plan_note(group, patient, id);
-    let Some(note) = deps.read::<PlanNote>(&key).await? else {
+    let Some(note) = pending_note(deps, group, patient, id).await? else {
         return Ok(());
     };
-    if note.value.delivery.status != DeliveryStatus::Pending {
-        return Ok(());
-    }
     let patient_record = read_patient(deps, group, patient.as_str()).await?;
     let author = deps
         .read::<Practitioner>(&keys::practitioner(group, &note.value.author_practitioner_id))
@@ -239,15 +235,22 @@ pub async fn abandon_plan_note(
     id: &PlanNoteId,
     reason: &str,
 ) -> Result<(), AppError> {
-    let key = keys::plan_note(group, patient, id);
-    let Some(note) = deps.read::<PlanNote>(&key).await? else {
+    let Some(note) = pending_note(deps, group, patient, id).await? else {
         return Ok(());
     };
-    if note.value.delivery.status != DeliveryStatus::Pending {
-        return Ok(());
-    }
     let failed = note.value.failed(format!("gave up after the last try: {reason}"));
     save_note(deps, &note, failed).await
+}
+
+/// The note, if it is still waiting to be delivered.
+async fn pending_note(
+    deps: &Deps,
+    group: &GroupId,
+    patient: &PatientId,
+    id: &PlanNoteId,
+) -> Result<Option<Versioned<PlanNote>>, AppError> {
+    let note = deps.read::<PlanNote>(&keys::plan_note(group, patient, id)).await?;
+    Ok(note.filter(|note| note.value.delivery.status == DeliveryStatus::Pending))
 }
 
 async fn save_note(deps: &Deps, current: &Versioned<PlanNote>, next: PlanNote) -> Result<(), AppError> {

@@ -444,6 +444,8 @@ impl Loaded {
 /// What a run wrote for one vendor record, stored with the write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Written {
+    entity: Entity,
+    vendor_id: String,
     action: PlanAction,
     carebridge_id: String,
 }
@@ -512,24 +514,11 @@ async fn import(deps: &Deps, run: &SyncRun, vendor: &Vendor, ctx: &Context) -> R
 }
 
 async fn written_so_far(deps: &Deps, run: &SyncRun) -> Result<HashMap<(Entity, String), Written>, AppError> {
-    let records: Vec<Versioned<serde_json::Value>> =
-        all_records(deps, &run.group, &keys::sync_item_prefix(&run.id)).await?;
-    let mut written = HashMap::with_capacity(records.len());
-    for record in records {
-        let Some(entity) = record.value["entity"].as_str() else {
-            continue;
-        };
-        let entity = if entity == "practitioner" {
-            Entity::Practitioner
-        } else {
-            Entity::Patient
-        };
-        let vendor_id = record.value["vendor_id"].as_str().unwrap_or_default().to_owned();
-        if let Ok(done) = serde_json::from_value::<Written>(record.value) {
-            written.insert((entity, vendor_id), done);
-        }
-    }
-    Ok(written)
+    let records: Vec<Versioned<Written>> = all_records(deps, &run.group, &keys::sync_item_prefix(&run.id)).await?;
+    Ok(records
+        .into_iter()
+        .map(|record| ((record.value.entity, record.value.vendor_id.clone()), record.value))
+        .collect())
 }
 
 /// Writes one record with the record of having written it; false when it changed under us
@@ -544,12 +533,12 @@ async fn write_one<P: Person>(
     let group = &run.group;
     let (stored, mut writes) = replacement::<P>(group, target, fields, deps.clock.now())?;
     let entity = entity_name(item.entity);
-    let done = serde_json::json!({
-        "entity": entity,
-        "vendor_id": item.vendor_id,
-        "action": item.action,
-        "carebridge_id": P::id(&stored).to_string(),
-    });
+    let done = Written {
+        entity: item.entity,
+        vendor_id: item.vendor_id.clone(),
+        action: item.action,
+        carebridge_id: P::id(&stored).to_string(),
+    };
     writes.push(Write::Put {
         record: Record::encode(keys::sync_item(group, &run.id, entity, &item.vendor_id), 1, &done)?,
         condition: Condition::Absent,

@@ -217,21 +217,27 @@ impl PatientFields {
 
     /// The fields that differ from `before`, in field-name order.
     pub fn changes_from(&self, before: &PatientFields) -> Vec<Change> {
-        let (serde_json::Value::Object(old), serde_json::Value::Object(new)) = (
-            serde_json::to_value(PatientInput::from(before)).unwrap_or_default(),
-            serde_json::to_value(PatientInput::from(self)).unwrap_or_default(),
-        ) else {
-            return Vec::new();
-        };
-        new.into_iter()
-            .filter(|(field, value)| old.get(field) != Some(value))
-            .map(|(field, to)| Change {
-                from: old.get(&field).cloned().unwrap_or_default(),
-                field,
-                to,
-            })
-            .collect()
+        changes_between(&PatientInput::from(before), &PatientInput::from(self))
     }
+}
+
+/// The members that differ between two records as the API shows them (their input forms), in
+/// member-name order.
+pub(crate) fn changes_between<T: Serialize>(before: &T, after: &T) -> Vec<Change> {
+    let (serde_json::Value::Object(old), serde_json::Value::Object(new)) = (
+        serde_json::to_value(before).unwrap_or_default(),
+        serde_json::to_value(after).unwrap_or_default(),
+    ) else {
+        return Vec::new();
+    };
+    new.into_iter()
+        .filter(|(field, value)| old.get(field) != Some(value))
+        .map(|(field, to)| Change {
+            from: old.get(&field).cloned().unwrap_or_default(),
+            field,
+            to,
+        })
+        .collect()
 }
 
 impl PatientInput {

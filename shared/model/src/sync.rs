@@ -11,7 +11,8 @@
 use crate::error::ValidationErrors;
 use crate::external::ExternalSystem;
 use crate::ids::{PatientId, PractitionerId};
-use crate::patient::{Change, Context, PatientFields, PatientInput};
+use crate::import::preview::same_identity;
+use crate::patient::{Change, Context, PatientFields, PatientInput, changes_between};
 use crate::practitioner::{PractitionerFields, PractitionerInput};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -359,25 +360,7 @@ fn plan_practitioners(
 }
 
 fn practitioner_changes(before: &PractitionerFields, after: &PractitionerFields) -> Vec<Change> {
-    let (serde_json::Value::Object(old), serde_json::Value::Object(new)) = (
-        serde_json::to_value(PractitionerInput::from(before)).unwrap_or_default(),
-        serde_json::to_value(PractitionerInput::from(after)).unwrap_or_default(),
-    ) else {
-        return Vec::new();
-    };
-    new.into_iter()
-        .filter(|(field, value)| old.get(field) != Some(value))
-        .map(|(field, to)| Change {
-            from: old.get(&field).cloned().unwrap_or_default(),
-            field,
-            to,
-        })
-        .collect()
-}
-
-fn same_identity(a: &PatientFields, b: &PatientFields) -> bool {
-    let folded = |x: &str, y: &str| x.to_lowercase() == y.to_lowercase();
-    a.date_of_birth == b.date_of_birth && folded(&a.first_name, &b.first_name) && folded(&a.last_name, &b.last_name)
+    changes_between(&PractitionerInput::from(before), &PractitionerInput::from(after))
 }
 
 fn plan_patients(

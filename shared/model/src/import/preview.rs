@@ -231,7 +231,8 @@ fn hash_folded(hasher: &mut FxHasher, text: &str) {
     }
 }
 
-fn same_identity(a: &PatientFields, b: &PatientFields) -> bool {
+/// Same first name, last name (case-insensitively) and date of birth: the same person.
+pub(crate) fn same_identity(a: &PatientFields, b: &PatientFields) -> bool {
     let folded_equal = |x: &str, y: &str| {
         x.chars()
             .flat_map(char::to_lowercase)
