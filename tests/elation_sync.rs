@@ -211,6 +211,53 @@ async fn a_duplicate_email_is_warned_resolved_previewed_clean_and_then_enabled_a
 }
 
 #[tokio::test]
+async fn an_initial_import_killed_halfway_resumes_with_exact_counts_and_no_duplicates() {
+    let group = new_group().await;
+    let practice = Practice::start().await;
+    let grace = practice.physician("Grace", "grace@clinic.example").await;
+    let alan = practice.physician("Alan", "alan@clinic.example").await;
+    for n in 0..12 {
+        let physician = if n % 2 == 0 { grace } else { alan };
+        practice
+            .patient(physician, &format!("Pat{n}"), &format!("pat{n}@example.org"))
+            .await;
+    }
+    connect(&group, &practice).await;
+    assert_eq!(preview(&group).await["counts"]["patients"]["create"], 12);
+
+    // The worker dies at its 9th write: after starting the run, its progress, both coaches and
+    // four patients. SQS hands the job out again, and the run starts over.
+    let observations = &stack().observations;
+    observations.watch(&group);
+    observations.fail_write_after(&group, "SyncWorkerFunction", 8);
+    let enabled = post(&path(&group, "/enable")).token(&admin(&group)).send().await;
+    assert_status(&enabled, 202);
+    let import = finished(&group, enabled.body["initial_import"].as_str().unwrap()).await;
+    assert_eq!(observations.failures_injected(&group), 1, "the worker was killed once");
+    assert_eq!(import["status"], "succeeded", "{import}");
+    assert_eq!(import["counts"]["practitioners"]["create"], 2, "{import}");
+    assert_eq!(import["counts"]["patients"]["create"], 12, "{import}");
+    assert_eq!(import["counts"]["patients"]["unchanged"], 0, "{import}");
+
+    let patients = all_patients(&group).await;
+    assert_eq!(patients.len(), 12, "no patient was created twice");
+    let mut stored: Vec<&str> = patients.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    stored.sort_unstable();
+    let reported = results(&group, &import, "patients").await;
+    let mut named: Vec<&str> = reported
+        .iter()
+        .map(|item| item["carebridge_id"].as_str().unwrap())
+        .collect();
+    named.sort_unstable();
+    assert_eq!(named, stored, "every result names its own patient");
+    let coaches = get(&format!("/v1/groups/{group}/practitioners"))
+        .token(&token(&[&group], &[GROUP_ADMIN]))
+        .send()
+        .await;
+    assert_eq!(coaches.body["items"].as_array().unwrap().len(), 2, "{:?}", coaches.body);
+}
+
+#[tokio::test]
 async fn enabling_needs_a_preview_and_force_overrides_warnings() {
     let group = new_group().await;
     let practice = Practice::start().await;
@@ -257,6 +304,20 @@ impl Practice {
         let url = format!("{}/_sandbox/deliveries", self.sandbox.base_url());
         let reply = self.http.get(url).send().await.unwrap();
         reply.json::<Vec<Value>>().await.unwrap()
+    }
+
+    /// Every API request the sandbox answered for `path` (a prefix), as method and status.
+    async fn requests_to(&self, path: &str) -> Vec<(String, u64)> {
+        let url = format!("{}/_sandbox/requests", self.sandbox.base_url());
+        let reply = self.http.get(url).send().await.unwrap();
+        reply
+            .json::<Vec<Value>>()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r["path"].as_str().unwrap().starts_with(path))
+            .map(|r| (r["method"].as_str().unwrap().to_owned(), r["status"].as_u64().unwrap()))
+            .collect()
     }
 
     /// Waits until every delivery so far has been answered 200, and returns them.
@@ -344,6 +405,51 @@ async fn an_edit_in_elation_arrives_by_signed_webhook_and_replayed_or_stale_copi
     let after = linked_patient(&group, ada).await.unwrap();
     assert_eq!(after["last_name"], "King", "a stale copy must not undo a newer change");
     assert_eq!(after["version"], settled["version"], "nothing was written");
+}
+
+/// Puts a change of an Elation patient straight on the sync queue, as the webhooks function
+/// does once it has checked the signature.
+async fn queue_patient_change(group: &str, patient: &connectors::elation::types::Patient) {
+    let job = json!({
+        "job": "elation_event",
+        "group": group,
+        "event": {
+            "data": patient, "action": "saved", "resource": "patients",
+            "event_uuid": uuid::Uuid::now_v7().to_string(),
+        },
+    });
+    let (sqs, url) = queue(&format!("carebridge-{}-sync", stack().stage)).await;
+    sqs.send_message()
+        .queue_url(url)
+        .message_body(job.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_change_older_than_the_initial_import_arriving_late_changes_nothing() {
+    let group = new_group().await;
+    let practice = Practice::start().await;
+    let ada = enabled_with_one_patient(&group, &practice).await;
+    let imported = linked_patient(&group, ada).await.unwrap();
+    let in_elation = practice.client().patient(ada).await.unwrap().unwrap();
+    let read_at = in_elation.last_modified.expect("Elation dates its records");
+    let copy = |first_name: &str, last_modified| connectors::elation::types::Patient {
+        first_name: Some(first_name.into()),
+        last_modified: Some(last_modified),
+        ..in_elation.clone()
+    };
+    // A change Elation made before the import read the patient, arriving only now (a backlog, a
+    // replay), then a genuinely newer one.
+    queue_patient_change(&group, &copy("Adeline", read_at - chrono::Duration::hours(1))).await;
+    queue_patient_change(&group, &copy("Augusta", read_at + chrono::Duration::seconds(1))).await;
+    let after = patient_becomes(&group, ada, |p| p["first_name"] == "Augusta").await;
+    assert_eq!(
+        after["version"].as_u64(),
+        imported["version"].as_u64().map(|v| v + 1),
+        "only the newer change was applied: {after}"
+    );
 }
 
 #[tokio::test]
@@ -506,8 +612,9 @@ async fn a_carebridge_edit_and_a_plan_note_reach_elation_without_coming_back() {
     assert_eq!(after["version"], edited.body["version"]);
 }
 
-#[tokio::test]
-async fn a_failing_elation_is_retried_then_the_job_is_dead_lettered_and_the_note_says_why() {
+/// A new group enabled with one patient, whose practice answers note requests with `fault`;
+/// returns the group, the practice, and the patient's Elation and carebridge ids.
+async fn notes_failing_with(mut fault: Value) -> (String, Practice, i64, String) {
     let group = new_group().await;
     let practice = Practice::start().await;
     let ada = enabled_with_one_patient(&group, &practice).await;
@@ -515,13 +622,40 @@ async fn a_failing_elation_is_retried_then_the_job_is_dead_lettered_and_the_note
         .as_str()
         .unwrap()
         .to_owned();
-    practice
-        .control(
-            reqwest::Method::POST,
-            "faults",
-            json!({"kind": "status", "status": 429, "times": 1000, "path_prefix": "/api/2.0/non_visit_notes"}),
-        )
-        .await;
+    fault["path_prefix"] = json!("/api/2.0/non_visit_notes");
+    practice.control(reqwest::Method::POST, "faults", fault).await;
+    (group, practice, ada, id)
+}
+
+#[tokio::test]
+async fn a_plan_note_whose_answer_was_lost_is_found_in_elation_and_not_posted_twice() {
+    // Elation stores the note, but its answer is lost on the way back.
+    let (group, practice, ada, id) = notes_failing_with(json!({"kind": "lost_answer"})).await;
+    assert_status(&write_plan_note(&group, &id, "Check blood pressure weekly.").await, 202);
+    let note = note_settled(&group, &id).await;
+    assert_eq!(note["delivery"]["status"], "delivered", "{note}");
+    assert!(note["delivery"].get("unconfirmed_post_at").is_none(), "{note}");
+
+    let in_elation = practice.client().notes_of(ada).all().await.unwrap();
+    assert_eq!(in_elation.len(), 1, "the note was posted once: {in_elation:?}");
+    assert_eq!(note["delivery"]["elation_note_id"], in_elation[0].id.to_string());
+    // The retry looked for the note before posting again, found it and posted nothing.
+    let seen = practice.requests_to("/api/2.0/non_visit_notes").await;
+    assert_eq!(
+        seen[..2],
+        [("POST".to_owned(), 502), ("GET".to_owned(), 200)],
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.iter().filter(|(method, _)| method == "POST").count(),
+        1,
+        "{seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_elation_is_retried_then_the_job_is_dead_lettered_and_the_note_says_why() {
+    let (group, practice, _, id) = notes_failing_with(json!({"kind": "status", "status": 429, "times": 1000})).await;
     let written = write_plan_note(&group, &id, "Call back on Monday.").await;
     assert_status(&written, 202);
     let note = note_settled(&group, &id).await;
@@ -534,30 +668,15 @@ async fn a_failing_elation_is_retried_then_the_job_is_dead_lettered_and_the_note
         "{note}"
     );
     let posts = practice
-        .http
-        .get(format!("{}/_sandbox/requests", practice.sandbox.base_url()))
-        .send()
+        .requests_to("/api/2.0/non_visit_notes")
         .await
-        .unwrap()
-        .json::<Vec<Value>>()
-        .await
-        .unwrap()
         .into_iter()
-        .filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap().starts_with("/api/2.0/non_visit_notes"))
+        .filter(|(method, _)| method == "POST")
         .count();
     // Three tries per job (a 429 is retried with backoff), five deliveries of the job.
     assert_eq!(posts, 15);
 
-    let config = store::aws::load_config().await;
-    let sqs = store::aws::sqs(&config);
-    let dlq = sqs
-        .get_queue_url()
-        .queue_name(format!("carebridge-{}-sync-dlq", stack().stage))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let (sqs, dlq) = queue(&format!("carebridge-{}-sync-dlq", stack().stage)).await;
     let mut dead = Vec::new();
     for _ in 0..50 {
         let received = sqs

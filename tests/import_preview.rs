@@ -112,16 +112,7 @@ async fn a_repeated_s3_event_for_the_same_object_yields_one_preview() {
                "bucket": {"name": stack().bucket, "ownerIdentity": {"principalId": "EXAMPLE"}, "arn": format!("arn:aws:s3:::{}", stack().bucket)},
                "object": {"key": key.replace('/', "%2F"), "size": head.content_length().unwrap(), "eTag": head.e_tag().unwrap().trim_matches('"'), "sequencer": "02"}}
     }]});
-    let sqs = store::aws::sqs(&config);
-    let queue_name = format!("{}-events-csvpreviewfunction", stack().bucket);
-    let url = sqs
-        .get_queue_url()
-        .queue_name(&queue_name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let (sqs, url) = queue(&format!("{}-events-csvpreviewfunction", stack().bucket)).await;
     sqs.send_message()
         .queue_url(&url)
         .message_body(event.to_string())

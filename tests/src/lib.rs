@@ -315,6 +315,21 @@ pub async fn all_results(group: &str, id: &str, filter: &str) -> Vec<Value> {
     all_pages(&path, &token(&[group], &[UPLOADER])).await
 }
 
+/// An SQS client for the emulated stack, and the URL of its queue named `name`.
+pub async fn queue(name: &str) -> (aws_sdk_sqs::Client, String) {
+    let config = store::aws::load_config().await;
+    let sqs = store::aws::sqs(&config);
+    let url = sqs
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("queue {name}: {e}"))
+        .queue_url
+        .unwrap();
+    (sqs, url)
+}
+
 /// Every patient of `group`, read through the API.
 pub async fn all_patients(group: &str) -> Vec<Value> {
     let path = format!("/v1/groups/{group}/patients?limit=200");

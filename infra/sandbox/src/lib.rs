@@ -5,8 +5,8 @@
 //! Each sandbox has two faces:
 //! - the vendor's API, as the vendor documents it (auth, paging, errors, signed webhooks);
 //! - a control plane under `/_sandbox/` that plays the people using the vendor's product (a
-//!   practice user editing a patient), sets up apps and data, injects faults (429, 500, slow or
-//!   malformed answers) and shows what the sandbox saw and sent.
+//!   practice user editing a patient), sets up apps and data, injects faults (429, 500, slow,
+//!   malformed or lost answers) and shows what the sandbox saw and sent.
 
 pub mod elation;
 mod http;

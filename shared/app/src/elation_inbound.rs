@@ -112,19 +112,23 @@ async fn linked<P: Person>(
     deps.read(&P::key(group, &id)).await
 }
 
-fn state_key(group: &GroupId, kind: LinkedKind, elation_id: i64) -> store::Key {
+pub(crate) fn state_key(group: &GroupId, kind: LinkedKind, elation_id: i64) -> store::Key {
     keys::vendor_state(group, ExternalSystem::Elation, kind, &elation_id.to_string())
 }
 
 /// True when a change modified at `incoming` is no newer than what was applied.
-fn is_stale(applied: Option<&Versioned<Applied>>, incoming: Option<DateTime<Utc>>) -> bool {
+pub(crate) fn is_stale(applied: Option<&Versioned<Applied>>, incoming: Option<DateTime<Utc>>) -> bool {
     match (applied.and_then(|a| a.value.last_modified), incoming) {
         (Some(applied), Some(incoming)) => incoming <= applied,
         _ => false,
     }
 }
 
-fn state_write(key: store::Key, before: Option<&Versioned<Applied>>, now: &Applied) -> Result<Write, AppError> {
+pub(crate) fn state_write(
+    key: store::Key,
+    before: Option<&Versioned<Applied>>,
+    now: &Applied,
+) -> Result<Write, AppError> {
     let (version, condition) = match before {
         Some(before) => (before.version + 1, Condition::AtVersion(before.version)),
         None => (1, Condition::Absent),

@@ -8,7 +8,7 @@ use crate::integrations::elation_client;
 use crate::paging::{Listing, list_records};
 use crate::sync_jobs::{SyncJob, enqueue};
 use crate::{AppError, Deps, groups};
-use connectors::elation::mapping::{demographics, elation_id, patch_between, patient_input, plan_note};
+use connectors::elation::mapping::{demographics, elation_id, is_plan_note, patch_between, patient_input, plan_note};
 use model::access::{Action, Caller, authorize};
 use model::integration::{Integration, IntegrationKind, IntegrationStatus};
 use model::patient::{Context, Patient, PatientFields};
@@ -136,12 +136,7 @@ pub async fn create_plan_note(
         text,
         created_by: caller.subject.clone(),
         created_at: deps.clock.now(),
-        delivery: Delivery {
-            status: DeliveryStatus::Pending,
-            elation_note_id: None,
-            delivered_at: None,
-            error: None,
-        },
+        delivery: Delivery::pending(),
     };
     let key = keys::plan_note(group, &note.patient_id, &note.id);
     deps.records
@@ -195,7 +190,9 @@ async fn read_patient(deps: &Deps, group: &GroupId, raw: &str) -> Result<Version
 }
 
 /// Posts a plan note to Elation (from the sync-worker) and records Elation's id. A note already
-/// delivered is not posted again.
+/// delivered is not posted again, and neither is one whose earlier post Elation took although
+/// its answer never came: Elation has no idempotency key, so the note is marked before it is
+/// sent, and a marked note is first looked for among the patient's notes in Elation.
 pub async fn post_plan_note(
     deps: &Deps,
     group: &GroupId,
@@ -216,11 +213,45 @@ pub async fn post_plan_note(
         let failed = note
             .value
             .failed("the patient or the author is no longer linked to Elation".into());
-        return save_note(deps, &note, failed).await;
+        return save_note(deps, &note, failed).await.map(drop);
     };
     let client = elation_client(deps, group).await?;
-    let body = plan_note(elation_patient, elation_author, &note.value.text, note.value.created_at);
-    let created = client.create_note(&body).await?;
+    let (text, at) = (&note.value.text, note.value.created_at);
+    if note.value.may_be_posted() {
+        let mut listed = client.notes_of(elation_patient);
+        while let Some(page) = listed.next_page().await? {
+            if let Some(found) = page
+                .iter()
+                .find(|n| is_plan_note(n, elation_patient, elation_author, text, at))
+            {
+                tracing::info!(%group, %patient, note = %id, elation_note = found.id, "an earlier post of the plan note reached Elation; recorded, not posted again");
+                let delivered = note.value.delivered(found.id.to_string(), deps.clock.now());
+                return save_note(deps, &note, delivered).await.map(drop);
+            }
+        }
+    }
+    let note = save_note(deps, &note, note.value.posting(deps.clock.now())).await?;
+    let created = match client
+        .create_note(&plan_note(elation_patient, elation_author, text, at))
+        .await
+    {
+        Ok(created) => created,
+        // Elation refused this note for good (a 4xx): no retry will change that.
+        Err(error) if !error.is_retryable() => {
+            tracing::error!(%group, %patient, note = %id, %error, "Elation refused the plan note");
+            let failed = note
+                .value
+                .not_posted()
+                .failed(format!("Elation refused the note: {error}"));
+            return save_note(deps, &note, failed).await.map(drop);
+        }
+        Err(error) => {
+            if error.certainly_not_applied() {
+                save_note(deps, &note, note.value.not_posted()).await?;
+            }
+            return Err(error.into());
+        }
+    };
     let delivered = note.value.delivered(created.id.to_string(), deps.clock.now());
     save_note(deps, &note, delivered).await?;
     tracing::info!(%group, %patient, note = %id, elation_note = created.id, "plan note delivered to Elation");
@@ -239,7 +270,7 @@ pub async fn abandon_plan_note(
         return Ok(());
     };
     let failed = note.value.failed(format!("gave up after the last try: {reason}"));
-    save_note(deps, &note, failed).await
+    save_note(deps, &note, failed).await.map(drop)
 }
 
 /// The note, if it is still waiting to be delivered.
@@ -253,17 +284,22 @@ async fn pending_note(
     Ok(note.filter(|note| note.value.delivery.status == DeliveryStatus::Pending))
 }
 
-async fn save_note(deps: &Deps, current: &Versioned<PlanNote>, next: PlanNote) -> Result<(), AppError> {
+async fn save_note(
+    deps: &Deps,
+    current: &Versioned<PlanNote>,
+    next: PlanNote,
+) -> Result<Versioned<PlanNote>, AppError> {
     let key = keys::plan_note(&next.group, &next.patient_id, &next.id);
+    let version = current.version + 1;
     match deps
         .records
         .write(vec![Write::Put {
-            record: Record::encode(key, current.version + 1, &next)?,
+            record: Record::encode(key, version, &next)?,
             condition: Condition::AtVersion(current.version),
         }])
         .await
     {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(Versioned { version, value: next }),
         Err(StoreError::VersionConflict { .. }) => Err(AppError::InProgressElsewhere),
         Err(other) => Err(other.into()),
     }

@@ -8,11 +8,13 @@
 //! delivered twice starts again from the beginning, finds what it already wrote, and ends with
 //! exact counts.
 
+use crate::elation_inbound::{self, Applied};
 use crate::integrations::{self, elation_client};
 use crate::paging::{Listing, all_records, decode_cursor, encode_cursor, list_records, page_size};
 use crate::people::{Person, replacement};
 use crate::sync_jobs::{SyncJob, enqueue};
 use crate::{AppError, Deps, groups};
+use chrono::{DateTime, Utc};
 use connectors::elation::mapping::{elation_id, vendor_patient, vendor_practitioner};
 use connectors::elation::types::{Patient as ElationPatient, Physician};
 use connectors::elation::{Elation, Pages};
@@ -337,6 +339,21 @@ struct Vendor {
     patients: Vec<ElationPatient>,
 }
 
+impl Vendor {
+    /// When Elation last changed each record, by entity and vendor id.
+    fn last_modified(&self) -> HashMap<(Entity, String), Option<DateTime<Utc>>> {
+        let physicians = self
+            .physicians
+            .iter()
+            .map(|p| ((Entity::Practitioner, p.id.to_string()), p.last_modified));
+        let patients = self
+            .patients
+            .iter()
+            .map(|p| ((Entity::Patient, p.id.to_string()), p.last_modified));
+        physicians.chain(patients).collect()
+    }
+}
+
 /// Reads every physician and patient, recording progress after each page.
 async fn fetch(
     deps: &Deps,
@@ -447,7 +464,8 @@ struct Written {
     entity: Entity,
     vendor_id: String,
     action: PlanAction,
-    carebridge_id: String,
+    /// None when nothing was written because Elation's record was deleted meanwhile.
+    carebridge_id: Option<String>,
 }
 
 /// How often the import plans again after records changed under it (or after it created the
@@ -464,6 +482,8 @@ fn entity_name(entity: Entity) -> &'static str {
 /// Writes every practitioner, then every patient, each once; returns every record's outcome.
 async fn import(deps: &Deps, run: &SyncRun, vendor: &Vendor, ctx: &Context) -> Result<Vec<PlanItem>, AppError> {
     let group = &run.group;
+    let modified = vendor.last_modified();
+    let last_modified = |item: &PlanItem| modified.get(&(item.entity, item.vendor_id.clone())).copied().flatten();
     for _ in 0..IMPORT_ROUNDS {
         let written = written_so_far(deps, run).await?;
         let loaded = Loaded::read(deps, group).await?;
@@ -482,7 +502,12 @@ async fn import(deps: &Deps, run: &SyncRun, vendor: &Vendor, ctx: &Context) -> R
                     .and_then(|id| loaded.practitioners.iter().find(|p| &p.value.id == id));
                 let Some(fields) = planned.fields.clone() else { continue };
                 // One that changed under us is planned again in the next round.
-                write_one::<Practitioner>(deps, run, &planned.item, target, fields).await?;
+                let copy = VendorCopy {
+                    item: &planned.item,
+                    fields,
+                    last_modified: last_modified(&planned.item),
+                };
+                write_one::<Practitioner>(deps, run, copy, target).await?;
             }
             continue; // plan the patients again, now that their coaches exist
         }
@@ -493,7 +518,12 @@ async fn import(deps: &Deps, run: &SyncRun, vendor: &Vendor, ctx: &Context) -> R
                 .as_ref()
                 .and_then(|id| loaded.patients.iter().find(|p| &p.value.id == id));
             let Some(fields) = planned.fields.clone() else { continue };
-            changed_under_us |= !write_one::<Patient>(deps, run, &planned.item, target, fields).await?;
+            let copy = VendorCopy {
+                item: &planned.item,
+                fields,
+                last_modified: last_modified(&planned.item),
+            };
+            changed_under_us |= !write_one::<Patient>(deps, run, copy, target).await?;
         }
         if !changed_under_us {
             let written = written_so_far(deps, run).await?;
@@ -502,8 +532,11 @@ async fn import(deps: &Deps, run: &SyncRun, vendor: &Vendor, ctx: &Context) -> R
                 .into_iter()
                 .map(|mut item| {
                     if let Some(done) = written.get(&(item.entity, item.vendor_id.clone())) {
+                        if done.action != item.action {
+                            item.changes.clear();
+                        }
                         item.action = done.action;
-                        item.carebridge_id = Some(done.carebridge_id.clone());
+                        item.carebridge_id = done.carebridge_id.clone();
                     }
                     item
                 })
@@ -521,26 +554,68 @@ async fn written_so_far(deps: &Deps, run: &SyncRun) -> Result<HashMap<(Entity, S
         .collect())
 }
 
-/// Writes one record with the record of having written it; false when it changed under us
-/// (or an id it links was taken), so the import plans again.
+/// A vendor record as the import read it: what to write, and when Elation last changed it.
+struct VendorCopy<'a, F> {
+    item: &'a PlanItem,
+    fields: F,
+    last_modified: Option<DateTime<Utc>>,
+}
+
+/// Writes one record with the record of having written it and, like every change applied from
+/// Elation, Elation's `last_modified` for it (so an older webhook replayed later is dropped);
+/// false when something changed under us (or an id it links was taken), so the import plans
+/// again. A record Elation has changed since the import read it (a webhook already applied the
+/// newer copy) is not written over: it is recorded as unchanged, or skipped if deleted.
 async fn write_one<P: Person>(
     deps: &Deps,
     run: &SyncRun,
-    item: &PlanItem,
+    copy: VendorCopy<'_, P::Fields>,
     target: Option<&Versioned<P::Stored>>,
-    fields: P::Fields,
 ) -> Result<bool, AppError> {
     let group = &run.group;
-    let (stored, mut writes) = replacement::<P>(group, target, fields, deps.clock.now())?;
-    let entity = entity_name(item.entity);
-    let done = Written {
-        entity: item.entity,
-        vendor_id: item.vendor_id.clone(),
-        action: item.action,
-        carebridge_id: P::id(&stored).to_string(),
+    let item = copy.item;
+    let state_key = elation_inbound::state_key(group, P::LINKS, elation_number(&item.vendor_id)?);
+    let applied = deps.read::<Applied>(&state_key).await?;
+    let (done, mut writes) = if elation_inbound::is_stale(applied.as_ref(), copy.last_modified) {
+        let deleted = applied.as_ref().is_some_and(|a| a.value.deleted);
+        let done = Written {
+            entity: item.entity,
+            vendor_id: item.vendor_id.clone(),
+            action: if deleted {
+                PlanAction::Skip
+            } else {
+                PlanAction::Unchanged
+            },
+            carebridge_id: if deleted {
+                None
+            } else {
+                target.map(|t| P::id(&t.value).to_string())
+            },
+        };
+        (done, Vec::new())
+    } else {
+        let (stored, mut writes) = replacement::<P>(group, target, copy.fields, deps.clock.now())?;
+        if copy.last_modified.is_some() {
+            let now = Applied {
+                last_modified: copy.last_modified,
+                deleted: false,
+            };
+            writes.push(elation_inbound::state_write(state_key, applied.as_ref(), &now)?);
+        }
+        let done = Written {
+            entity: item.entity,
+            vendor_id: item.vendor_id.clone(),
+            action: item.action,
+            carebridge_id: Some(P::id(&stored).to_string()),
+        };
+        (done, writes)
     };
     writes.push(Write::Put {
-        record: Record::encode(keys::sync_item(group, &run.id, entity, &item.vendor_id), 1, &done)?,
+        record: Record::encode(
+            keys::sync_item(group, &run.id, entity_name(item.entity), &item.vendor_id),
+            1,
+            &done,
+        )?,
         condition: Condition::Absent,
     });
     match deps.records.write(writes).await {
@@ -548,4 +623,10 @@ async fn write_one<P: Person>(
         Err(StoreError::AlreadyExists(_) | StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => Ok(false),
         Err(other) => Err(other.into()),
     }
+}
+
+fn elation_number(vendor_id: &str) -> Result<i64, AppError> {
+    vendor_id
+        .parse()
+        .map_err(|_| AppError::Internal(format!("the Elation id {vendor_id} is not a number")))
 }

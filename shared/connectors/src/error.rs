@@ -43,6 +43,19 @@ impl ConnectorError {
         )
     }
 
+    /// True when the vendor certainly did not act on the request: it refused it (a 4xx, or the
+    /// credentials), rate-limited it (429), or it was never sent. Otherwise a creation may have
+    /// happened even though carebridge never heard so.
+    pub fn certainly_not_applied(&self) -> bool {
+        match self {
+            ConnectorError::BadCredentials { .. }
+            | ConnectorError::Rejected { .. }
+            | ConnectorError::Settings { .. } => true,
+            ConnectorError::Unavailable { status, .. } => *status == Some(429),
+            ConnectorError::Malformed { .. } => false,
+        }
+    }
+
     /// The HTTP status the vendor gave, if it gave one.
     pub fn status(&self) -> Option<u16> {
         match self {

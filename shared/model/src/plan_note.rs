@@ -80,6 +80,23 @@ pub struct Delivery {
     pub delivered_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// When carebridge last sent the note without hearing whether the EHR took it. The next try
+    /// first looks for the note in the EHR, so a lost answer never posts it twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unconfirmed_post_at: Option<DateTime<Utc>>,
+}
+
+impl Delivery {
+    /// A new note's: not sent yet.
+    pub fn pending() -> Delivery {
+        Delivery {
+            status: DeliveryStatus::Pending,
+            elation_note_id: None,
+            delivered_at: None,
+            error: None,
+            unconfirmed_post_at: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +120,32 @@ impl PlanNote {
                 elation_note_id: Some(elation_note_id),
                 delivered_at: Some(now),
                 error: None,
+                unconfirmed_post_at: None,
+            },
+            ..self.clone()
+        }
+    }
+
+    /// About to be sent: until the EHR answers, the note may or may not be there.
+    pub fn posting(&self, now: DateTime<Utc>) -> PlanNote {
+        self.with_unconfirmed_post(Some(now))
+    }
+
+    /// The EHR certainly did not take the last post (it refused or rate-limited it).
+    pub fn not_posted(&self) -> PlanNote {
+        self.with_unconfirmed_post(None)
+    }
+
+    /// True when an earlier post may have reached the EHR unbeknown to carebridge.
+    pub fn may_be_posted(&self) -> bool {
+        self.delivery.unconfirmed_post_at.is_some()
+    }
+
+    fn with_unconfirmed_post(&self, at: Option<DateTime<Utc>>) -> PlanNote {
+        PlanNote {
+            delivery: Delivery {
+                unconfirmed_post_at: at,
+                ..self.delivery.clone()
             },
             ..self.clone()
         }

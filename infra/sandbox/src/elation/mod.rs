@@ -89,11 +89,15 @@ struct Subscription {
     deleted_date: Option<String>,
 }
 
+/// The faults the sandbox can inject (see [`Fault`]).
+const FAULT_KINDS: [&str; 4] = ["status", "slow", "malformed", "lost_answer"];
+
 /// A fault the next matching requests get instead of (or before) their answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fault {
     /// `status` (answer `status` with an error body), `slow` (wait `delay_ms`, then answer
-    /// normally) or `malformed` (answer 200 with a body that is not JSON).
+    /// normally), `malformed` (answer 200 with a body that is not JSON) or `lost_answer` (act on
+    /// the request, then answer 502 as a gateway that lost Elation's answer would).
     pub kind: String,
     #[serde(default)]
     pub status: Option<u16>,
@@ -253,6 +257,11 @@ async fn api(sandbox: &Sandbox, request: &Request, rest: &[&str]) -> Response {
         match fault.kind.as_str() {
             "slow" => tokio::time::sleep(Duration::from_millis(fault.delay_ms.unwrap_or(2_000))).await,
             "malformed" => return Response::raw(200, "{\"count\": 3, \"results\": [{\"id\": "),
+            // Elation acts on the request, but its answer never reaches the caller.
+            "lost_answer" => {
+                answer(sandbox, request, rest).await;
+                return Response::json(502, json!({"detail": "Bad Gateway"}));
+            }
             _ => {
                 let status = fault.status.unwrap_or(500);
                 let detail = if status == 429 {
@@ -264,6 +273,11 @@ async fn api(sandbox: &Sandbox, request: &Request, rest: &[&str]) -> Response {
             }
         }
     }
+    answer(sandbox, request, rest).await
+}
+
+/// The token endpoint, then everything that needs a token.
+async fn answer(sandbox: &Sandbox, request: &Request, rest: &[&str]) -> Response {
     if rest == ["oauth2", "token"] {
         return if request.method == "POST" {
             token(sandbox, request)
@@ -850,13 +864,13 @@ fn control(sandbox: &Sandbox, request: &Request, rest: &[&str]) -> Response {
         ("POST", ["faults"]) => match request.json().and_then(|body| {
             serde_json::from_value::<Fault>(body).map_err(|e| Response::json(400, json!({"detail": e.to_string()})))
         }) {
-            Ok(fault) if ["status", "slow", "malformed"].contains(&fault.kind.as_str()) => {
+            Ok(fault) if FAULT_KINDS.contains(&fault.kind.as_str()) => {
                 sandbox.state().faults.push(fault);
                 Response::empty(201)
             }
             Ok(fault) => Response::json(
                 400,
-                json!({"detail": format!("kind must be status, slow or malformed, not {:?}", fault.kind)}),
+                json!({"detail": format!("kind must be one of {}, not {:?}", FAULT_KINDS.join(", "), fault.kind)}),
             ),
             Err(response) => response,
         },

@@ -1,6 +1,6 @@
 //! Elation's REST API (v2.0) over HTTPS: tokens, paged lists, patients, notes, subscriptions.
 
-use super::types::{CreatedNote, ElationId, Page, Patient, Physician, Subscription};
+use super::types::{CreatedNote, ElationId, NonVisitNote, Page, Patient, Physician, Subscription};
 use crate::error::ConnectorError;
 use crate::http::{self, Answer, Repeat, RetryPolicy};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -253,6 +253,14 @@ impl Elation {
     pub async fn create_note(&self, note: &Value) -> Result<CreatedNote, ConnectorError> {
         self.call_json(Method::POST, &self.url("non_visit_notes/"), Some(note))
             .await
+    }
+
+    /// A patient's non-visit notes, a page at a time.
+    pub fn notes_of(&self, patient: ElationId) -> Pages<'_, NonVisitNote> {
+        Pages::new(
+            self,
+            self.list_url("non_visit_notes/", &[("patient", &patient.to_string())]),
+        )
     }
 
     /// This app's subscriptions.

@@ -17,7 +17,8 @@
 //! Phones are sent to Elation as ten digits for North American numbers (how Elation's own
 //! screens hold them) and in E.164 otherwise; both read back to the same E.164 number.
 
-use super::types::{Address, ElationId, Patient, Physician};
+use super::types::{Address, ElationId, NonVisitNote, Patient, Physician};
+use chrono::Timelike;
 use model::external::ExternalSystem;
 use model::normalize::{self, Country};
 use model::patient::{PatientFields, PatientInput, Sex};
@@ -253,6 +254,26 @@ pub fn plan_note(patient: ElationId, author: ElationId, text: &str, at: chrono::
     })
 }
 
+/// True when `note` is the plan note [`plan_note`] would post for these arguments: the same
+/// patient and document date, a bullet with the same author and text, and not deleted. A post
+/// whose answer was lost is found this way instead of being posted twice.
+pub fn is_plan_note(
+    note: &NonVisitNote,
+    patient: ElationId,
+    author: ElationId,
+    text: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    let at = at.with_nanosecond(0).unwrap_or(at);
+    note.deleted_date.is_none()
+        && note.patient == Some(patient)
+        && note.document_date == Some(at)
+        && note
+            .bullets
+            .iter()
+            .any(|bullet| bullet.author == Some(author) && bullet.text.as_deref().map(str::trim) == Some(text.trim()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,5 +468,27 @@ mod tests {
             note["bullets"],
             json!([{"text": "Walk daily", "author": 9, "category": "Plan"}])
         );
+    }
+
+    #[test]
+    fn a_listed_note_is_recognised_as_the_plan_note_only_when_patient_date_author_and_text_match() {
+        let sample = include_str!("../../fixtures/elation-non-visit-note-create-response.json");
+        let listed: NonVisitNote = serde_json::from_str(sample).unwrap();
+        // Sub-second parts are not sent (the document date goes out to the second).
+        let at = chrono::DateTime::parse_from_rfc3339("2022-05-05T07:50:20.734Z")
+            .unwrap()
+            .to_utc();
+        let patient = 140758510600193;
+        assert!(is_plan_note(&listed, patient, 64, "New POST non visit", at));
+        assert!(!is_plan_note(&listed, patient, 64, "Another plan", at));
+        assert!(!is_plan_note(&listed, patient, 65, "New POST non visit", at));
+        assert!(!is_plan_note(&listed, 1638401, 64, "New POST non visit", at));
+        let later = at + chrono::Duration::seconds(1);
+        assert!(!is_plan_note(&listed, patient, 64, "New POST non visit", later));
+        let deleted = NonVisitNote {
+            deleted_date: Some("2022-05-14T00:00:00Z".into()),
+            ..listed
+        };
+        assert!(!is_plan_note(&deleted, patient, 64, "New POST non visit", at));
     }
 }

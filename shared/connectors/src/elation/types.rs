@@ -104,6 +104,30 @@ pub struct CreatedNote {
     pub id: ElationId,
 }
 
+/// A non-visit note as Elation lists it, reduced to what identifies a note carebridge posted
+/// (see `mapping::is_plan_note`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct NonVisitNote {
+    pub id: ElationId,
+    #[serde(default)]
+    pub patient: Option<ElationId>,
+    #[serde(default)]
+    pub document_date: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub bullets: Vec<NoteBullet>,
+    #[serde(default)]
+    pub deleted_date: Option<String>,
+}
+
+/// One line of a note. Elation's answers do not always echo the bullet's category.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct NoteBullet {
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub author: Option<ElationId>,
+}
+
 /// One page of a list: `next` is the full URL of the next page, absent on the last.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Page<T> {
@@ -177,6 +201,11 @@ mod tests {
         let sample = include_str!("../../fixtures/elation-non-visit-note-create-response.json");
         let note: CreatedNote = serde_json::from_str(sample).unwrap();
         assert!(note.id > 0);
+        let listed: NonVisitNote = serde_json::from_str(sample).unwrap();
+        assert_eq!(listed.patient, Some(140758510600193));
+        assert_eq!(listed.document_date.unwrap().to_rfc3339(), "2022-05-05T07:50:20+00:00");
+        assert_eq!(listed.bullets[0].author, Some(64));
+        assert_eq!(listed.bullets[0].text.as_deref(), Some("New POST non visit"));
     }
 
     #[test]
