@@ -132,32 +132,56 @@ pub fn email_into(raw: &str, out: &mut String) -> Result<(), Invalid> {
 }
 
 fn check_email(email: &str) -> Result<(), Invalid> {
-    let (local, domain) = email.split_once('@').ok_or(Invalid::Email)?;
-    if email.len() <= 254 && is_mailbox(local) && is_mail_domain(domain) {
+    let at = email.bytes().position(|b| b == b'@').ok_or(Invalid::Email)?;
+    let (local, domain) = (&email[..at], &email[at + 1..]);
+    let well_formed = if email.is_ascii() {
+        // Most addresses: the same rules read byte by byte, without decoding UTF-8.
+        is_mailbox(local.bytes().map(char::from)) && is_mail_domain(domain.bytes().map(char::from))
+    } else {
+        is_mailbox(local.chars()) && is_mail_domain(domain.chars())
+    };
+    if email.len() <= 254 && !local.is_empty() && local.len() <= 64 && well_formed {
         Ok(())
     } else {
         Err(Invalid::Email)
     }
 }
 
-/// The part before `@`: at most 64 bytes, no space, control or address punctuation, and dots
-/// only between other characters.
-fn is_mailbox(local: &str) -> bool {
+/// Characters a mailbox may not hold even though they are visible: address punctuation.
+const MAILBOX_PUNCTUATION: &[u8] = b"@<>()[]\\,;:\"";
+
+/// The ASCII characters a mailbox may hold, as a bit set: visible, and not address punctuation.
+const MAILBOX_ASCII: u128 = {
+    let mut set = 0u128;
+    let mut byte = 0u8;
+    while byte < 128 {
+        let mut punctuation = false;
+        let mut i = 0;
+        while i < MAILBOX_PUNCTUATION.len() {
+            punctuation |= MAILBOX_PUNCTUATION[i] == byte;
+            i += 1;
+        }
+        if byte.is_ascii_graphic() && !punctuation {
+            set |= 1 << byte;
+        }
+        byte += 1;
+    }
+    set
+};
+
+/// The part before `@` (1 to 64 bytes, checked by the caller): no space, control or address
+/// punctuation, and dots only between other characters.
+fn is_mailbox(local: impl Iterator<Item = char>) -> bool {
     let allowed = |c: char| {
-        // An ASCII character is visible exactly when it is graphic; others ask Unicode.
-        let visible = if c.is_ascii() {
-            c.is_ascii_graphic()
+        if c.is_ascii() {
+            MAILBOX_ASCII >> (c as u32) & 1 == 1
         } else {
+            // Beyond ASCII: anything visible.
             !c.is_whitespace() && !c.is_control()
-        };
-        visible
-            && !matches!(
-                c,
-                '@' | '<' | '>' | '(' | ')' | '[' | ']' | '\\' | ',' | ';' | ':' | '"'
-            )
+        }
     };
     let mut after_dot = true; // so a leading dot is refused like a doubled one
-    for c in local.chars() {
+    for c in local {
         if c == '.' {
             if after_dot {
                 return false;
@@ -169,23 +193,23 @@ fn is_mailbox(local: &str) -> bool {
             return false;
         }
     }
-    !local.is_empty() && local.len() <= 64 && !after_dot
+    !after_dot
 }
 
 /// The part after `@`: two or more dot-separated labels of letters, digits and hyphens, none
 /// empty and none starting or ending with a hyphen.
-fn is_mail_domain(domain: &str) -> bool {
+fn is_mail_domain(domain: impl Iterator<Item = char>) -> bool {
     let mut labels = 1;
     let mut label_start = true;
     let mut previous = '.';
-    for c in domain.chars() {
+    for c in domain {
         if c == '.' {
             if label_start || previous == '-' {
                 return false;
             }
             labels += 1;
             label_start = true;
-        } else if c.is_alphanumeric() || (c == '-' && !label_start) {
+        } else if c.is_ascii_alphanumeric() || (c == '-' && !label_start) || (!c.is_ascii() && c.is_alphanumeric()) {
             label_start = false;
         } else {
             return false;
@@ -359,23 +383,40 @@ fn parsed_phone(raw: &str, region: phonenumber::country::Id) -> Option<String> {
 
 /// A calendar date typed as ISO `YYYY-MM-DD` or US `MM/DD/YYYY` (one-digit month and day allowed).
 pub fn date(raw: &str) -> Result<NaiveDate, Invalid> {
-    let raw = trim(raw);
-    let (year, month, day) = if let Some((y, rest)) = raw.split_once('-') {
-        let (m, d) = rest.split_once('-').ok_or(Invalid::DateFormat)?;
-        (y, m, d)
-    } else if let Some((m, rest)) = raw.split_once('/') {
-        let (d, y) = rest.split_once('/').ok_or(Invalid::DateFormat)?;
-        (y, m, d)
-    } else {
-        return Err(Invalid::DateFormat);
+    // One pass over the bytes (every row of an import has a date): three runs of digits with one
+    // kind of separator between them, `-` or `/`.
+    let mut parts = [(0u32, 0usize); 3]; // each part's value and number of digits
+    let mut part = 0;
+    let mut separator = None;
+    for &byte in trim(raw).as_bytes() {
+        match byte {
+            b'0'..=b'9' => {
+                let (value, digits) = &mut parts[part];
+                if *digits == 4 {
+                    return Err(Invalid::DateFormat);
+                }
+                *value = *value * 10 + u32::from(byte - b'0');
+                *digits += 1;
+            }
+            b'-' | b'/' if part < 2 && separator.is_none_or(|s| s == byte) => {
+                separator = Some(byte);
+                part += 1;
+            }
+            _ => return Err(Invalid::DateFormat),
+        }
+    }
+    let [first, second, third] = parts;
+    let ((year, year_digits), month, day) = match separator {
+        Some(b'-') => (first, second, third),
+        Some(_) => (third, first, second),
+        None => return Err(Invalid::DateFormat),
     };
-    let digits = |s: &str, lengths: &[usize]| lengths.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
-    if !(digits(year, &[4]) && digits(month, &[1, 2]) && digits(day, &[1, 2])) {
+    let short = |(_, digits): (u32, usize)| (1..=2).contains(&digits);
+    if part != 2 || year_digits != 4 || !short(month) || !short(day) {
         return Err(Invalid::DateFormat);
     }
-    let number = |s: &str| s.parse::<u32>().map_err(|_| Invalid::DateFormat);
-    let year = i32::try_from(number(year)?).map_err(|_| Invalid::DateFormat)?;
-    NaiveDate::from_ymd_opt(year, number(month)?, number(day)?).ok_or(Invalid::ImpossibleDate)
+    let year = i32::try_from(year).map_err(|_| Invalid::DateFormat)?;
+    NaiveDate::from_ymd_opt(year, month.0, day.0).ok_or(Invalid::ImpossibleDate)
 }
 
 /// A date of birth: a real date, not after `today` and not before 1900.
@@ -539,6 +580,7 @@ mod tests {
             "o'neil-smith@mail.example-health.org",
             "jörg@münchen.de",
             "x@1.2",
+            "jo!#$%&'*+-/=?^_`{|}~@example.org",
         ] {
             assert_eq!(email(good).as_deref(), Ok(good), "{good:?}");
         }
@@ -570,6 +612,15 @@ mod tests {
             "jo@example-.org",
             "jo<x>@example.org",
             "jo\u{a0}s@example.org",
+            "jo(x)@example.org",
+            "jo[x]@example.org",
+            "jo\\x@example.org",
+            "jo,x@example.org",
+            "jo;x@example.org",
+            "jo:x@example.org",
+            "jo\"x@example.org",
+            "jo\tx@example.org",
+            "jo\u{7f}x@example.org",
         ] {
             assert_eq!(email(bad), Err(Invalid::Email), "{bad:?}");
         }
@@ -636,6 +687,7 @@ mod tests {
         assert_eq!(date("1984-03-07"), Ok(day(1984, 3, 7)));
         assert_eq!(date("03/07/1984"), Ok(day(1984, 3, 7)));
         assert_eq!(date("3/7/1984"), Ok(day(1984, 3, 7)));
+        assert_eq!(date(" 1984-3-7 "), Ok(day(1984, 3, 7)));
         assert_eq!(date("1984-02-30"), Err(Invalid::ImpossibleDate));
         assert_eq!(date("02/30/1984"), Err(Invalid::ImpossibleDate));
         for bad in [
@@ -646,6 +698,15 @@ mod tests {
             "1984-3-x",
             "March 7 1984",
             "1984-03-07T00:00:00Z",
+            "1984-03/07",
+            "1984--03",
+            "-03-07",
+            "1984-03-07-",
+            "19840-03-07",
+            "1984-003-07",
+            "03/07/84",
+            "03-07-1984",
+            "１９８４-03-07",
         ] {
             assert_eq!(date(bad), Err(Invalid::DateFormat), "{bad:?}");
         }
