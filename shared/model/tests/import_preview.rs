@@ -374,6 +374,90 @@ fn thousands_of_different_rows_raise_no_repeat_and_a_late_repeat_names_its_row()
     assert_eq!(preview.summary.create, 4_001);
 }
 
+/// A row of the generated files below: External ID, first name and e-mail.
+type Participant<'a> = (Option<&'a str>, &'a str, Option<&'a str>);
+
+/// What the in-file checks say of each row, worked out the plain way: every earlier row is
+/// compared in full. A row repeating an earlier participant is `duplicate_row` (naming the first
+/// such row); otherwise a reused External ID is an error and a reused e-mail a warning, each
+/// naming the first row that kept it.
+fn expected_repeats(rows: &[Participant]) -> Vec<Vec<String>> {
+    let mut kept: Vec<(usize, Participant)> = Vec::new();
+    let mut external_ids: Vec<(&str, usize)> = Vec::new();
+    let mut emails: Vec<(&str, usize)> = Vec::new();
+    let mut said = Vec::new();
+    for (index, &participant) in rows.iter().enumerate() {
+        let row = index + 1;
+        let (external, _, email) = participant;
+        if let Some((earlier, _)) = kept.iter().find(|(_, p)| *p == participant) {
+            said.push(vec![format!("duplicate_row {earlier}")]);
+            continue;
+        }
+        kept.push((row, participant));
+        if let Some(external) = external {
+            if let Some((_, earlier)) = external_ids.iter().find(|(e, _)| *e == external) {
+                said.push(vec![format!("duplicate_external_id {earlier}")]);
+                continue;
+            }
+            external_ids.push((external, row));
+        }
+        let mut found = Vec::new();
+        if let Some(email) = email {
+            match emails.iter().find(|(e, _)| *e == email) {
+                Some((_, earlier)) => found.push(format!("duplicate_email_in_file {earlier}")),
+                None => emails.push((email, row)),
+            }
+        }
+        said.push(found);
+    }
+    said
+}
+
+#[test]
+fn in_file_repeats_agree_with_comparing_every_earlier_row() {
+    let externals = [None, Some("X-1"), Some("X-2")];
+    let names = ["Ada", "Bea"];
+    let emails = [None, Some("a@example.org"), Some("b@example.org")];
+    let mut seed = 7u64;
+    let mut pick = |n: usize| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) as usize % n
+    };
+    for _ in 0..200 {
+        let rows: Vec<_> = (0..12)
+            .map(|_| (externals[pick(3)], names[pick(2)], emails[pick(3)]))
+            .collect();
+        let mut csv = format!("{HEADER}\n");
+        for (external, name, email) in &rows {
+            let line = format!(
+                "{},{name},Lovelace,1984-03-07,{},,",
+                external.unwrap_or(""),
+                email.unwrap_or("")
+            );
+            csv.push_str(&line);
+            csv.push('\n');
+        }
+        let said: Vec<Vec<String>> = run(&csv)
+            .rows
+            .iter()
+            .map(|r| {
+                let number = |message: &str| {
+                    message
+                        .split(' ')
+                        .find_map(|word| word.trim_end_matches(',').parse::<u32>().ok())
+                        .unwrap_or(0)
+                };
+                r.errors
+                    .iter()
+                    .chain(&r.warnings)
+                    .map(|reason| format!("{} {}", reason.code, number(&reason.message)))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(said, expected_repeats(&rows), "{csv}");
+    }
+}
+
 #[test]
 fn the_practitioner_email_assigns_the_coach() {
     let csv = "First Name,Last Name,DOB,Coach Email\nA,B,1990-01-01,Coach@Clinic.example\nC,D,1990-01-01,stranger@x.example\n";
