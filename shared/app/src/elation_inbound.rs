@@ -112,7 +112,9 @@ async fn linked<P: Person>(
     deps.read(&P::key(group, &id)).await
 }
 
-pub(crate) fn state_key(group: &GroupId, kind: LinkedKind, elation_id: i64) -> store::Key {
+/// Where what carebridge last applied of an Elation record is kept, by the record's Elation id
+/// (a number, or the same number as carebridge's plans write it).
+pub(crate) fn state_key(group: &GroupId, kind: LinkedKind, elation_id: impl std::fmt::Display) -> store::Key {
     keys::vendor_state(group, ExternalSystem::Elation, kind, &elation_id.to_string())
 }
 

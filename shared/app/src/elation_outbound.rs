@@ -290,16 +290,8 @@ async fn save_note(
     next: PlanNote,
 ) -> Result<Versioned<PlanNote>, AppError> {
     let key = keys::plan_note(&next.group, &next.patient_id, &next.id);
-    let version = current.version + 1;
-    match deps
-        .records
-        .write(vec![Write::Put {
-            record: Record::encode(key, version, &next)?,
-            condition: Condition::AtVersion(current.version),
-        }])
-        .await
-    {
-        Ok(()) => Ok(Versioned { version, value: next }),
+    match deps.write_next(key, current.version, &next).await {
+        Ok(version) => Ok(Versioned { version, value: next }),
         Err(StoreError::VersionConflict { .. }) => Err(AppError::InProgressElsewhere),
         Err(other) => Err(other.into()),
     }

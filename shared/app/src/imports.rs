@@ -259,11 +259,8 @@ pub async fn delete(
 pub(crate) async fn save(deps: &Deps, mut job: Versioned<ImportJob>) -> Result<Versioned<ImportJob>, AppError> {
     job.value.updated_at = deps.clock.now();
     let key = keys::import(&job.value.group, &job.value.id);
-    deps.records
-        .write(vec![Write::Put {
-            record: Record::encode(key, job.version + 1, &job.value)?,
-            condition: Condition::AtVersion(job.version),
-        }])
+    job.version = deps
+        .write_next(key, job.version, &job.value)
         .await
         .map_err(|error| match error {
             store::StoreError::VersionConflict { .. } => {
@@ -271,6 +268,5 @@ pub(crate) async fn save(deps: &Deps, mut job: Versioned<ImportJob>) -> Result<V
             }
             other => other.into(),
         })?;
-    job.version += 1;
     Ok(job)
 }

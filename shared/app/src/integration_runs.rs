@@ -287,17 +287,9 @@ async fn fail(
 
 /// Stores `next` over `current`; only the worker running it writes a started run.
 async fn save_run(deps: &Deps, current: &Versioned<SyncRun>, next: SyncRun) -> Result<Versioned<SyncRun>, AppError> {
-    let version = current.version + 1;
     let key = keys::sync_run(&next.group, next.integration, &next.id);
-    match deps
-        .records
-        .write(vec![Write::Put {
-            record: Record::encode(key, version, &next)?,
-            condition: Condition::AtVersion(current.version),
-        }])
-        .await
-    {
-        Ok(()) => Ok(Versioned { version, value: next }),
+    match deps.write_next(key, current.version, &next).await {
+        Ok(version) => Ok(Versioned { version, value: next }),
         // Another delivery of the same job is running it: let this one be retried later.
         Err(StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => Err(AppError::InProgressElsewhere),
         Err(other) => Err(other.into()),
@@ -502,12 +494,8 @@ async fn import(deps: &Deps, run: &SyncRun, vendor: &Vendor, ctx: &Context) -> R
                     .and_then(|id| loaded.practitioners.iter().find(|p| &p.value.id == id));
                 let Some(fields) = planned.fields.clone() else { continue };
                 // One that changed under us is planned again in the next round.
-                let copy = VendorCopy {
-                    item: &planned.item,
-                    fields,
-                    last_modified: last_modified(&planned.item),
-                };
-                write_one::<Practitioner>(deps, run, copy, target).await?;
+                let item = &planned.item;
+                write_one::<Practitioner>(deps, run, item, fields, target, last_modified(item)).await?;
             }
             continue; // plan the patients again, now that their coaches exist
         }
@@ -518,12 +506,8 @@ async fn import(deps: &Deps, run: &SyncRun, vendor: &Vendor, ctx: &Context) -> R
                 .as_ref()
                 .and_then(|id| loaded.patients.iter().find(|p| &p.value.id == id));
             let Some(fields) = planned.fields.clone() else { continue };
-            let copy = VendorCopy {
-                item: &planned.item,
-                fields,
-                last_modified: last_modified(&planned.item),
-            };
-            changed_under_us |= !write_one::<Patient>(deps, run, copy, target).await?;
+            let item = &planned.item;
+            changed_under_us |= !write_one::<Patient>(deps, run, item, fields, target, last_modified(item)).await?;
         }
         if !changed_under_us {
             let written = written_so_far(deps, run).await?;
@@ -554,13 +538,6 @@ async fn written_so_far(deps: &Deps, run: &SyncRun) -> Result<HashMap<(Entity, S
         .collect())
 }
 
-/// A vendor record as the import read it: what to write, and when Elation last changed it.
-struct VendorCopy<'a, F> {
-    item: &'a PlanItem,
-    fields: F,
-    last_modified: Option<DateTime<Utc>>,
-}
-
 /// Writes one record with the record of having written it and, like every change applied from
 /// Elation, Elation's `last_modified` for it (so an older webhook replayed later is dropped);
 /// false when something changed under us (or an id it links was taken), so the import plans
@@ -569,46 +546,37 @@ struct VendorCopy<'a, F> {
 async fn write_one<P: Person>(
     deps: &Deps,
     run: &SyncRun,
-    copy: VendorCopy<'_, P::Fields>,
+    item: &PlanItem,
+    fields: P::Fields,
     target: Option<&Versioned<P::Stored>>,
+    last_modified: Option<DateTime<Utc>>,
 ) -> Result<bool, AppError> {
     let group = &run.group;
-    let item = copy.item;
-    let state_key = elation_inbound::state_key(group, P::LINKS, elation_number(&item.vendor_id)?);
+    let state_key = elation_inbound::state_key(group, P::LINKS, &item.vendor_id);
     let applied = deps.read::<Applied>(&state_key).await?;
-    let (done, mut writes) = if elation_inbound::is_stale(applied.as_ref(), copy.last_modified) {
-        let deleted = applied.as_ref().is_some_and(|a| a.value.deleted);
-        let done = Written {
-            entity: item.entity,
-            vendor_id: item.vendor_id.clone(),
-            action: if deleted {
-                PlanAction::Skip
-            } else {
-                PlanAction::Unchanged
-            },
-            carebridge_id: if deleted {
-                None
-            } else {
-                target.map(|t| P::id(&t.value).to_string())
-            },
-        };
-        (done, Vec::new())
+    let (action, carebridge_id, mut writes) = if elation_inbound::is_stale(applied.as_ref(), last_modified) {
+        if applied.as_ref().is_some_and(|a| a.value.deleted) {
+            (PlanAction::Skip, None, Vec::new())
+        } else {
+            let linked = target.map(|t| P::id(&t.value).to_string());
+            (PlanAction::Unchanged, linked, Vec::new())
+        }
     } else {
-        let (stored, mut writes) = replacement::<P>(group, target, copy.fields, deps.clock.now())?;
-        if copy.last_modified.is_some() {
+        let (stored, mut writes) = replacement::<P>(group, target, fields, deps.clock.now())?;
+        if last_modified.is_some() {
             let now = Applied {
-                last_modified: copy.last_modified,
+                last_modified,
                 deleted: false,
             };
             writes.push(elation_inbound::state_write(state_key, applied.as_ref(), &now)?);
         }
-        let done = Written {
-            entity: item.entity,
-            vendor_id: item.vendor_id.clone(),
-            action: item.action,
-            carebridge_id: Some(P::id(&stored).to_string()),
-        };
-        (done, writes)
+        (item.action, Some(P::id(&stored).to_string()), writes)
+    };
+    let done = Written {
+        entity: item.entity,
+        vendor_id: item.vendor_id.clone(),
+        action,
+        carebridge_id,
     };
     writes.push(Write::Put {
         record: Record::encode(
@@ -623,10 +591,4 @@ async fn write_one<P: Person>(
         Err(StoreError::AlreadyExists(_) | StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => Ok(false),
         Err(other) => Err(other.into()),
     }
-}
-
-fn elation_number(vendor_id: &str) -> Result<i64, AppError> {
-    vendor_id
-        .parse()
-        .map_err(|_| AppError::Internal(format!("the Elation id {vendor_id} is not a number")))
 }

@@ -183,6 +183,24 @@ impl Deps {
         Ok(self.records.get(key).await?.map(|record| record.decode()).transpose()?)
     }
 
+    /// Writes `value` at `key` as the version after `version`, and returns the new version;
+    /// `VersionConflict` if the record has moved on meanwhile (each caller says what that means).
+    pub(crate) async fn write_next<T: serde::Serialize>(
+        &self,
+        key: store::Key,
+        version: u64,
+        value: &T,
+    ) -> Result<u64, store::StoreError> {
+        let next = version + 1;
+        self.records
+            .write(vec![store::Write::Put {
+                record: store::Record::encode(key, next, value)?,
+                condition: store::Condition::AtVersion(version),
+            }])
+            .await?;
+        Ok(next)
+    }
+
     pub(crate) fn secrets(&self) -> Result<&dyn Secrets, AppError> {
         self.secrets
             .as_deref()
