@@ -10,8 +10,9 @@
 //!
 //! Reading is total: every text splits into records, so there is no parse error to report.
 //! It is written for this one case rather than taken from the csv crate because the preview
-//! reads every row of files up to 100,000 rows: scanning for the next delimiter with `memchr`
-//! and copying each row once is several times quicker than a byte-at-a-time state machine.
+//! reads every row of files up to 100,000 rows: finding each cell's end eight bytes at a time
+//! (a closing quote with `memchr`) and copying each row once is several times quicker than a
+//! byte-at-a-time state machine.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
