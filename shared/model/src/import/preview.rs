@@ -306,11 +306,9 @@ impl Existing {
     }
 }
 
-/// Where each known column sits in the file.
+/// Which known column each of the file's columns is.
 struct Layout {
     columns: Vec<Option<Column>>,
-    /// The file's column index of each known column, indexed by `Column as usize`.
-    position: [Option<usize>; Column::COUNT],
 }
 
 fn read_header(headers: &Cells) -> Result<(Layout, Vec<Reason>), FileError> {
@@ -356,7 +354,7 @@ fn read_header(headers: &Cells) -> Result<(Layout, Vec<Reason>), FileError> {
     if !missing.is_empty() {
         return Err(FileError::MissingColumns(missing));
     }
-    Ok((Layout { columns, position }, warnings))
+    Ok((Layout { columns }, warnings))
 }
 
 /// Previews a participant list against the group's existing records, keeping every row.
@@ -671,11 +669,16 @@ fn read_patient(record: &Cells, source: &Source, fields: &mut PatientFields, res
         ));
         return false;
     }
-    let cell = |column: Column| -> Option<&str> {
-        let value = record.get(layout.position[column as usize]?)?;
-        let value = normalize::trim(value);
-        (!value.is_empty()).then_some(value)
-    };
+    // Each known column's value, trimmed, blank as `None`: read in one loop over the row rather
+    // than column by column, which would repeat the same steps' code eighteen times over.
+    let mut values = [None; Column::COUNT];
+    for (value, column) in record.iter().zip(&layout.columns) {
+        if let Some(column) = column {
+            let value = normalize::trim(value);
+            values[*column as usize] = (!value.is_empty()).then_some(value);
+        }
+    }
+    let cell = |column: Column| values[column as usize];
     let external_id = cell(Column::ExternalId).map(|id| [(ExternalSystem::Customer.as_str(), id)]);
     let mut input = RawPatient {
         name_prefix: cell(Column::NamePrefix),
