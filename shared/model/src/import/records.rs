@@ -204,17 +204,23 @@ impl<'a> Records<'a> {
         // short for a vectorised search's set-up to pay off, but a byte loop branches on every
         // byte and mispredicts where each cell ends.
         let mut at = from;
-        while let Some(word) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
-            let found = delimiters_in(u64::from_le_bytes(*word));
+        loop {
+            let rest = &bytes[at..];
+            // The text's last few bytes are padded with zeros, which are no delimiter.
+            let word = rest.first_chunk::<8>().copied().unwrap_or_else(|| {
+                let mut padded = [0; 8];
+                padded[..rest.len()].copy_from_slice(rest);
+                padded
+            });
+            let found = delimiters_in(u64::from_le_bytes(word));
             if found != 0 {
                 return at + (found.trailing_zeros() / 8) as usize;
             }
+            if rest.len() <= 8 {
+                return bytes.len();
+            }
             at += 8;
         }
-        bytes[at..]
-            .iter()
-            .position(|&byte| matches!(byte, b',' | b'\n' | b'\r'))
-            .map_or(bytes.len(), |i| at + i)
     }
 
     /// Steps over the line end `at` is on.
