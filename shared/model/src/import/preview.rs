@@ -313,7 +313,6 @@ struct Layout {
 
 fn read_header(headers: &Cells) -> Result<(Layout, Vec<Reason>), FileError> {
     let mut columns = Vec::with_capacity(headers.len());
-    let mut position = [None; Column::COUNT];
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut warnings = Vec::new();
     for (index, header) in headers.iter().enumerate() {
@@ -332,24 +331,20 @@ fn read_header(headers: &Cells) -> Result<(Layout, Vec<Reason>), FileError> {
             });
         }
         seen.insert(key, index);
-        match column {
-            Some(column) => {
-                position[column as usize] = Some(index);
-            }
-            None if header.trim().is_empty() => {}
-            None => warnings.push(Reason::new(
+        if column.is_none() && !header.trim().is_empty() {
+            warnings.push(Reason::new(
                 Some(header.trim()),
                 "unknown_column",
                 format!(
                     "the column \"{}\" is not one carebridge imports; it is ignored",
                     header.trim()
                 ),
-            )),
+            ));
         }
         columns.push(column);
     }
     let missing: Vec<Column> = Column::all()
-        .filter(|c| c.is_required() && position[*c as usize].is_none())
+        .filter(|c| c.is_required() && !columns.contains(&Some(*c)))
         .collect();
     if !missing.is_empty() {
         return Err(FileError::MissingColumns(missing));
