@@ -123,16 +123,30 @@ pub struct Records<'a> {
 /// Marks a range as being in `Records::unquoted` rather than the text.
 const UNQUOTED: u32 = 1 << 31;
 
-/// The bytes of `word` (read little-endian) that are a comma or a line end: the lowest set bit
-/// is the high bit of the first such byte. Higher bits may be set spuriously (the zero-byte
-/// test borrows across bytes), so only the lowest one is to be used.
+/// The bytes of `word` (read little-endian) that are a comma or a line end, each marked by its
+/// high bit, and only those: a cell's end is the lowest mark, the next cell's the next one.
 fn delimiters_in(word: u64) -> u64 {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const LOWS: u64 = u64::from_le_bytes([0x7F; 8]);
     const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    zero_bytes(word ^ (ONES * u64::from(b',')))
-        | zero_bytes(word ^ (ONES * u64::from(b'\n')))
-        | zero_bytes(word ^ (ONES * u64::from(b'\r')))
+    // A byte's high bit, after adding 0x7F to its low seven bits, says whether it is not zero;
+    // no carry crosses into the next byte, so every byte is judged on its own.
+    let nonzero = |x: u64| ((x & LOWS) + LOWS) | x;
+    let other = nonzero(word ^ (ONES * u64::from(b',')))
+        & nonzero(word ^ (ONES * u64::from(b'\n')))
+        & nonzero(word ^ (ONES * u64::from(b'\r')));
+    !other & HIGHS
+}
+
+/// The eight bytes of `bytes` from `at`, read little-endian; those past the end are zeros, which
+/// are no delimiter.
+fn word_at(bytes: &[u8], at: usize) -> u64 {
+    let rest = bytes.get(at..).unwrap_or_default();
+    u64::from_le_bytes(rest.first_chunk::<8>().copied().unwrap_or_else(|| {
+        let mut padded = [0; 8];
+        padded[..rest.len()].copy_from_slice(rest);
+        padded
+    }))
 }
 
 impl<'a> Records<'a> {
@@ -173,24 +187,50 @@ impl<'a> Records<'a> {
         };
         cells.clear();
         self.unquoted.clear();
+        // Cells end at the delimiters of one eight-byte word after another: `ahead` marks those
+        // of the word at `word` not yet passed, so a word is searched once however many short
+        // cells it holds. A quoted cell is read on its own and the search starts again after it.
+        let mut at = self.at;
+        let mut word = at;
+        let mut ahead = delimiters_in(word_at(bytes, word));
         loop {
-            let range = if bytes.get(self.at) == Some(&b'"') {
-                self.quoted_cell(start.byte)
+            let range = if bytes.get(at) == Some(&b'"') {
+                self.at = at;
+                let range = self.quoted_cell(start.byte);
+                at = self.at;
+                word = at;
+                ahead = delimiters_in(word_at(bytes, word));
+                range
             } else {
-                let end = self.run_to_delimiter(self.at);
-                let range = (offset(self.at - start.byte), offset(end - start.byte));
-                self.at = end;
+                while ahead == 0 && word + 8 < bytes.len() {
+                    word += 8;
+                    ahead = delimiters_in(word_at(bytes, word));
+                }
+                let end = match ahead {
+                    0 => bytes.len(),
+                    _ => word + (ahead.trailing_zeros() / 8) as usize,
+                };
+                let range = (offset(at - start.byte), offset(end - start.byte));
+                at = end;
                 range
             };
             cells.ranges.push(range);
-            // `at` is now on the comma or line end after the cell, or at the end of the text.
-            match bytes.get(self.at) {
-                Some(b',') => self.at += 1,
+            // `at` is now on the comma or line end after the cell (the lowest mark in `ahead`),
+            // or at the end of the text.
+            match bytes.get(at) {
+                Some(b',') => {
+                    at += 1;
+                    ahead &= ahead.wrapping_sub(1);
+                }
                 Some(_) => {
+                    self.at = at;
                     self.end_line();
                     break;
                 }
-                None => break,
+                None => {
+                    self.at = at;
+                    break;
+                }
             }
         }
         self.copy_into(cells, start.byte);
@@ -200,23 +240,13 @@ impl<'a> Records<'a> {
     /// Where the cell starting at `from` ends: the next comma or line end, or the text's end.
     fn run_to_delimiter(&self, from: usize) -> usize {
         let bytes = self.text.as_bytes();
-        // Eight bytes at a time while eight are left: cells are mostly a few bytes long, too
-        // short for a vectorised search's set-up to pay off, but a byte loop branches on every
-        // byte and mispredicts where each cell ends.
         let mut at = from;
         loop {
-            let rest = &bytes[at..];
-            // The text's last few bytes are padded with zeros, which are no delimiter.
-            let word = rest.first_chunk::<8>().copied().unwrap_or_else(|| {
-                let mut padded = [0; 8];
-                padded[..rest.len()].copy_from_slice(rest);
-                padded
-            });
-            let found = delimiters_in(u64::from_le_bytes(word));
+            let found = delimiters_in(word_at(bytes, at));
             if found != 0 {
                 return at + (found.trailing_zeros() / 8) as usize;
             }
-            if rest.len() <= 8 {
+            if at + 8 >= bytes.len() {
                 return bytes.len();
             }
             at += 8;
@@ -390,23 +420,22 @@ mod tests {
     }
 
     #[test]
-    fn the_first_delimiter_of_eight_bytes_is_found_wherever_it_is() {
-        // Every byte value before it, and any bytes after it (delimiters included), are told
-        // apart from it.
-        for place in 0..8 {
-            for delimiter in [b',', b'\n', b'\r'] {
-                for before in 0..=255u8 {
-                    if matches!(before, b',' | b'\n' | b'\r') {
-                        continue;
-                    }
-                    for after in [0u8, 1, b',', b'\n', b'\r', 0x80, 0xFF] {
-                        let mut word = [before; 8];
-                        word[place] = delimiter;
-                        word[place + 1..].fill(after);
-                        let found = super::delimiters_in(u64::from_le_bytes(word));
-                        assert_eq!(found.trailing_zeros() / 8, place as u32, "{word:?}");
-                    }
-                }
+    fn every_delimiter_of_eight_bytes_is_marked_and_nothing_else() {
+        // Each place holds a delimiter or not, beside every other byte value: the marks are
+        // exactly the delimiters, wherever they are and whatever is around them.
+        let is_delimiter = |byte: u8| matches!(byte, b',' | b'\n' | b'\r');
+        for other in 0..=255u8 {
+            for places in 0..=255u8 {
+                let word: [u8; 8] = std::array::from_fn(|i| match places >> i & 1 {
+                    1 => [b',', b'\n', b'\r'][i % 3],
+                    _ => other,
+                });
+                let expected = word
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &byte)| is_delimiter(byte))
+                    .fold(0u64, |marks, (i, _)| marks | 0x80 << (8 * i));
+                assert_eq!(super::delimiters_in(u64::from_le_bytes(word)), expected, "{word:?}");
             }
         }
         assert_eq!(super::delimiters_in(u64::from_le_bytes(*b"a\"b;\t 0\xFF")), 0);
