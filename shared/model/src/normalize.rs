@@ -7,14 +7,13 @@ use std::borrow::Cow;
 use std::str::FromStr;
 
 /// `raw` without leading and trailing white space, as `str::trim` gives it. Most values people
-/// type begin and end with a printable ASCII character: those are answered from two bytes.
+/// type begin and end with a printable ASCII character, and many cells are empty: those are
+/// answered from at most two bytes.
 pub fn trim(raw: &str) -> &str {
-    let printable = |byte: Option<&u8>| byte.is_some_and(|b| b.is_ascii_graphic());
-    let bytes = raw.as_bytes();
-    if printable(bytes.first()) && printable(bytes.last()) {
-        raw
-    } else {
-        raw.trim()
+    match raw.as_bytes() {
+        [] => raw,
+        [first, .., last] | [first @ last] if first.is_ascii_graphic() && last.is_ascii_graphic() => raw,
+        _ => raw.trim(),
     }
 }
 
@@ -32,6 +31,10 @@ pub fn name(raw: &str) -> Option<Cow<'_, str>> {
 
 /// Whether white space in `text` only ever comes as one plain space at a time.
 fn is_single_spaced(text: &str) -> bool {
+    // Most names: printable ASCII without a space, told by one comparison a byte.
+    if text.bytes().all(|byte| byte.is_ascii_graphic()) {
+        return true;
+    }
     if !text.is_ascii() {
         return !text.contains(|c: char| c.is_whitespace() && c != ' ') && !text.contains("  ");
     }
@@ -132,11 +135,11 @@ pub fn email_into(raw: &str, out: &mut String) -> Result<(), Invalid> {
 }
 
 fn check_email(email: &str) -> Result<(), Invalid> {
-    let at = email.bytes().position(|b| b == b'@').ok_or(Invalid::Email)?;
+    let at = memchr::memchr(b'@', email.as_bytes()).ok_or(Invalid::Email)?;
     let (local, domain) = (&email[..at], &email[at + 1..]);
     let well_formed = if email.is_ascii() {
         // Most addresses: the same rules read byte by byte, without decoding UTF-8.
-        is_mailbox(local.bytes().map(char::from)) && is_mail_domain(domain.bytes().map(char::from))
+        is_ascii_mailbox(local.as_bytes()) && is_ascii_mail_domain(domain.as_bytes())
     } else {
         is_mailbox(local.chars()) && is_mail_domain(domain.chars())
     };
@@ -168,6 +171,59 @@ const MAILBOX_ASCII: u128 = {
     }
     set
 };
+
+/// What each byte may be in an all-ASCII address, as bits: in a mailbox, in a domain.
+const EMAIL_BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut byte = 0u8;
+    while byte < 128 {
+        if MAILBOX_ASCII >> byte & 1 == 1 {
+            table[byte as usize] |= IN_MAILBOX;
+        }
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.' {
+            table[byte as usize] |= IN_DOMAIN;
+        }
+        byte += 1;
+    }
+    table
+};
+const IN_MAILBOX: u8 = 1;
+const IN_DOMAIN: u8 = 2;
+
+/// [`is_mailbox`] for ASCII, as a table lookup per byte and a look at each pair of neighbours
+/// (no `..`): branch-free, since nearly every row of an import has an e-mail to check.
+fn is_ascii_mailbox(local: &[u8]) -> bool {
+    let (Some(&first), Some(&last)) = (local.first(), local.last()) else {
+        return false;
+    };
+    let mut ok = (first != b'.') & (last != b'.') & (EMAIL_BYTES[usize::from(first)] & IN_MAILBOX != 0);
+    let mut previous = first;
+    for &byte in &local[1..] {
+        ok &= (EMAIL_BYTES[usize::from(byte)] & IN_MAILBOX != 0) & !((byte == b'.') & (previous == b'.'));
+        previous = byte;
+    }
+    ok
+}
+
+/// [`is_mail_domain`] for ASCII in the same way: letters, digits, `-` and `.`; a letter or digit
+/// at each end; no `..`, `.-` or `-.` (an empty label, or one starting or ending with `-`); and
+/// at least one dot.
+fn is_ascii_mail_domain(domain: &[u8]) -> bool {
+    let (Some(&first), Some(&last)) = (domain.first(), domain.last()) else {
+        return false;
+    };
+    let mut ok = first.is_ascii_alphanumeric() & last.is_ascii_alphanumeric();
+    let mut dots = 0u32;
+    let mut previous = first;
+    for &byte in &domain[1..] {
+        let (dot, hyphen) = (byte == b'.', byte == b'-');
+        let separated = (dot & ((previous == b'.') | (previous == b'-'))) | (hyphen & (previous == b'.'));
+        ok &= (EMAIL_BYTES[usize::from(byte)] & IN_DOMAIN != 0) & !separated;
+        dots += u32::from(dot);
+        previous = byte;
+    }
+    ok & (dots > 0)
+}
 
 /// The part before `@` (1 to 64 bytes, checked by the caller): no space, control or address
 /// punctuation, and dots only between other characters.
@@ -383,12 +439,33 @@ fn parsed_phone(raw: &str, region: phonenumber::country::Id) -> Option<String> {
 
 /// A calendar date typed as ISO `YYYY-MM-DD` or US `MM/DD/YYYY` (one-digit month and day allowed).
 pub fn date(raw: &str) -> Result<NaiveDate, Invalid> {
-    // One pass over the bytes (every row of an import has a date): three runs of digits with one
-    // kind of separator between them, `-` or `/`.
+    let trimmed = trim(raw).as_bytes();
+    full_width_date(trimmed).unwrap_or_else(|| any_width_date(trimmed))
+}
+
+/// Most dates are written in full, `YYYY-MM-DD` or `MM/DD/YYYY`: read from fixed places, as
+/// [`any_width_date`] would read them (every row of an import has a date). `None` for any
+/// other text.
+fn full_width_date(text: &[u8]) -> Option<Result<NaiveDate, Invalid>> {
+    let ([y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2] | [m1, m2, b'/', d1, d2, b'/', y1, y2, y3, y4]) = *text else {
+        return None;
+    };
+    let digits = [y1, y2, y3, y4, m1, m2, d1, d2].map(|byte| byte.wrapping_sub(b'0'));
+    if digits.iter().any(|&digit| digit > 9) {
+        return None;
+    }
+    let number = |digits: &[u8]| digits.iter().fold(0, |n, &digit| n * 10 + u32::from(digit));
+    let year = number(&digits[..4]) as i32; // at most 9999
+    Some(NaiveDate::from_ymd_opt(year, number(&digits[4..6]), number(&digits[6..])).ok_or(Invalid::ImpossibleDate))
+}
+
+/// Any date form [`date`] reads, in one pass over the bytes: three runs of digits with one kind
+/// of separator between them, `-` or `/`.
+fn any_width_date(text: &[u8]) -> Result<NaiveDate, Invalid> {
     let mut parts = [(0u32, 0usize); 3]; // each part's value and number of digits
     let mut part = 0;
     let mut separator = None;
-    for &byte in trim(raw).as_bytes() {
+    for &byte in text {
         match byte {
             b'0'..=b'9' => {
                 let (value, digits) = &mut parts[part];
@@ -627,6 +704,30 @@ mod tests {
     }
 
     #[test]
+    fn ascii_addresses_are_judged_by_the_same_rules_as_any_other() {
+        // Every text of up to six bytes from letters, digits, the characters the rules treat
+        // apart (`.`, `-`, `@`) and ones a mailbox or a domain may not hold.
+        const ALPHABET: &[u8] = b"a0.-@_ (";
+        let mut text = Vec::new();
+        let mut checked = 0;
+        for length in 0..=6u32 {
+            for mut n in 0..ALPHABET.len().pow(length) {
+                text.clear();
+                for _ in 0..length {
+                    text.push(ALPHABET[n % ALPHABET.len()]);
+                    n /= ALPHABET.len();
+                }
+                let chars = || text.iter().map(|&b| char::from(b));
+                let shown = String::from_utf8_lossy(&text);
+                assert_eq!(is_ascii_mailbox(&text), is_mailbox(chars()), "mailbox {shown:?}");
+                assert_eq!(is_ascii_mail_domain(&text), is_mail_domain(chars()), "domain {shown:?}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 250_000);
+    }
+
+    #[test]
     fn an_email_written_into_a_buffer_is_the_same_email() {
         for raw in [
             "a@b.co",
@@ -680,6 +781,40 @@ mod tests {
             e164("604 555 0199", &canada).ok(),
             parsed_phone("604 555 0199", phonenumber::country::Id::CA)
         );
+    }
+
+    #[test]
+    fn dates_written_in_full_read_as_any_other_date() {
+        // Both full forms, with every digit and separator in every place and real and
+        // impossible dates among them: the fixed-place reading gives what the general one does.
+        let mut checked = 0;
+        for template in ["2000-12-31", "12/31/2000"] {
+            for place in 0..template.len() {
+                for byte in b"0123456789-/ a".iter().copied() {
+                    let mut text = template.as_bytes().to_vec();
+                    text[place] = byte;
+                    if let Some(full) = full_width_date(&text) {
+                        assert_eq!(full, any_width_date(&text), "{:?}", String::from_utf8_lossy(&text));
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        for year in [1900, 1999, 2024, 2026] {
+            for month in 0..=13 {
+                for day in 0..=32 {
+                    for text in [
+                        format!("{year}-{month:02}-{day:02}"),
+                        format!("{month:02}/{day:02}/{year}"),
+                    ] {
+                        let full = full_width_date(text.as_bytes()).expect("a date written in full");
+                        assert_eq!(full, any_width_date(text.as_bytes()), "{text}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 3000);
     }
 
     #[test]
