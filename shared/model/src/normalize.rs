@@ -588,26 +588,50 @@ pub fn us_state(raw: &str) -> Result<&'static str, Invalid> {
             .copied()
             .ok_or(Invalid::UsState);
     }
-    static BY_SPELLING: std::sync::LazyLock<std::collections::HashMap<String, &'static str>> =
+    static BY_SPELLING: std::sync::LazyLock<rustc_hash::FxHashMap<Vec<u8>, &'static str>> =
         std::sync::LazyLock::new(|| {
+            let mut buffer = [0; FOLDED_STATE_MAX];
             US_STATES
                 .iter()
-                .flat_map(|&(code, name)| [(code.to_owned(), code), (fold_state(name), code)])
+                .flat_map(|&(code, name)| [(code, code), (name, code)])
+                .filter_map(|(spelling, code)| Some((fold_state(spelling, &mut buffer)?.to_vec(), code)))
                 .collect()
         });
-    BY_SPELLING.get(&fold_state(raw)).copied().ok_or(Invalid::UsState)
+    let mut buffer = [0; FOLDED_STATE_MAX];
+    fold_state(raw, &mut buffer)
+        .and_then(|folded| BY_SPELLING.get(folded))
+        .copied()
+        .ok_or(Invalid::UsState)
 }
 
-/// Upper case, single spaces, no dots: how state spellings are compared.
-fn fold_state(raw: &str) -> String {
-    let mut folded = String::with_capacity(raw.len());
-    for word in raw.split_whitespace() {
-        if !folded.is_empty() {
-            folded.push(' ');
+/// Longer than any state's folded name ("NORTHERN MARIANA ISLANDS" is 24 bytes).
+const FOLDED_STATE_MAX: usize = 32;
+
+/// Upper case, single spaces, no dots: how state spellings are compared. Written into `buffer`
+/// rather than a new string, since one row in several spells its state out; `None` if it
+/// would not fit, and so is no state.
+fn fold_state<'b>(raw: &str, buffer: &'b mut [u8; FOLDED_STATE_MAX]) -> Option<&'b [u8]> {
+    let mut length = 0;
+    let mut in_word = false;
+    for c in raw.chars() {
+        if c.is_whitespace() {
+            in_word = false;
+            continue;
         }
-        folded.extend(word.chars().filter(|c| *c != '.').map(|c| c.to_ascii_uppercase()));
+        // A word after the first is set off by one space (a word of dots leaves its space).
+        let space = !in_word && length > 0;
+        in_word = true;
+        if space {
+            *buffer.get_mut(length)? = b' ';
+            length += 1;
+        }
+        if c != '.' {
+            let upper = c.to_ascii_uppercase();
+            let piece = buffer.get_mut(length..length + upper.len_utf8())?;
+            length += upper.encode_utf8(piece).len();
+        }
     }
-    folded
+    Some(&buffer[..length])
 }
 
 /// A US ZIP code as `12345` or `12345-6789` (nine bare digits gain their hyphen).
@@ -866,6 +890,16 @@ mod tests {
         assert_eq!(us_state("US Virgin Islands"), Ok("VI"));
         assert_eq!(us_state("Californ"), Err(Invalid::UsState));
         assert_eq!(us_state("XX"), Err(Invalid::UsState));
+        // Every state's own spelling, however long, and dots and spaces that fold away.
+        for (code, name) in US_STATES {
+            assert_eq!(us_state(&name.to_lowercase()), Ok(*code), "{name}");
+        }
+        assert_eq!(us_state("N.o.r.t.h.e.r.n.  M.a.r.i.a.n.a.  I.s.l.a.n.d.s."), Ok("MP"));
+        assert_eq!(
+            us_state("Northern Mariana Islands and more words than any state has"),
+            Err(Invalid::UsState)
+        );
+        assert_eq!(us_state("Nëw York"), Err(Invalid::UsState));
     }
 
     #[test]
