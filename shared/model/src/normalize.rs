@@ -282,21 +282,34 @@ struct RegionInfo {
     nanp: bool,
 }
 
-static REGIONS: std::sync::LazyLock<rustc_hash::FxHashMap<[u8; 2], RegionInfo>> = std::sync::LazyLock::new(|| {
-    phonenumber::metadata::DATABASE
-        .iter()
-        .filter_map(|meta| {
-            let id = phonenumber::country::Id::from_str(meta.id()).ok()?;
-            Some((
-                meta.id().as_bytes().try_into().ok()?,
-                RegionInfo {
-                    id,
-                    nanp: meta.country_code() == 1,
-                },
-            ))
-        })
-        .collect()
+/// Every region libphonenumber knows, in the place of its two-letter code (`AA` first, `ZZ`
+/// last): each row of an import looks its country up once or more, and an index is cheaper
+/// than hashing.
+static REGIONS: std::sync::LazyLock<Vec<Option<RegionInfo>>> = std::sync::LazyLock::new(|| {
+    let mut regions: Vec<Option<RegionInfo>> = (0..26 * 26).map(|_| None).collect();
+    for meta in phonenumber::metadata::DATABASE.iter() {
+        let Ok(id) = phonenumber::country::Id::from_str(meta.id()) else {
+            continue;
+        };
+        if let Some(place) = meta.id().as_bytes().try_into().ok().and_then(region_place) {
+            regions[place] = Some(RegionInfo {
+                id,
+                nanp: meta.country_code() == 1,
+            });
+        }
+    }
+    regions
 });
+
+/// Where an upper-case two-letter code's region is kept in [`REGIONS`].
+fn region_place([first, second]: [u8; 2]) -> Option<usize> {
+    let letter = |byte: u8| byte.is_ascii_uppercase().then(|| usize::from(byte - b'A'));
+    Some(letter(first)? * 26 + letter(second)?)
+}
+
+fn region_info(code: [u8; 2]) -> Option<&'static RegionInfo> {
+    REGIONS.get(region_place(code)?)?.as_ref()
+}
 
 /// Loads libphonenumber's metadata and compiles the North American fast path now rather than on
 /// the first phone or country read. Loading compiles every region's patterns (a few hundred
@@ -322,7 +335,7 @@ impl Country {
     fn known(code: &[u8]) -> Result<Self, Invalid> {
         let [a, b] = code else { return Err(Invalid::Country) };
         let code = Country([a.to_ascii_uppercase(), b.to_ascii_uppercase()]);
-        if REGIONS.contains_key(&code.0) {
+        if region_info(code.0).is_some() {
             Ok(code)
         } else {
             Err(Invalid::Country)
@@ -415,7 +428,7 @@ pub fn phone(raw: &str, region: &Country) -> Result<E164, Invalid> {
     let invalid = || Invalid::Phone {
         region: region.as_str().to_owned(),
     };
-    let info = REGIONS.get(&region.0).ok_or_else(invalid)?;
+    let info = region_info(region.0).ok_or_else(invalid)?;
     if let Some(national) = crate::nanp::plain_digits(raw, info.nanp)
         && let Some(valid) = crate::nanp::is_valid(&national)
     {
@@ -919,6 +932,19 @@ mod tests {
         assert_eq!(Country::parse("Canada").unwrap().as_str(), "CA");
         assert_eq!(Country::parse("ZZ"), Err(Invalid::Country));
         assert_eq!(Country::parse("Atlantis"), Err(Invalid::Country));
+        // Every region libphonenumber knows, in either case, and nothing that is not a code.
+        let mut known = 0;
+        for meta in phonenumber::metadata::DATABASE
+            .iter()
+            .filter(|meta| meta.id().len() == 2)
+        {
+            assert_eq!(Country::parse(&meta.id().to_lowercase()).unwrap().as_str(), meta.id());
+            known += 1;
+        }
+        assert!(known > 200);
+        for other in ["U1", "1U", "@A", "A[", "`a", "Ü1"] {
+            assert_eq!(Country::parse(other), Err(Invalid::Country), "{other}");
+        }
     }
 
     #[test]
