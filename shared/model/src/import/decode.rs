@@ -34,7 +34,7 @@ const SIGNATURES: &[(&[u8], &str)] = &[
 
 pub fn decode(bytes: &[u8]) -> Result<(Cow<'_, str>, Encoding), DecodeError> {
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
-        return match std::str::from_utf8(rest) {
+        return match simdutf8::basic::from_utf8(rest) {
             Ok(text) => Ok((Cow::Borrowed(text), Encoding::Utf8Bom)),
             Err(_) => Err(DecodeError::NotCsv("a file marked as UTF-8 that is not valid UTF-8")),
         };
@@ -57,7 +57,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Cow<'_, str>, Encoding), DecodeError> {
     if looks_binary(bytes) {
         return Err(DecodeError::NotCsv("a binary file"));
     }
-    match std::str::from_utf8(bytes) {
+    match simdutf8::basic::from_utf8(bytes) {
         Ok(text) => Ok((Cow::Borrowed(text), Encoding::Utf8)),
         Err(_) => {
             let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
