@@ -19,6 +19,7 @@ pub fn trim(raw: &str) -> &str {
 
 /// Trims a name and folds runs of white space to one space; blank becomes `None`. Most names
 /// need neither and come back borrowed.
+#[inline(always)] // on every row of an import; see `checks`
 pub fn name(raw: &str) -> Option<Cow<'_, str>> {
     let trimmed = trim(raw);
     let folded = if is_single_spaced(trimmed) {
@@ -342,6 +343,7 @@ impl Country {
         }
     }
 
+    #[inline(always)] // on every row of an import; see `checks`
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let trimmed = trim(raw);
         if trimmed.len() == 2 {
@@ -451,6 +453,7 @@ fn parsed_phone(raw: &str, region: phonenumber::country::Id) -> Option<String> {
 }
 
 /// A calendar date typed as ISO `YYYY-MM-DD` or US `MM/DD/YYYY` (one-digit month and day allowed).
+#[inline(always)] // on every row of an import; see `checks`
 pub fn date(raw: &str) -> Result<NaiveDate, Invalid> {
     let trimmed = trim(raw).as_bytes();
     full_width_date(trimmed).unwrap_or_else(|| any_width_date(trimmed))
@@ -648,6 +651,7 @@ fn fold_state<'b>(raw: &str, buffer: &'b mut [u8; FOLDED_STATE_MAX]) -> Option<&
 }
 
 /// A US ZIP code as `12345` or `12345-6789` (nine bare digits gain their hyphen).
+#[inline(always)] // on every row of an import; see `checks`
 pub fn us_zip(raw: &str) -> Result<Cow<'_, str>, Invalid> {
     let zip = trim(raw);
     let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());

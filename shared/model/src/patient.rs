@@ -32,6 +32,7 @@ pub enum Sex {
 
 impl Sex {
     /// Reads the common ways people write sex in forms and spreadsheets.
+    #[inline(always)] // on every row of an import; see `checks`
     pub fn parse(raw: &str) -> Option<Sex> {
         const SPELLINGS: [(&str, Sex); 12] = [
             ("f", Sex::Female),
@@ -406,7 +407,7 @@ fn set(slot: &mut String, value: &str) {
 }
 
 /// Replaces an optional text with `value`, keeping the buffer when there was and is a value.
-#[inline]
+#[inline(always)] // a dozen times a row of an import; see `checks`
 fn set_optional<T: AsRef<str>>(slot: &mut Option<String>, value: Option<T>) {
     match (slot, value) {
         (Some(text), Some(value)) => set(text, value.as_ref()),
