@@ -380,6 +380,7 @@ pub fn preview_rows(
         return Err(FileError::Empty);
     }
     let (text, encoding) = decode::decode(bytes)?;
+    super::check_size(text.len() as u64, super::records::MAX_TEXT as u64)?;
     let mut records = Records::new(&text);
     let mut header = Cells::default();
     loop {

@@ -101,6 +101,9 @@ fn offset(at: usize) -> u32 {
     u32::try_from(at).unwrap_or(u32::MAX)
 }
 
+/// The longest text `Records` reads, so that every place in it fits 32 bits.
+pub(crate) const MAX_TEXT: usize = u32::MAX as usize;
+
 /// Where a record starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Start {
@@ -156,6 +159,9 @@ impl<'a> Records<'a> {
 
     /// Reads on from a record's start, e.g. to read one earlier record again.
     pub fn starting_at(text: &'a str, start: Start) -> Self {
+        // Places in the text are kept in 32 bits: only its first 4 GiB are read (the preview
+        // refuses a longer file before reading it).
+        let text = &text[..text.floor_char_boundary(MAX_TEXT)];
         Records {
             text,
             at: start.byte.min(text.len()),
@@ -210,7 +216,8 @@ impl<'a> Records<'a> {
                     0 => bytes.len(),
                     _ => word + (ahead.trailing_zeros() / 8) as usize,
                 };
-                let range = (offset(at - start.byte), offset(end - start.byte));
+                // Within the text, which is at most `MAX_TEXT` long: the places fit.
+                let range = ((at - start.byte) as u32, (end - start.byte) as u32);
                 at = end;
                 range
             };
