@@ -456,16 +456,30 @@ fn parsed_phone(raw: &str, region: phonenumber::country::Id) -> Option<String> {
 #[inline(always)] // on every row of an import; see `checks`
 pub fn date(raw: &str) -> Result<NaiveDate, Invalid> {
     let trimmed = trim(raw).as_bytes();
-    full_width_date(trimmed).unwrap_or_else(|| any_width_date(trimmed))
+    common_date(trimmed).unwrap_or_else(|| any_width_date(trimmed))
 }
 
-/// Most dates are written in full, `YYYY-MM-DD` or `MM/DD/YYYY`: read from fixed places, as
-/// [`any_width_date`] would read them (every row of an import has a date). `None` for any
-/// other text.
-fn full_width_date(text: &[u8]) -> Option<Result<NaiveDate, Invalid>> {
-    let ([y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2] | [m1, m2, b'/', d1, d2, b'/', y1, y2, y3, y4]) = *text else {
-        return None;
+/// The forms most files use, read from fixed places as [`any_width_date`] would read them (every
+/// row of an import has a date): ISO `YYYY-MM-DD`, and US dates with a one- or two-digit month
+/// and day (`3/7/1984`, as spreadsheets write them, or `03/07/1984`). `None` for any other text.
+fn common_date(text: &[u8]) -> Option<Result<NaiveDate, Invalid>> {
+    let (year, month, day) = match *text {
+        [y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2] => ([y1, y2, y3, y4], [m1, m2], [d1, d2]),
+        _ => {
+            // A one- or two-digit number and a slash, twice, then four digits.
+            fn short(text: &[u8]) -> Option<([u8; 2], &[u8])> {
+                match *text {
+                    [digit, b'/', ..] => Some(([b'0', digit], &text[2..])),
+                    [tens, ones, b'/', ..] => Some(([tens, ones], &text[3..])),
+                    _ => None,
+                }
+            }
+            let (month, rest) = short(text)?;
+            let (day, rest) = short(rest)?;
+            (*rest.first_chunk::<4>().filter(|_| rest.len() == 4)?, month, day)
+        }
     };
+    let ([y1, y2, y3, y4], [m1, m2], [d1, d2]) = (year, month, day);
     let digits = [y1, y2, y3, y4, m1, m2, d1, d2].map(|byte| byte.wrapping_sub(b'0'));
     if digits.iter().any(|&digit| digit > 9) {
         return None;
@@ -825,17 +839,17 @@ mod tests {
     }
 
     #[test]
-    fn dates_written_in_full_read_as_any_other_date() {
-        // Both full forms, with every digit and separator in every place and real and
+    fn dates_in_common_forms_read_as_any_other_date() {
+        // Each common form, with every digit and separator in every place and real and
         // impossible dates among them: the fixed-place reading gives what the general one does.
         let mut checked = 0;
-        for template in ["2000-12-31", "12/31/2000"] {
+        for template in ["2000-12-31", "12/31/2000", "3/7/1984", "3/31/1984", "12/7/1984"] {
             for place in 0..template.len() {
                 for byte in b"0123456789-/ a".iter().copied() {
                     let mut text = template.as_bytes().to_vec();
                     text[place] = byte;
-                    if let Some(full) = full_width_date(&text) {
-                        assert_eq!(full, any_width_date(&text), "{:?}", String::from_utf8_lossy(&text));
+                    if let Some(common) = common_date(&text) {
+                        assert_eq!(common, any_width_date(&text), "{:?}", String::from_utf8_lossy(&text));
                         checked += 1;
                     }
                 }
@@ -847,9 +861,12 @@ mod tests {
                     for text in [
                         format!("{year}-{month:02}-{day:02}"),
                         format!("{month:02}/{day:02}/{year}"),
+                        format!("{month}/{day}/{year}"),
+                        format!("{month:02}/{day}/{year}"),
+                        format!("{month}/{day:02}/{year}"),
                     ] {
-                        let full = full_width_date(text.as_bytes()).expect("a date written in full");
-                        assert_eq!(full, any_width_date(text.as_bytes()), "{text}");
+                        let common = common_date(text.as_bytes()).expect("a date in a common form");
+                        assert_eq!(common, any_width_date(text.as_bytes()), "{text}");
                         checked += 1;
                     }
                 }
