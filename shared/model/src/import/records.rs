@@ -10,9 +10,9 @@
 //!
 //! Reading is total: every text splits into records, so there is no parse error to report.
 //! It is written for this one case rather than taken from the csv crate because the preview
-//! reads every row of files up to 100,000 rows: finding each cell's end eight bytes at a time
-//! (a closing quote with `memchr`) and copying each row once is several times quicker than a
-//! byte-at-a-time state machine.
+//! reads every row of files up to 100,000 rows: finding each cell's end (and a quoted cell's
+//! closing quote) eight bytes at a time and copying each row once is several times quicker than
+//! a byte-at-a-time state machine.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -126,19 +126,24 @@ pub struct Records<'a> {
 /// Marks a range as being in `Records::unquoted` rather than the text.
 const UNQUOTED: u32 = 1 << 31;
 
-/// The bytes of `word` (read little-endian) that are a comma or a line end, each marked by its
-/// high bit, and only those: a cell's end is the lowest mark, the next cell's the next one.
-fn delimiters_in(word: u64) -> u64 {
+/// The bytes of `word` (read little-endian) that are one of `wanted`, each marked by its high
+/// bit, and only those: a cell's end is the lowest mark, the next cell's the next one.
+fn marks_in(word: u64, wanted: [u8; 3]) -> u64 {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const LOWS: u64 = u64::from_le_bytes([0x7F; 8]);
     const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
     // A byte's high bit, after adding 0x7F to its low seven bits, says whether it is not zero;
     // no carry crosses into the next byte, so every byte is judged on its own.
     let nonzero = |x: u64| ((x & LOWS) + LOWS) | x;
-    let other = nonzero(word ^ (ONES * u64::from(b',')))
-        & nonzero(word ^ (ONES * u64::from(b'\n')))
-        & nonzero(word ^ (ONES * u64::from(b'\r')));
+    let other = nonzero(word ^ (ONES * u64::from(wanted[0])))
+        & nonzero(word ^ (ONES * u64::from(wanted[1])))
+        & nonzero(word ^ (ONES * u64::from(wanted[2])));
     !other & HIGHS
+}
+
+/// The commas and line ends of `word`, where unquoted cells end.
+fn delimiters_in(word: u64) -> u64 {
+    marks_in(word, [b',', b'\n', b'\r'])
 }
 
 /// The eight bytes of `bytes` from `at`, read little-endian; those past the end are zeros, which
@@ -275,20 +280,31 @@ impl<'a> Records<'a> {
     fn quoted_cell(&mut self, record: usize) -> (u32, u32) {
         let bytes = self.text.as_bytes();
         let inside = self.at + 1;
-        // The closing quote is the first `"` not doubled; without one, the text's end.
+        // The closing quote is the first `"` not doubled; without one, the text's end. Quotes
+        // and line breaks (counted, `\r\n` as one) are found eight bytes at a time.
         let mut from = inside;
         let mut doubled = false;
         let closing = loop {
-            match memchr::memchr(b'"', &bytes[from..]) {
-                Some(i) if bytes.get(from + i + 1) == Some(&b'"') => {
-                    doubled = true;
-                    from += i + 2;
+            let found = marks_in(word_at(bytes, from), [b'"', b'\n', b'\r']);
+            if found == 0 {
+                if from + 8 >= bytes.len() {
+                    break bytes.len();
                 }
-                Some(i) => break from + i,
-                None => break bytes.len(),
+                from += 8;
+                continue;
+            }
+            let place = from + (found.trailing_zeros() / 8) as usize;
+            from = place + 1;
+            match (bytes[place], bytes.get(from)) {
+                (b'"', Some(b'"')) => {
+                    doubled = true;
+                    from += 1;
+                }
+                (b'"', _) => break place,
+                (b'\r', Some(b'\n')) => {} // the `\n` is counted
+                _ => self.breaks += 1,
             }
         };
-        self.count_breaks(inside, closing);
         let after = (closing + 1).min(bytes.len());
         let end = self.run_to_delimiter(after);
         self.at = end;
@@ -305,16 +321,6 @@ impl<'a> Records<'a> {
         }
         self.unquoted.push_str(&self.text[after..end]);
         (UNQUOTED | start, UNQUOTED | offset(self.unquoted.len()))
-    }
-
-    /// Counts the line breaks in `from..to`, `\r\n` as one.
-    fn count_breaks(&mut self, from: usize, to: usize) {
-        let bytes = &self.text.as_bytes()[from..to];
-        for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
-            if !(bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n')) {
-                self.breaks += 1;
-            }
-        }
     }
 
     /// Copies the record's text (from `start`, where the record began, to `at`) and its
