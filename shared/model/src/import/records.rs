@@ -141,9 +141,12 @@ fn marks_in(word: u64, wanted: [u8; 3]) -> u64 {
     !other & HIGHS
 }
 
-/// The commas and line ends of `word`, where unquoted cells end.
+/// Commas and line ends: where an unquoted cell ends.
+const DELIMITERS: [u8; 3] = [b',', b'\n', b'\r'];
+
+/// The commas and line ends of `word`.
 fn delimiters_in(word: u64) -> u64 {
-    marks_in(word, [b',', b'\n', b'\r'])
+    marks_in(word, DELIMITERS)
 }
 
 /// The eight bytes of `bytes` from `at`, read little-endian; those past the end are zeros, which
@@ -155,6 +158,22 @@ fn word_at(bytes: &[u8], at: usize) -> u64 {
         padded[..rest.len()].copy_from_slice(rest);
         padded
     }))
+}
+
+/// Where the first of `wanted` is in `bytes` from `from` on, or the end of `bytes`; searched
+/// eight bytes at a time.
+fn next_mark(bytes: &[u8], from: usize, wanted: [u8; 3]) -> usize {
+    let mut at = from;
+    loop {
+        let found = marks_in(word_at(bytes, at), wanted);
+        if found != 0 {
+            return at + (found.trailing_zeros() / 8) as usize;
+        }
+        if at + 8 >= bytes.len() {
+            return bytes.len();
+        }
+        at += 8;
+    }
 }
 
 impl<'a> Records<'a> {
@@ -249,22 +268,6 @@ impl<'a> Records<'a> {
         Some(start)
     }
 
-    /// Where the cell starting at `from` ends: the next comma or line end, or the text's end.
-    fn run_to_delimiter(&self, from: usize) -> usize {
-        let bytes = self.text.as_bytes();
-        let mut at = from;
-        loop {
-            let found = delimiters_in(word_at(bytes, at));
-            if found != 0 {
-                return at + (found.trailing_zeros() / 8) as usize;
-            }
-            if at + 8 >= bytes.len() {
-                return bytes.len();
-            }
-            at += 8;
-        }
-    }
-
     /// Steps over the line end `at` is on.
     fn end_line(&mut self) {
         let bytes = self.text.as_bytes();
@@ -285,28 +288,21 @@ impl<'a> Records<'a> {
         let mut from = inside;
         let mut doubled = false;
         let closing = loop {
-            let found = marks_in(word_at(bytes, from), [b'"', b'\n', b'\r']);
-            if found == 0 {
-                if from + 8 >= bytes.len() {
-                    break bytes.len();
-                }
-                from += 8;
-                continue;
-            }
-            let place = from + (found.trailing_zeros() / 8) as usize;
+            let place = next_mark(bytes, from, [b'"', b'\n', b'\r']);
             from = place + 1;
-            match (bytes[place], bytes.get(from)) {
-                (b'"', Some(b'"')) => {
+            match (bytes.get(place), bytes.get(from)) {
+                (None, _) => break bytes.len(),
+                (Some(b'"'), Some(b'"')) => {
                     doubled = true;
                     from += 1;
                 }
-                (b'"', _) => break place,
-                (b'\r', Some(b'\n')) => {} // the `\n` is counted
+                (Some(b'"'), _) => break place,
+                (Some(b'\r'), Some(b'\n')) => {} // the `\n` is counted
                 _ => self.breaks += 1,
             }
         };
         let after = (closing + 1).min(bytes.len());
-        let end = self.run_to_delimiter(after);
+        let end = next_mark(bytes, after, DELIMITERS);
         self.at = end;
         if !doubled && end == after {
             return (offset(inside - record), offset(closing - record));
