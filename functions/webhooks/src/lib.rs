@@ -4,8 +4,7 @@
 
 use api::problem::Problem;
 use api::request::body_bytes;
-use app::webhooks::{Received, receive_elation};
-use connectors::elation::webhook::SIGNATURE_HEADER;
+use app::webhooks::{Received, receive, receiver};
 use lambda_http::{Body, Request, Response};
 use std::time::Instant;
 
@@ -14,18 +13,21 @@ pub use app::Deps;
 pub async fn handle(deps: &Deps, request: Request) -> Response<Body> {
     let started = Instant::now();
     let segments: Vec<&str> = request.uri().path().trim_matches('/').split('/').collect();
-    let response = match (request.method().as_str(), segments.as_slice()) {
-        ("POST", ["webhooks", "elation", group]) => {
-            let signature = request
-                .headers()
-                .get(SIGNATURE_HEADER)
-                .and_then(|value| value.to_str().ok());
-            match receive_elation(deps, group, body_bytes(&request), signature).await {
-                Ok(received) => accepted(received),
-                Err(error) => Problem::from(error).into_response(),
+    let response = match segments.as_slice() {
+        ["webhooks", vendor, group] => match receiver(vendor) {
+            None => Problem::not_found("no such webhook").into_response(),
+            Some(_) if request.method() != "POST" => Problem::method_not_allowed("POST").into_response(),
+            Some(receiver) => {
+                let signature = request
+                    .headers()
+                    .get(receiver.signature_header())
+                    .and_then(|value| value.to_str().ok());
+                match receive(deps, receiver, group, body_bytes(&request), signature).await {
+                    Ok(received) => accepted(received),
+                    Err(error) => Problem::from(error).into_response(),
+                }
             }
-        }
-        (_, ["webhooks", "elation", _]) => Problem::method_not_allowed("POST").into_response(),
+        },
         _ => Problem::not_found("no such webhook").into_response(),
     };
     // Statuses and timings only: deliveries carry PHI.

@@ -86,6 +86,16 @@ impl IntegrationStatus {
     pub fn in_use(self) -> bool {
         matches!(self, IntegrationStatus::Pending | IntegrationStatus::Active)
     }
+
+    /// As the API shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntegrationStatus::Inactive => "inactive",
+            IntegrationStatus::Pending => "pending",
+            IntegrationStatus::Active => "active",
+            IntegrationStatus::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// One integration of one group. Credentials are never here: they live in Secrets Manager and
