@@ -462,23 +462,60 @@ async fn a_forged_webhook_is_refused_and_nothing_is_queued() {
         "action": "saved", "event_id": 1, "event_uuid": "0190f0e0-0000-7000-8000-000000000001",
         "application_id": "carebridge-local", "resource": "patients", "resource_url": null,
     });
-    let webhook = format!("/webhooks/elation/{group}");
-    let unsigned = post(&webhook).json(&body).send().await;
-    assert_status(&unsigned, 401);
-    assert_eq!(unsigned.problem(), "bad-signature");
     let forged_signature = format!("{}==", "A".repeat(86));
-    let forged = post(&webhook)
-        .header("El8-Ed25519-Signature", &forged_signature)
-        .json(&body)
-        .send()
-        .await;
-    assert_status(&forged, 401);
-    let elsewhere = post("/webhooks/elation/no-such-group")
-        .header("El8-Ed25519-Signature", &forged_signature)
-        .json(&body)
-        .send()
-        .await;
-    assert_status(&elsewhere, 404);
+    let deliver = |group: String, signature: Option<String>| {
+        let body = body.clone();
+        async move {
+            let mut request = post(&format!("/webhooks/elation/{group}"));
+            if let Some(signature) = signature {
+                request = request.header("El8-Ed25519-Signature", &signature);
+            }
+            request.json(&body).send().await
+        }
+    };
+    // A group with Elation activated but never enabled, and one where it was cancelled.
+    let pending = new_group().await;
+    connect(&pending, &practice).await;
+    let cancelled = new_group().await;
+    let other_practice = Practice::start().await;
+    enabled_with_one_patient(&cancelled, &other_practice).await;
+    assert_status(
+        &post(&path(&cancelled, "/cancel"))
+            .token(&admin(&cancelled))
+            .send()
+            .await,
+        200,
+    );
+
+    let refusals = [
+        ("unsigned", deliver(group.clone(), None).await),
+        ("forged", deliver(group.clone(), Some(forged_signature.clone())).await),
+        (
+            "unknown group",
+            deliver("no-such-group".into(), Some(forged_signature.clone())).await,
+        ),
+        (
+            "not a group id",
+            deliver("Not_A_Group".into(), Some(forged_signature.clone())).await,
+        ),
+        (
+            "pending integration",
+            deliver(pending, Some(forged_signature.clone())).await,
+        ),
+        (
+            "cancelled integration",
+            deliver(cancelled, Some(forged_signature.clone())).await,
+        ),
+    ];
+    // Without a proven signature the endpoint says one thing, whatever the reason, so it does
+    // not tell a stranger which groups use Elation.
+    let (_, first) = &refusals[0];
+    for (case, reply) in &refusals {
+        assert_status(reply, 401);
+        assert_eq!(reply.problem(), "bad-signature", "{case}");
+        assert_eq!(reply.body["detail"], first.body["detail"], "{case}");
+        assert_eq!(reply.body["title"], first.body["title"], "{case}");
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(linked_patient(&group, ada).await.unwrap()["first_name"], "Ada");
 }
@@ -610,6 +647,82 @@ async fn a_carebridge_edit_and_a_plan_note_reach_elation_without_coming_back() {
     assert_eq!(practice.all_delivered().await.len(), 0);
     let after = linked_patient(&group, ada).await.unwrap();
     assert_eq!(after["version"], edited.body["version"]);
+}
+
+#[tokio::test]
+async fn an_edit_sends_elation_only_what_changed_and_keeps_its_other_entries_exactly() {
+    let group = new_group().await;
+    let practice = Practice::start().await;
+    let grace = practice.physician("Grace", "grace@clinic.example").await;
+    let ada = practice
+        .add(
+            "patients",
+            json!({
+                "first_name": "Ada", "last_name": "Lovelace", "dob": "1980-02-29", "sex": "Female",
+                "primary_physician": grace, "emails": [{"email": "ada@example.org"}],
+                "phones": [
+                    {"phone": "(415) 555-2671", "phone_type": "Mobile"},
+                    {"phone": "415.555.0100", "phone_type": "Home"},
+                    {"phone": "415 555 0199", "phone_type": "Fax"},
+                ],
+                "address": {"address_line1": "1 Market St", "city": "San Francisco", "state": "CA", "zip": "94105"},
+            }),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    connect(&group, &practice).await;
+    assert_eq!(preview(&group).await["counts"]["patients"]["with_warnings"], 0);
+    let enabled = post(&path(&group, "/enable")).token(&admin(&group)).send().await;
+    assert_status(&enabled, 202);
+    finished(&group, enabled.body["initial_import"].as_str().unwrap()).await;
+    let record = format!("patients/{ada}");
+    let before = practice.control(reqwest::Method::GET, &record, Value::Null).await;
+
+    let patient = linked_patient(&group, ada).await.unwrap();
+    let edited = patch(&format!(
+        "/v1/groups/{group}/patients/{}",
+        patient["id"].as_str().unwrap()
+    ))
+    .token(&token(&[&group], &[GROUP_ADMIN]))
+    .header("if-match", &format!("\"{}\"", patient["version"]))
+    .json(&json!({"home_phone": "+1 415 555 0142"}))
+    .send()
+    .await;
+    assert_status(&edited, 200);
+    let mut after = Value::Null;
+    for _ in 0..100 {
+        after = practice.control(reqwest::Method::GET, &record, Value::Null).await;
+        if after["phones"][1]["phone"] != before["phones"][1]["phone"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        after["phones"][1],
+        json!({"phone": "4155550142", "phone_type": "Home"}),
+        "the edit reached Elation: {after}"
+    );
+    // The entries nobody touched, byte for byte as Elation held them.
+    let text = |value: &Value| serde_json::to_string(value).unwrap();
+    assert_eq!(
+        text(&after["phones"][0]),
+        text(&before["phones"][0]),
+        "the mobile number"
+    );
+    assert_eq!(text(&after["phones"][2]), text(&before["phones"][2]), "the fax number");
+    assert_eq!(after["phones"].as_array().unwrap().len(), 3);
+    for untouched in [
+        "emails",
+        "address",
+        "first_name",
+        "last_name",
+        "dob",
+        "sex",
+        "middle_name",
+    ] {
+        assert_eq!(text(&after[untouched]), text(&before[untouched]), "{untouched}");
+    }
 }
 
 /// A new group enabled with one patient, whose practice answers note requests with `fault`;

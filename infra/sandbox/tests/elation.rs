@@ -499,6 +499,25 @@ async fn webhooks_are_signed_over_the_raw_body_and_never_echo_the_apps_own_write
 }
 
 #[tokio::test]
+async fn the_control_plane_reads_records_back_exactly_as_stored() {
+    let elation = Elation::start().await;
+    let physician = elation.physician().await;
+    let patient = elation.patient(physician, "Ada").await;
+    let (status, listed) = elation.call("GET", "/_sandbox/patients", None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed, json!([patient.clone()]));
+    let one = format!("/_sandbox/patients/{}", patient["id"]);
+    assert_eq!(elation.call("GET", &one, None, None).await, (200, patient.clone()));
+    // A deleted patient is still there to read, with its deletion date.
+    assert_eq!(elation.call("DELETE", &one, None, None).await.0, 204);
+    let (_, deleted) = elation.call("GET", &one, None, None).await;
+    assert!(deleted["deleted_date"].is_string(), "{deleted}");
+    let (status, physicians) = elation.call("GET", "/_sandbox/physicians", None, None).await;
+    assert_eq!((status, physicians[0]["id"].clone()), (200, json!(physician)));
+    assert_eq!(elation.call("GET", "/_sandbox/patients/999", None, None).await.0, 404);
+}
+
+#[tokio::test]
 async fn a_webhook_is_retried_until_it_is_answered_200() {
     let elation = Elation::start().await;
     let flaky = receiver(vec![500, 503, 200]).await;

@@ -8,7 +8,9 @@ use crate::integrations::elation_client;
 use crate::paging::{Listing, list_records};
 use crate::sync_jobs::{SyncJob, enqueue};
 use crate::{AppError, Deps, groups};
-use connectors::elation::mapping::{demographics, elation_id, is_plan_note, patch_between, patient_input, plan_note};
+use connectors::elation::mapping::{
+    KEPT_FIELDS, elation_id, is_plan_note, kept_changes, patch_for, patient_input, plan_note,
+};
 use model::access::{Action, Caller, authorize};
 use model::integration::{Integration, IntegrationKind, IntegrationStatus};
 use model::patient::{Context, Patient, PatientFields};
@@ -22,12 +24,14 @@ use store::{Condition, Record, StoreError, Versioned, Write};
 /// something Elation keeps changed. The edit is already stored, so a failure to queue is logged
 /// as an error naming the patient, not returned.
 pub(crate) async fn patient_edited(deps: &Deps, before: &PatientFields, after: &Patient) {
-    if elation_id(&after.fields.external_ids).is_none() || patch_between(before, &after.fields).is_empty() {
+    let fields = kept_changes(before, &after.fields);
+    if elation_id(&after.fields.external_ids).is_none() || fields.is_empty() {
         return;
     }
     let job = SyncJob::PushPatient {
         group: after.group.clone(),
         patient: after.id.clone(),
+        fields,
     };
     if let Err(error) = enqueue(deps, &[job]).await {
         tracing::error!(group = %after.group, patient = %after.id, %error, "the edit is saved but could not be queued for Elation");
@@ -41,9 +45,12 @@ async fn active_elation(deps: &Deps, group: &GroupId) -> Result<bool, AppError> 
     Ok(integration.is_some_and(|i| i.value.status == IntegrationStatus::Active))
 }
 
-/// Sends Elation what differs between its copy of the patient and carebridge's (from the
-/// sync-worker). Elation's copy is read first, so a retried or repeated push sends nothing twice.
-pub async fn push_patient(deps: &Deps, group: &GroupId, id: &PatientId) -> Result<(), AppError> {
+/// Sends Elation carebridge's values of `fields` (a caller's edit), where Elation's copy differs
+/// (from the sync-worker). Elation's copy is read first, so a retried or repeated push sends
+/// nothing twice, and only what the caller changed is sent: a field changed in Elation meanwhile
+/// is not overwritten with carebridge's older value. No `fields` (a job queued before pushes
+/// named them) sends every field Elation keeps that differs.
+pub async fn push_patient(deps: &Deps, group: &GroupId, id: &PatientId, fields: &[String]) -> Result<(), AppError> {
     if !active_elation(deps, group).await? {
         return Ok(());
     }
@@ -64,11 +71,16 @@ pub async fn push_patient(deps: &Deps, group: &GroupId, id: &PatientId) -> Resul
         default_country: settings.default_country,
         today: deps.clock.now().date_naive(),
     };
-    let patch = match patient_input(&theirs, Some(ours)).validate(&ctx) {
-        Ok(their_fields) => patch_between(&their_fields, ours),
-        // Elation's copy does not read as valid: send every demographic carebridge holds.
-        Err(_) => demographics(ours),
+    let every_field: Vec<String>;
+    let fields = if fields.is_empty() {
+        every_field = KEPT_FIELDS.iter().map(|f| (*f).to_owned()).collect();
+        &every_field
+    } else {
+        fields
     };
+    // Elation's copy may not read as valid (then each changed field is sent as carebridge has it).
+    let their_fields = patient_input(&theirs, Some(ours)).validate(&ctx).ok();
+    let patch = patch_for(&theirs, their_fields.as_ref(), ours, fields);
     if patch.is_empty() {
         return Ok(());
     }

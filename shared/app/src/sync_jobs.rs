@@ -19,8 +19,14 @@ pub enum SyncJob {
     },
     /// Apply a change Elation reported by webhook (already proven to be Elation's).
     ElationEvent { group: GroupId, event: Box<Event> },
-    /// Send a linked patient's demographics, as carebridge now holds them, to Elation.
-    PushPatient { group: GroupId, patient: PatientId },
+    /// Send what a caller changed of a linked patient's demographics (`fields`, carebridge's
+    /// names) to Elation, as carebridge now holds them.
+    PushPatient {
+        group: GroupId,
+        patient: PatientId,
+        #[serde(default)]
+        fields: Vec<String>,
+    },
     /// Post a plan note to Elation.
     PostPlanNote {
         group: GroupId,
@@ -72,7 +78,9 @@ pub async fn perform(deps: &Deps, job: &SyncJob) -> Result<(), AppError> {
             tracing::info!(%group, resource = %event.resource, ?applied, "an Elation change was handled");
             Ok(())
         }
-        SyncJob::PushPatient { group, patient } => elation_outbound::push_patient(deps, group, patient).await,
+        SyncJob::PushPatient { group, patient, fields } => {
+            elation_outbound::push_patient(deps, group, patient, fields).await
+        }
         SyncJob::PostPlanNote { group, patient, note } => {
             elation_outbound::post_plan_note(deps, group, patient, note).await
         }

@@ -14,7 +14,8 @@
 //!
 //! The control plane (`/_sandbox/…`) adds apps, physicians and patients, edits and deletes
 //! patients as a practice user would in Elation's own screens (so webhooks go to every app),
-//! injects faults, lists requests and deliveries, and sends a delivery again.
+//! reads physicians and patients back as stored, injects faults, lists requests and
+//! deliveries, and sends a delivery again.
 
 mod records;
 mod webhooks;
@@ -847,6 +848,11 @@ fn control(sandbox: &Sandbox, request: &Request, rest: &[&str]) -> Response {
             publish(sandbox, &mut state, "patients", "saved", &body, None);
             Response::json(201, Value::Object(body))
         }
+        // Reading back what the practice holds, exactly as stored (deleted patients included).
+        ("GET", ["patients"]) => Response::json(200, json!(sandbox.state().patients.values().collect::<Vec<_>>())),
+        ("GET", ["physicians"]) => Response::json(200, json!(sandbox.state().physicians.values().collect::<Vec<_>>())),
+        ("GET", ["patients", id]) => one(sandbox, id, |state, id| state.patients.get(&id).cloned()),
+        ("GET", ["physicians", id]) => one(sandbox, id, |state, id| state.physicians.get(&id).cloned()),
         ("PATCH", ["patients", id]) => patch_patient(sandbox, id, request, None),
         ("DELETE", ["patients", id]) => {
             let mut state = sandbox.state();

@@ -17,7 +17,7 @@
 //! Phones are sent to Elation as ten digits for North American numbers (how Elation's own
 //! screens hold them) and in E.164 otherwise; both read back to the same E.164 number.
 
-use super::types::{Address, ElationId, NonVisitNote, Patient, Physician};
+use super::types::{ElationId, Email, NonVisitNote, Patient, Phone, Physician};
 use chrono::Timelike;
 use model::external::ExternalSystem;
 use model::normalize::{self, Country};
@@ -92,19 +92,8 @@ pub fn sex_from_elation(raw: &str, current: Option<Sex>) -> Option<Sex> {
 /// practitioner is left out: the caller resolves `primary_physician` through its links.
 /// `current` is carebridge's copy, if it has one (see [`sex_from_elation`]).
 pub fn patient_input(patient: &Patient, current: Option<&PatientFields>) -> PatientInput {
-    let live_email = patient.emails.iter().find(|e| e.deleted_date.is_none());
-    let phone = |slot: PhoneSlot| {
-        PHONE_TYPES
-            .iter()
-            .filter(|(_, filled)| *filled == Some(slot))
-            .find_map(|(kind, _)| {
-                patient
-                    .phones
-                    .iter()
-                    .find(|p| p.deleted_date.is_none() && p.phone_type.eq_ignore_ascii_case(kind))
-            })
-            .map(|p| us_phone(&p.phone))
-    };
+    let live_email = patient.emails.iter().find(|e| e.is_live());
+    let phone = |slot: PhoneSlot| slot_entry(&patient.phones, slot).map(|at| us_phone(&patient.phones[at].phone));
     let address = patient.address.clone().unwrap_or_default();
     let has_address = [&address.address_line1, &address.city, &address.state, &address.zip]
         .iter()
@@ -185,55 +174,139 @@ pub fn elation_id(external_ids: &model::external::ExternalIds) -> Option<Elation
     external_ids.get(&ExternalSystem::Elation)?.parse().ok()
 }
 
-/// carebridge's demographics in Elation's shape: every field carebridge sends to Elation.
-pub fn demographics(fields: &PatientFields) -> Map<String, Value> {
-    let phones: Vec<Value> = [
-        (PhoneSlot::Mobile, &fields.mobile_phone),
-        (PhoneSlot::Home, &fields.home_phone),
-        (PhoneSlot::Office, &fields.office_phone),
-    ]
-    .into_iter()
-    .filter_map(|(slot, phone)| {
-        let phone = phone.as_deref()?;
-        Some(json!({"phone": elation_phone(phone), "phone_type": slot.elation_type()}))
-    })
-    .collect();
-    let address = Address {
-        address_line1: fields.address_line1.clone(),
-        address_line2: fields.address_line2.clone(),
-        city: fields.city.clone(),
-        state: fields.state.clone(),
-        zip: fields.zip.clone(),
+/// The carebridge fields Elation keeps, by the names `PatientFields::changes_from` gives them.
+pub const KEPT_FIELDS: [&str; 14] = [
+    "first_name",
+    "middle_name",
+    "last_name",
+    "date_of_birth",
+    "sex",
+    "email",
+    "mobile_phone",
+    "home_phone",
+    "office_phone",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "zip",
+];
+
+/// The fields Elation keeps that differ between `before` and `after` (say, a caller's edit).
+/// Empty when nothing Elation keeps changed (for example only the coach did).
+pub fn kept_changes(before: &PatientFields, after: &PatientFields) -> Vec<String> {
+    after
+        .changes_from(before)
+        .into_iter()
+        .map(|change| change.field)
+        .filter(|field| KEPT_FIELDS.contains(&field.as_str()))
+        .collect()
+}
+
+/// What to PATCH so that Elation's copy `theirs` holds carebridge's value of each field in
+/// `changed` (carebridge's names, see [`KEPT_FIELDS`]) where it differs from what Elation holds.
+/// `their_fields` is Elation's copy read as carebridge fields; `None` when it does not read as
+/// valid, and then every changed field is sent.
+///
+/// Nothing else is sent: a field nobody changed is left as Elation has it, even where the two
+/// differ (a change made in Elation may be on its way to carebridge). Where Elation keeps a
+/// list (phones, e-mails) or an address, its entries carebridge did not change are sent back
+/// exactly as Elation holds them, types and formatting included, and entries carebridge does
+/// not read (a fax, a deleted e-mail) stay.
+pub fn patch_for(
+    theirs: &Patient,
+    their_fields: Option<&PatientFields>,
+    ours: &PatientFields,
+    changed: &[String],
+) -> Map<String, Value> {
+    let differs: Vec<String> = match their_fields {
+        Some(their_fields) => kept_changes(their_fields, ours),
+        None => KEPT_FIELDS.iter().map(|f| (*f).to_owned()).collect(),
     };
+    let send = |field: &str| changed.iter().any(|f| f == field) && differs.iter().any(|f| f == field);
     let mut body = Map::new();
-    body.insert("first_name".into(), json!(fields.first_name));
-    body.insert("middle_name".into(), json!(fields.middle_name.as_deref().unwrap_or("")));
-    body.insert("last_name".into(), json!(fields.last_name));
-    body.insert("dob".into(), json!(fields.date_of_birth.format("%Y-%m-%d").to_string()));
-    body.insert("sex".into(), json!(sex_to_elation(fields.sex)));
-    body.insert(
-        "emails".into(),
-        json!(
-            fields
-                .email
-                .iter()
-                .map(|email| json!({"email": email}))
-                .collect::<Vec<_>>()
-        ),
-    );
-    body.insert("phones".into(), Value::Array(phones));
-    body.insert("address".into(), json!(address));
+    if send("first_name") {
+        body.insert("first_name".into(), json!(ours.first_name));
+    }
+    if send("middle_name") {
+        body.insert("middle_name".into(), json!(ours.middle_name.as_deref().unwrap_or("")));
+    }
+    if send("last_name") {
+        body.insert("last_name".into(), json!(ours.last_name));
+    }
+    if send("date_of_birth") {
+        body.insert("dob".into(), json!(ours.date_of_birth.format("%Y-%m-%d").to_string()));
+    }
+    if send("sex") {
+        body.insert("sex".into(), json!(sex_to_elation(ours.sex)));
+    }
+    if send("email") {
+        let mut emails = theirs.emails.clone();
+        match (emails.iter().position(Email::is_live), ours.email.as_deref()) {
+            (Some(at), Some(email)) => emails[at].email = email.to_owned(),
+            (Some(at), None) => drop(emails.remove(at)),
+            (None, Some(email)) => emails.push(Email::new(email)),
+            (None, None) => {}
+        }
+        body.insert("emails".into(), json!(emails));
+    }
+    let slots = [
+        (PhoneSlot::Mobile, "mobile_phone", &ours.mobile_phone),
+        (PhoneSlot::Home, "home_phone", &ours.home_phone),
+        (PhoneSlot::Office, "office_phone", &ours.office_phone),
+    ];
+    if slots.iter().any(|(_, field, _)| send(field)) {
+        let mut phones = theirs.phones.clone();
+        for (slot, field, phone) in slots {
+            if !send(field) {
+                continue;
+            }
+            match (slot_entry(&phones, slot), phone.as_deref()) {
+                (Some(at), Some(phone)) => phones[at].phone = elation_phone(phone).to_owned(),
+                (Some(at), None) => drop(phones.remove(at)),
+                (None, Some(phone)) => phones.push(Phone::new(elation_phone(phone), slot.elation_type())),
+                (None, None) => {}
+            }
+        }
+        body.insert("phones".into(), json!(phones));
+    }
+    let parts: [(&str, &Option<String>); 5] = [
+        ("address_line1", &ours.address_line1),
+        ("address_line2", &ours.address_line2),
+        ("city", &ours.city),
+        ("state", &ours.state),
+        ("zip", &ours.zip),
+    ];
+    if parts.iter().any(|(field, _)| send(field)) {
+        let mut address = theirs.address.clone().unwrap_or_default();
+        for (field, value) in parts {
+            if !send(field) {
+                continue;
+            }
+            let slot = match field {
+                "address_line1" => &mut address.address_line1,
+                "address_line2" => &mut address.address_line2,
+                "city" => &mut address.city,
+                "state" => &mut address.state,
+                _ => &mut address.zip,
+            };
+            slot.clone_from(value);
+        }
+        body.insert("address".into(), json!(address));
+    }
     body
 }
 
-/// What to PATCH so Elation holds `after` where it held `before`: only the fields whose Elation
-/// form changed. Empty when nothing Elation keeps changed (for example only the coach did).
-pub fn patch_between(before: &PatientFields, after: &PatientFields) -> Map<String, Value> {
-    let before = demographics(before);
-    demographics(after)
-        .into_iter()
-        .filter(|(field, value)| before.get(field) != Some(value))
-        .collect()
+/// Where in Elation's phones the one carebridge reads into `slot` is (see [`patient_input`]).
+fn slot_entry(phones: &[Phone], slot: PhoneSlot) -> Option<usize> {
+    PHONE_TYPES
+        .iter()
+        .filter(|(_, filled)| *filled == Some(slot))
+        .find_map(|(kind, _)| {
+            phones
+                .iter()
+                .position(|p| p.is_live() && p.phone_type.eq_ignore_ascii_case(kind))
+        })
 }
 
 /// A North American E.164 number as its ten digits; any other as it is.
@@ -277,7 +350,7 @@ pub fn is_plan_note(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::elation::types::{Email, Phone};
+    use crate::elation::types::Address;
     use chrono::NaiveDate;
     use model::patient::Context;
 
@@ -299,33 +372,24 @@ mod tests {
             emails: vec![
                 Email {
                     email: "old@example.org".into(),
-                    deleted_date: Some("2024-01-01T00:00:00Z".into()),
+                    other: json!({"deleted_date": "2024-01-01T00:00:00Z"})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
                 },
-                Email {
-                    email: "Ada@Example.org".into(),
-                    deleted_date: None,
-                },
+                Email::new("Ada@Example.org"),
             ],
             phones: vec![
-                Phone {
-                    phone: "(415) 555-2671".into(),
-                    phone_type: "Main".into(),
-                    deleted_date: None,
-                },
-                Phone {
-                    phone: "415-555-0100".into(),
-                    phone_type: "Home".into(),
-                    deleted_date: None,
-                },
-                Phone {
-                    phone: "4155550199".into(),
-                    phone_type: "Mobile".into(),
-                    deleted_date: None,
-                },
+                Phone::new("(415) 555-2671", "Main"),
+                Phone::new("415-555-0100", "Home"),
+                Phone::new("4155550199", "Mobile"),
                 Phone {
                     phone: "4155550123".into(),
                     phone_type: "Fax".into(),
-                    deleted_date: None,
+                    other: json!({"created_date": "2020-01-01T00:00:00Z"})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
                 },
             ],
             address: Some(Address {
@@ -334,6 +398,7 @@ mod tests {
                 city: Some("San Francisco".into()),
                 state: Some("CA".into()),
                 zip: Some("94105".into()),
+                other: Map::new(),
             }),
             primary_physician: Some(7),
             last_modified: None,
@@ -402,37 +467,112 @@ mod tests {
         assert!(errors.0.iter().any(|e| e.field == "date_of_birth"), "{errors:?}");
     }
 
-    #[test]
-    fn what_carebridge_sends_reads_back_unchanged() {
-        let fields = patient_input(&elation_patient(), None).validate(&ctx()).unwrap();
-        let sent = demographics(&fields);
-        assert_eq!(
-            sent["phones"][0],
-            json!({"phone": "4155550199", "phone_type": "Mobile"})
-        );
-        let mut echoed = serde_json::to_value(elation_patient()).unwrap();
-        for (field, value) in sent {
+    /// Every field Elation keeps, as changed.
+    fn all_kept() -> Vec<String> {
+        KEPT_FIELDS.iter().map(|f| (*f).to_owned()).collect()
+    }
+
+    /// `theirs` after Elation applied `patch`, as Elation's PATCH does: the given members replace
+    /// its own.
+    fn patched(theirs: &Patient, patch: Map<String, Value>) -> Patient {
+        let mut echoed = serde_json::to_value(theirs).unwrap();
+        for (field, value) in patch {
             echoed[field] = value;
         }
-        let echoed: Patient = serde_json::from_value(echoed).unwrap();
-        let read_back = patient_input(&echoed, Some(&fields)).validate(&ctx()).unwrap();
+        serde_json::from_value(echoed).unwrap()
+    }
+
+    #[test]
+    fn what_carebridge_sends_reads_back_unchanged() {
+        let mut fields = patient_input(&elation_patient(), None).validate(&ctx()).unwrap();
+        fields.first_name = "Augusta".into();
+        fields.mobile_phone = Some("+14155550111".into());
+        fields.office_phone = Some("+442079460000".into());
+        fields.email = Some("augusta@example.org".into());
+        fields.city = Some("Oakland".into());
+        let theirs = elation_patient();
+        let sent = patch_for(&theirs, None, &fields, &all_kept());
+        assert_eq!(
+            sent["phones"][2],
+            json!({"phone": "4155550111", "phone_type": "Mobile"})
+        );
+        let read_back = patient_input(&patched(&theirs, sent), Some(&fields))
+            .validate(&ctx())
+            .unwrap();
         assert_eq!(read_back, fields);
     }
 
     #[test]
-    fn a_patch_carries_only_what_elation_would_see_change() {
-        let before = patient_input(&elation_patient(), None).validate(&ctx()).unwrap();
+    fn a_patch_carries_only_the_changed_fields_that_elation_holds_otherwise() {
+        let theirs = elation_patient();
+        let before = patient_input(&theirs, None).validate(&ctx()).unwrap();
         let mut after = before.clone();
         after.last_name = "Byron".into();
         after.office_phone = Some("+442079460000".into());
         after.practitioner_id = Some(model::ids::PractitionerId::generate());
-        let patch = patch_between(&before, &after);
+        let changed = kept_changes(&before, &after);
+        assert_eq!(changed, ["last_name", "office_phone"], "the coach is not Elation's");
+        let patch = patch_for(&theirs, Some(&before), &after, &changed);
         assert_eq!(patch.keys().collect::<Vec<_>>(), ["last_name", "phones"]);
+        // The new number joins Elation's list; every other entry is as Elation holds it.
+        let phones = patch["phones"].as_array().unwrap();
         assert_eq!(
-            patch["phones"][2],
-            json!({"phone": "+442079460000", "phone_type": "Work"})
+            phones[..4],
+            serde_json::to_value(&theirs.phones).unwrap().as_array().unwrap()[..]
         );
-        assert!(patch_between(&before, &before).is_empty());
+        assert_eq!(phones[4], json!({"phone": "+442079460000", "phone_type": "Work"}));
+        assert!(patch_for(&theirs, Some(&before), &before, &changed).is_empty());
+    }
+
+    #[test]
+    fn a_changed_phone_replaces_only_its_own_entry_and_keeps_its_type() {
+        let theirs = elation_patient();
+        let before = patient_input(&theirs, None).validate(&ctx()).unwrap();
+        let mut after = before.clone();
+        after.home_phone = Some("+14155550142".into());
+        after.mobile_phone = None;
+        let patch = patch_for(&theirs, Some(&before), &after, &kept_changes(&before, &after));
+        assert_eq!(
+            patch["phones"],
+            json!([
+                {"phone": "(415) 555-2671", "phone_type": "Main"},
+                {"phone": "4155550142", "phone_type": "Home"},
+                {"phone": "4155550123", "phone_type": "Fax", "created_date": "2020-01-01T00:00:00Z"},
+            ]),
+            "Main and Fax untouched, Home changed in place, Mobile removed"
+        );
+    }
+
+    #[test]
+    fn a_field_nobody_changed_is_not_sent_even_where_the_copies_differ() {
+        let theirs = elation_patient();
+        let before = patient_input(&theirs, None).validate(&ctx()).unwrap();
+        let mut ours = before.clone();
+        ours.first_name = "Augusta".into(); // carebridge's edit
+        ours.city = Some("Oakland".into()); // an older value, say, that Elation has since changed
+        let patch = patch_for(&theirs, Some(&before), &ours, &["first_name".to_owned()]);
+        assert_eq!(patch, json!({"first_name": "Augusta"}).as_object().unwrap().clone());
+    }
+
+    #[test]
+    fn an_edited_email_changes_the_live_entry_and_keeps_the_deleted_one() {
+        let theirs = elation_patient();
+        let before = patient_input(&theirs, None).validate(&ctx()).unwrap();
+        let mut after = before.clone();
+        after.email = Some("augusta@example.org".into());
+        after.zip = Some("94107".into());
+        let patch = patch_for(&theirs, Some(&before), &after, &kept_changes(&before, &after));
+        assert_eq!(
+            patch["emails"],
+            json!([
+                {"email": "old@example.org", "deleted_date": "2024-01-01T00:00:00Z"},
+                {"email": "augusta@example.org"},
+            ])
+        );
+        assert_eq!(
+            patch["address"],
+            json!({"address_line1": "1 Market St", "address_line2": null, "city": "San Francisco", "state": "CA", "zip": "94107"})
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Elation's ids are 64-bit integers, often 15 or more digits.
 pub type ElationId = i64;
@@ -40,8 +40,24 @@ pub struct Patient {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Email {
     pub email: String,
-    #[serde(default)]
-    pub deleted_date: Option<String>,
+    /// Everything else Elation holds for the entry (`created_date`, `deleted_date`, …), kept as
+    /// it came, so a list sent back carries its untouched entries exactly as Elation had them.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+impl Email {
+    pub fn new(email: impl Into<String>) -> Self {
+        Email {
+            email: email.into(),
+            other: Map::new(),
+        }
+    }
+
+    /// Not deleted in Elation.
+    pub fn is_live(&self) -> bool {
+        is_live(&self.other)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -49,8 +65,29 @@ pub struct Phone {
     pub phone: String,
     /// Fax, Home, Main, Mobile, Night, Other or Work.
     pub phone_type: String,
-    #[serde(default)]
-    pub deleted_date: Option<String>,
+    /// Everything else, kept as it came (see [`Email::other`]).
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+impl Phone {
+    pub fn new(phone: impl Into<String>, phone_type: impl Into<String>) -> Self {
+        Phone {
+            phone: phone.into(),
+            phone_type: phone_type.into(),
+            other: Map::new(),
+        }
+    }
+
+    /// Not deleted in Elation.
+    pub fn is_live(&self) -> bool {
+        is_live(&self.other)
+    }
+}
+
+/// An entry is deleted once Elation gives it a `deleted_date`.
+fn is_live(other: &Map<String, Value>) -> bool {
+    other.get("deleted_date").is_none_or(Value::is_null)
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -65,6 +102,9 @@ pub struct Address {
     pub state: Option<String>,
     #[serde(default)]
     pub zip: Option<String>,
+    /// Anything else Elation holds in the address, kept as it came.
+    #[serde(flatten, default)]
+    pub other: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
