@@ -301,3 +301,35 @@ async fn unknown_and_malformed_patient_ids_are_not_found() {
         assert_eq!(reply.problem(), "not-found");
     }
 }
+
+#[tokio::test]
+async fn an_address_gets_the_groups_default_country_by_patch_and_by_import_alike() {
+    let group = unique_group();
+    let created = post("/v1/groups")
+        .token(&token(&[], &[PLATFORM_ADMIN]))
+        .json(&json!({"id": group, "name": "London Clinic", "default_country": "GB"}))
+        .send()
+        .await;
+    assert_status(&created, 201);
+    let ada = create_patient(&group, ada()).await;
+    assert_status(&ada, 201);
+    assert_eq!(ada.body["country"], serde_json::Value::Null, "no address, no country");
+    let id = ada.body["id"].as_str().unwrap();
+    let moved = patch(&format!("{}/{id}", patients(&group)))
+        .token(&token(&[&group], &[GROUP_ADMIN]))
+        .header("if-match", "\"1\"")
+        .json(&json!({"address_line1": "10 Downing St", "city": "London"}))
+        .send()
+        .await;
+    assert_status(&moved, 200);
+    assert_eq!(moved.body["country"], "GB");
+
+    let import = upload_participants(
+        &group,
+        "First Name,Last Name,Date of Birth,City\nGrace,Hopper,1906-12-09,Cambridge\n",
+    )
+    .await;
+    assert_eq!(previewed(&group, &import).await.body["status"], "pending");
+    let rows = all_results(&group, &import, "create").await;
+    assert_eq!(rows[0]["fields"]["country"], "GB", "{rows:?}");
+}

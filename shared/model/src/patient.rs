@@ -216,6 +216,25 @@ impl PatientFields {
         }
     }
 
+    /// What every stored patient holds beyond its own fields' rules, applied to a whole record
+    /// however it was made (a caller's create or patch, an imported row, a vendor's copy): an
+    /// address without a country is in the group's default country, which is also how its state,
+    /// ZIP code and phones were read.
+    pub fn complete(&mut self, ctx: &Context) {
+        let has_address = [
+            &self.address_line1,
+            &self.address_line2,
+            &self.city,
+            &self.state,
+            &self.zip,
+        ]
+        .iter()
+        .any(|part| part.is_some());
+        if has_address && self.country.is_none() {
+            self.country = Some(ctx.default_country.clone());
+        }
+    }
+
     /// The fields that differ from `before`, in field-name order.
     pub fn changes_from(&self, before: &PatientFields) -> Vec<Change> {
         changes_between(&PatientInput::from(before), &PatientInput::from(self))
@@ -242,7 +261,8 @@ pub(crate) fn changes_between<T: Serialize>(before: &T, after: &T) -> Vec<Change
 }
 
 impl PatientInput {
-    /// Checks and normalises every field, reporting every problem at once.
+    /// Checks and normalises every field of a whole record, reporting every problem at once,
+    /// and completes it as every stored patient is ([`PatientFields::complete`]).
     pub fn validate(&self, ctx: &Context) -> Result<PatientFields, ValidationErrors> {
         let external_ids: Vec<(&str, &str)> = self
             .external_ids
@@ -271,6 +291,10 @@ impl PatientInput {
             external_ids: &external_ids,
         }
         .validate(ctx)
+        .map(|mut fields| {
+            fields.complete(ctx);
+            fields
+        })
     }
 }
 
@@ -509,6 +533,27 @@ pub(crate) mod tests {
                 ("date_of_birth", "required")
             ]
         );
+    }
+
+    #[test]
+    fn an_address_without_a_country_is_in_the_groups_default_country() {
+        let gb = Context {
+            default_country: Country::parse("GB").unwrap(),
+            ..ctx()
+        };
+        let with_city = PatientInput {
+            city: Some("London".into()),
+            ..minimal()
+        };
+        let fields = with_city.validate(&gb).unwrap();
+        assert_eq!(fields.country, Some(Country::parse("GB").unwrap()));
+        // A country given is kept, and a patient without an address gets none.
+        let abroad = PatientInput {
+            country: Some("FR".into()),
+            ..with_city
+        };
+        assert_eq!(abroad.validate(&gb).unwrap().country, Country::parse("FR").ok());
+        assert_eq!(minimal().validate(&gb).unwrap().country, None);
     }
 
     #[test]

@@ -599,6 +599,7 @@ fn judge(
     let existing = source.existing;
     match existing.find(fields) {
         Match::None => {
+            fields.complete(source.context);
             result.action = Action::Create;
             return Fields::Kept;
         }
@@ -633,7 +634,8 @@ fn judge(
                     ));
                 }
             }
-            let merged = current.overlaid_with(fields);
+            let mut merged = current.overlaid_with(fields);
+            merged.complete(source.context);
             result.changes = merged.changes_from(current);
             result.action = if result.changes.is_empty() {
                 Action::Unchanged
