@@ -225,6 +225,7 @@ impl Modify for BearerAuth {
         crate::routes::create_patient,
         crate::routes::get_patient,
         crate::routes::update_patient,
+        crate::routes::delete_patient,
         crate::routes::list_practitioners,
         crate::routes::create_practitioner,
         crate::routes::get_practitioner,

@@ -60,7 +60,11 @@ pub const ROUTES: &[(Route, &str, &str)] = &[
     (Route::Groups, "/v1/groups", "GET, POST"),
     (Route::Group, "/v1/groups/{group}", "GET"),
     (Route::Patients, "/v1/groups/{group}/patients", "GET, POST"),
-    (Route::Patient, "/v1/groups/{group}/patients/{patient}", "GET, PATCH"),
+    (
+        Route::Patient,
+        "/v1/groups/{group}/patients/{patient}",
+        "GET, PATCH, DELETE",
+    ),
     (Route::Practitioners, "/v1/groups/{group}/practitioners", "GET, POST"),
     (
         Route::Practitioner,
@@ -210,6 +214,7 @@ pub async fn dispatch(deps: &Deps, request: &Request, matched: Matched<'_>) -> A
         (Route::Patients, "GET", Some(group)) => list_patients(&call, &group).await,
         (Route::Patients, _, Some(group)) => create_patient(&call, &group).await,
         (Route::Patient, "GET", Some(group)) => get_patient(&call, &group, id).await,
+        (Route::Patient, "DELETE", Some(group)) => delete_patient(&call, &group, id).await,
         (Route::Patient, _, Some(group)) => update_patient(&call, &group, id).await,
         (Route::Practitioners, "GET", Some(group)) => list_practitioners(&call, &group).await,
         (Route::Practitioners, _, Some(group)) => create_practitioner(&call, &group).await,
@@ -256,6 +261,14 @@ fn json<T: Serialize>(status: u16, value: &T) -> Response<Body> {
             Problem::internal().into_response()
         }
     }
+}
+
+/// An answer with nothing to say (a deletion).
+fn no_content() -> Response<Body> {
+    Response::builder()
+        .status(204)
+        .body(Body::Empty)
+        .unwrap_or_else(|_| Problem::internal().into_response())
 }
 
 /// A single record with its version in the body and as its ETag.
@@ -379,6 +392,22 @@ pub(crate) async fn get_import(call: &Call<'_>, group: &GroupId, id: &str) -> An
         imports::get(call.deps, &call.caller, group, id).await?,
         None,
     ))
+}
+
+#[utoipa::path(
+    delete, path = "/v1/groups/{group}/patients/{patient}", tag = "patients",
+    description = "Deletes a patient and its plan notes, at the version you read (If-Match; a stale version is 412 and nothing is deleted). An integration that keeps the patient (Elation) creates it again at its next change there. Role: group_admin.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("patient" = String, Path, description = "Patient id"),
+        ("If-Match" = String, Header, description = "ETag of the version you read")
+    ),
+    responses((status = 204, description = "Deleted"), Problems)
+)]
+pub(crate) async fn delete_patient(call: &Call<'_>, group: &GroupId, id: &str) -> Answer {
+    let version = request::if_match(call.request)?;
+    people::delete::<Patient>(call.deps, &call.caller, group, id, version).await?;
+    Ok(no_content())
 }
 
 #[utoipa::path(
@@ -755,7 +784,7 @@ mod tests {
             404
         );
         assert_eq!(find("GET", "/v1/groups//patients").unwrap_err().status, 404);
-        let wrong = find("DELETE", "/v1/groups/acme/patients/pat_1").unwrap_err();
-        assert_eq!((wrong.status, wrong.allow), (405, Some("GET, PATCH")));
+        let wrong = find("PUT", "/v1/groups/acme/patients/pat_1").unwrap_err();
+        assert_eq!((wrong.status, wrong.allow), (405, Some("GET, PATCH, DELETE")));
     }
 }

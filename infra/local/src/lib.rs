@@ -197,7 +197,16 @@ pub async fn build(
         let binary = function.metadata["BuildProperties"]["Binary"]
             .as_str()
             .unwrap_or_default();
-        // Every function so far works with the table and the uploads bucket.
+        let queue = |name: &str| {
+            store::aws::queue(config, |setting| env.get(setting).cloned(), name).map_err(|message| {
+                StackError::Function {
+                    function: function.logical_id.clone(),
+                    message,
+                }
+            })
+        };
+        // Every function works with the table and the uploads bucket, and with the queues its
+        // environment names, as `app::start_function` builds them in Lambda.
         let deps = || -> Result<app::Deps, StackError> {
             let failed = |message: String| StackError::Function {
                 function: function.logical_id.clone(),
@@ -221,27 +230,19 @@ pub async fn build(
                 app::SECRETS_CACHED_FOR,
             );
             let vendors = local_vendor_settings(&setting("STAGE")?, public_url);
-            Ok(app::Deps::new(Arc::new(records), Arc::new(uploads)).with_secrets(Arc::new(secrets), vendors))
-        };
-        let queue = |name: &str| {
-            store::aws::queue(config, |setting| env.get(setting).cloned(), name).map_err(|message| {
-                StackError::Function {
-                    function: function.logical_id.clone(),
-                    message,
-                }
-            })
+            let mut deps =
+                app::Deps::new(Arc::new(records), Arc::new(uploads)).with_secrets(Arc::new(secrets), vendors);
+            if env.contains_key("IMPORT_QUEUE_URL") {
+                deps = deps.with_import_queue(Arc::new(queue("IMPORT_QUEUE_URL")?));
+            }
+            if env.contains_key("SYNC_QUEUE_URL") {
+                deps = deps.with_sync_queue(Arc::new(queue("SYNC_QUEUE_URL")?));
+            }
+            Ok(deps)
         };
         match binary {
-            "api" => {
-                api = Some(
-                    deps()?
-                        .with_import_queue(Arc::new(queue("IMPORT_QUEUE_URL")?))
-                        .with_sync_queue(Arc::new(queue("SYNC_QUEUE_URL")?)),
-                );
-            }
-            "webhooks" => {
-                webhook_receiver = Some(deps()?.with_sync_queue(Arc::new(queue("SYNC_QUEUE_URL")?)));
-            }
+            "api" => api = Some(deps()?),
+            "webhooks" => webhook_receiver = Some(deps()?),
             "sync-worker" => {
                 let tries = env
                     .get("SYNC_MAX_RECEIVES")

@@ -11,7 +11,7 @@
 use crate::people::{Person, replacement};
 use crate::sync_jobs::SyncJob;
 use crate::webhooks::{Delivery, Receiver, Refused};
-use crate::{AppError, Deps, groups, integrations};
+use crate::{AppError, Deps, finding, groups, integrations};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use connectors::elation::mapping::{patient_input, practitioner_input};
@@ -20,6 +20,7 @@ use connectors::elation::webhook::{SIGNATURE_HEADER, SignatureError, verify};
 use model::GroupId;
 use model::external::ExternalSystem;
 use model::integration::{Integration, IntegrationKind, IntegrationStatus};
+use model::lookup::{Lookup, PersonKind};
 use model::patient::{Context, Patient, PatientFields};
 use model::practitioner::{Practitioner, PractitionerFields};
 use serde::{Deserialize, Serialize};
@@ -163,14 +164,12 @@ async fn linked<P: Person>(
     group: &GroupId,
     elation_id: i64,
 ) -> Result<Option<Versioned<P::Stored>>, AppError> {
-    let link_key = keys::external_link(group, P::LINKS, ExternalSystem::Elation, &elation_id.to_string());
-    let Some(link) = deps.read::<serde_json::Value>(&link_key).await? else {
-        return Ok(None);
+    let id = elation_id.to_string();
+    let lookup = match P::KIND {
+        PersonKind::Patient => Lookup::PatientLink(ExternalSystem::Elation, id),
+        PersonKind::Practitioner => Lookup::PractitionerLink(ExternalSystem::Elation, id),
     };
-    let Some(id) = link.value["id"].as_str().and_then(P::parse_id) else {
-        return Ok(None);
-    };
-    deps.read(&P::key(group, &id)).await
+    finding::linked::<P>(deps, group, lookup).await
 }
 
 /// Where what carebridge last applied of an Elation record is kept, by the record's Elation id

@@ -17,16 +17,20 @@ pub async fn create(deps: &Deps, caller: &Caller, input: GroupInput) -> Result<V
         updated_at: now,
     };
     let record = Record::encode(keys::group(&group.id), 1, &group)?;
-    let created = deps.records.write(vec![Write::Put {
-        record,
-        condition: Condition::Absent,
-    }]);
+    // A new group's people get their lookup keys as they are written: nothing to fill in.
+    let created = deps.records.write(vec![
+        Write::Put {
+            record,
+            condition: Condition::Absent,
+        },
+        crate::backfill::complete_from_the_start(&group.id)?,
+    ]);
     match created.await {
         Ok(()) => Ok(Versioned {
             version: 1,
             value: group,
         }),
-        Err(StoreError::AlreadyExists(_)) => Err(AppError::Conflict(format!(
+        Err(StoreError::AlreadyExists(key)) if key == keys::group(&group.id) => Err(AppError::Conflict(format!(
             "a group with id `{}` already exists",
             group.id
         ))),

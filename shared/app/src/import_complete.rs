@@ -15,7 +15,6 @@ use crate::{AppError, Deps, groups, imports};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, stream};
 use model::access::{Action, Caller, authorize};
-use model::external::ExternalIds;
 use model::import::RowResult;
 use model::import::complete::{
     CompleteRequest, Completion, Current, FinalCounts, Outcome, RowCompletion, Start, Step, check_can_complete,
@@ -280,7 +279,7 @@ impl Applying<'_> {
             updated_at: now,
             imported_from: Some(import_row(self.import, row)),
         };
-        let writes = record_writes::<Patient>(self.group, &patient, 1, &ExternalIds::new())?;
+        let writes = record_writes::<Patient>(self.group, &patient, 1, None)?;
         match self.deps.records.write(writes).await {
             Ok(()) => Ok((RowCompletion::new(Outcome::Created), Some(id))),
             // The id is this row's own: an earlier run of this part created the patient.
@@ -300,14 +299,14 @@ impl Applying<'_> {
         fields: PatientFields,
         at_version: u64,
     ) -> Result<Option<RowCompletion>, AppError> {
-        let external_ids_before = before.value.fields.external_ids.clone();
+        let fields_before = before.value.fields.clone();
         let patient = Patient {
             fields,
             updated_at: self.deps.clock.now(),
             imported_from: Some(import_row(self.import, row)),
             ..before.value
         };
-        let writes = record_writes::<Patient>(self.group, &patient, at_version + 1, &external_ids_before)?;
+        let writes = record_writes::<Patient>(self.group, &patient, at_version + 1, Some(&fields_before))?;
         match self.deps.records.write(writes).await {
             Ok(()) => Ok(Some(RowCompletion::new(Outcome::Updated))),
             Err(StoreError::AlreadyExists(_)) => Ok(Some(external_id_taken())),

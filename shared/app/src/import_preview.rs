@@ -3,14 +3,11 @@
 //! claims the object version first: a repeated event for the same upload yields one preview.
 
 use crate::imports::{save, write_result_line};
-use crate::paging::all_records;
-use crate::{AppError, Deps, groups};
+use crate::{AppError, Deps, backfill, finding};
 use model::import::job::{
     ImportJob, ImportStatus, MAX_FILE_BYTES, ROWS_PER_RESULTS_PART, parse_raw_object_key, results_part_key,
 };
-use model::import::{Existing, FileFailure, Settings, check_size, preview_rows};
-use model::patient::Patient;
-use model::practitioner::Practitioner;
+use model::import::{Existing, FileFailure, Settings, check_size, preview_rows, rows_at_most, search};
 use model::{GroupId, ImportId};
 use store::idempotency::{Idempotency, Outcome, Windows};
 use store::{Versioned, keys};
@@ -144,24 +141,40 @@ async fn run(deps: &Deps, group: &GroupId, id: &ImportId, object: &UploadedObjec
 }
 
 /// Previews the file against the group's current patients and practitioners, returning the
-/// file's outcome and the per-row results as JSON Lines parts.
+/// file's outcome and the per-row results as JSON Lines parts. Only the people the file's rows
+/// could match are read, unless reading the whole group costs fewer requests
+/// ([`finding`]).
 async fn compute(
     deps: &Deps,
     group: &GroupId,
     bytes: &[u8],
 ) -> Result<Result<(model::import::FileOutcome, Vec<Vec<u8>>), model::import::FileError>, AppError> {
-    let settings = groups::load(deps, group).await?.value.settings;
-    let patients = all_records::<Patient>(deps, group, keys::PATIENT_PREFIX).await?;
-    let practitioners = all_records::<Practitioner>(deps, group, keys::PRACTITIONER_PREFIX).await?;
-    let existing = Existing::new(
-        patients.into_iter().map(|p| (p.value.id, p.version, p.value.fields)),
-        practitioners.into_iter().map(|p| (p.value.id, p.value.fields.email)),
-    );
+    let census = finding::census(deps, group).await?;
+    backfill::start_if_needed(deps, &census).await;
+    let group_settings = &census.group.value.settings;
     let settings = Settings {
-        default_country: settings.default_country,
+        default_country: group_settings.default_country.clone(),
         today: deps.clock.now().date_naive(),
-        row_limit: settings.import_row_limit,
+        row_limit: group_settings.import_row_limit,
     };
+    // A file that cannot be previewed at all has no search; the preview below says why.
+    let search = if census.worth_looking_up(rows_at_most(bytes)) {
+        search(bytes, &settings).ok()
+    } else {
+        None
+    };
+    let plans = census.plans(search.as_ref());
+    let found = finding::read(deps, group, plans, search.unwrap_or_default()).await?;
+    let existing = Existing::new(
+        found
+            .patients
+            .into_iter()
+            .map(|p| (p.value.id, p.version, p.value.fields)),
+        found
+            .practitioners
+            .into_iter()
+            .map(|p| (p.value.id, p.value.fields.email)),
+    );
     let mut parts: Vec<Vec<u8>> = Vec::new();
     let mut in_part = ROWS_PER_RESULTS_PART;
     let mut encode_error = None;

@@ -13,7 +13,7 @@ use crate::integrations::{self, elation_client};
 use crate::paging::{Listing, all_records, decode_cursor, encode_cursor, list_records, page_size};
 use crate::people::{Person, replacement};
 use crate::sync_jobs::{SyncJob, enqueue};
-use crate::{AppError, Deps, groups};
+use crate::{AppError, Deps, backfill, finding, groups};
 use chrono::{DateTime, Utc};
 use connectors::elation::mapping::{elation_id, vendor_patient, vendor_practitioner};
 use connectors::elation::types::{Patient as ElationPatient, Physician};
@@ -316,7 +316,7 @@ async fn perform(deps: &Deps, run: Versioned<SyncRun>) -> Result<(Versioned<Sync
     };
     let items = match run.value.kind {
         RunKind::Preview => {
-            let existing = Loaded::read(deps, &group).await?;
+            let existing = Loaded::read(deps, &group, &vendor, &ctx).await?;
             existing.plan(&vendor, &ctx).items()
         }
         RunKind::InitialImport => import(deps, &run.value, &vendor, &ctx).await?,
@@ -406,10 +406,19 @@ struct Loaded {
 }
 
 impl Loaded {
-    async fn read(deps: &Deps, group: &GroupId) -> Result<Loaded, AppError> {
+    /// The people the vendor's records could match: those their lookups find, or the whole
+    /// group where reading it costs fewer requests ([`finding`]).
+    async fn read(deps: &Deps, group: &GroupId, vendor: &Vendor, ctx: &Context) -> Result<Loaded, AppError> {
+        let census = finding::census(deps, group).await?;
+        backfill::start_if_needed(deps, &census).await;
+        let physicians: Vec<_> = vendor.physicians.iter().map(vendor_practitioner).collect();
+        let patients: Vec<_> = vendor.patients.iter().map(|p| vendor_patient(p, None)).collect();
+        let search = model::sync::search(ExternalSystem::Elation, &physicians, &patients, ctx);
+        let plans = census.plans(Some(&search));
+        let found = finding::read(deps, group, plans, search).await?;
         Ok(Loaded {
-            practitioners: all_records(deps, group, keys::PRACTITIONER_PREFIX).await?,
-            patients: all_records(deps, group, keys::PATIENT_PREFIX).await?,
+            practitioners: found.practitioners,
+            patients: found.patients,
         })
     }
 
@@ -478,8 +487,10 @@ async fn import(deps: &Deps, run: &SyncRun, vendor: &Vendor, ctx: &Context) -> R
     let last_modified = |item: &PlanItem| modified.get(&(item.entity, item.vendor_id.clone())).copied().flatten();
     for _ in 0..IMPORT_ROUNDS {
         let written = written_so_far(deps, run).await?;
-        let loaded = Loaded::read(deps, group).await?;
+        let loaded = Loaded::read(deps, group, vendor, ctx).await?;
         let plan = loaded.plan(vendor, ctx);
+        let practitioners_by_id: HashMap<_, _> = loaded.practitioners.iter().map(|p| (&p.value.id, p)).collect();
+        let patients_by_id: HashMap<_, _> = loaded.patients.iter().map(|p| (&p.value.id, p)).collect();
         let to_write = |item: &PlanItem| {
             matches!(item.action, PlanAction::Create | PlanAction::Update | PlanAction::Link)
                 && !written.contains_key(&(item.entity, item.vendor_id.clone()))
@@ -491,7 +502,7 @@ async fn import(deps: &Deps, run: &SyncRun, vendor: &Vendor, ctx: &Context) -> R
                 let target = planned
                     .target
                     .as_ref()
-                    .and_then(|id| loaded.practitioners.iter().find(|p| &p.value.id == id));
+                    .and_then(|id| practitioners_by_id.get(id).copied());
                 let Some(fields) = planned.fields.clone() else { continue };
                 // One that changed under us is planned again in the next round.
                 let item = &planned.item;
@@ -501,10 +512,7 @@ async fn import(deps: &Deps, run: &SyncRun, vendor: &Vendor, ctx: &Context) -> R
         }
         let mut changed_under_us = false;
         for planned in plan.patients.iter().filter(|p| to_write(&p.item)) {
-            let target = planned
-                .target
-                .as_ref()
-                .and_then(|id| loaded.patients.iter().find(|p| &p.value.id == id));
+            let target = planned.target.as_ref().and_then(|id| patients_by_id.get(id).copied());
             let Some(fields) = planned.fields.clone() else { continue };
             let item = &planned.item;
             changed_under_us |= !write_one::<Patient>(deps, run, item, fields, target, last_modified(item)).await?;

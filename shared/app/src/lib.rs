@@ -1,9 +1,11 @@
 //! carebridge's use cases. Handlers call exactly one of these; each checks access with the
 //! model's rules, validates with the model, and reads and writes through the store's ports.
 
+pub mod backfill;
 pub mod elation_inbound;
 pub mod elation_outbound;
 pub mod error;
+pub mod finding;
 pub mod groups;
 pub mod import_complete;
 pub mod import_preview;

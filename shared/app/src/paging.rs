@@ -92,6 +92,30 @@ pub(crate) async fn all_records<T: DeserializeOwned>(
     }
 }
 
+/// The keys of every record in a group whose sort key starts with `prefix`.
+pub(crate) async fn all_keys(deps: &Deps, group: &GroupId, prefix: &str) -> Result<Vec<store::Key>, AppError> {
+    let mut keys = Vec::new();
+    let mut after = None;
+    loop {
+        let page = query_group(
+            deps,
+            group,
+            prefix,
+            PageRequest {
+                limit: 1000,
+                after,
+                newest_first: false,
+            },
+        )
+        .await?;
+        keys.extend(page.records.into_iter().map(|record| record.key));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(keys),
+        }
+    }
+}
+
 async fn query_group(deps: &Deps, group: &GroupId, prefix: &str, page: PageRequest) -> Result<store::Page, AppError> {
     Ok(deps.records.query(&keys::group_partition(group), prefix, page).await?)
 }

@@ -2,14 +2,14 @@
 
 use crate::people::Person;
 use chrono::{DateTime, NaiveDate, Utc};
-use model::external::ExternalIds;
 use model::group::Group;
+use model::lookup::{Lookup, PersonKind};
 use model::patient::{Context, Patient, PatientFields, PatientInput};
 use model::{FieldError, GroupId, PatientId, ValidationErrors};
 use store::Key;
 use store::keys::{self, LinkedKind};
 
-pub use crate::people::{create, get, list, update};
+pub use crate::people::{create, delete, get, list, update};
 
 impl Person for Patient {
     type Input = PatientInput;
@@ -20,6 +20,7 @@ impl Person for Patient {
     const WHAT: &'static str = "patient";
     const SORT_KEY_PREFIX: &'static str = keys::PATIENT_PREFIX;
     const LINKS: LinkedKind = LinkedKind::Patient;
+    const KIND: PersonKind = PersonKind::Patient;
 
     fn new_id() -> PatientId {
         PatientId::generate()
@@ -40,8 +41,12 @@ impl Person for Patient {
         })
     }
 
-    fn external_ids(fields: &PatientFields) -> &ExternalIds {
-        &fields.external_ids
+    fn lookups(fields: &PatientFields) -> Vec<Lookup> {
+        model::lookup::of_patient(fields)
+    }
+
+    fn belongings(id: &PatientId) -> Vec<String> {
+        vec![keys::plan_note_prefix(id)]
     }
 
     fn references(group: &GroupId, fields: &PatientFields) -> Vec<(Key, FieldError)> {

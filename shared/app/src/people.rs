@@ -1,18 +1,20 @@
 //! The one flow every kind of person record (patients, practitioners) follows: create, read,
-//! update by JSON Merge Patch at a known version, and list a page. Each record's external ids
-//! get link records written in the same transaction, so an external id belongs to at most one
-//! record of its kind per group and finds that record in one read.
+//! update by JSON Merge Patch at a known version, delete, and list a page. Every write of a
+//! record carries, in the same transaction, the changes to its lookup keys
+//! (`store::lookups`) and, for a create or delete, the group's count: a key can never disagree
+//! with its record, and an external id belongs to at most one record of its kind per group.
 
-use crate::paging::{Listing, list_records};
+use crate::paging::{Listing, all_keys, list_records};
 use crate::{AppError, Deps, groups};
 use chrono::{DateTime, NaiveDate, Utc};
 use model::access::{Action, Caller, authorize};
-use model::external::ExternalIds;
 use model::group::Group;
+use model::lookup::{Lookup, PersonKind};
 use model::{FieldError, GroupId, ValidationErrors, merge_patch};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use store::keys::{self, LinkedKind};
+use store::keys::LinkedKind;
+use store::lookups;
 use store::{Condition, Key, Record, StoreError, Versioned, Write};
 
 /// What the shared flow needs to know about one kind of person record.
@@ -28,12 +30,14 @@ pub trait Person {
     const WHAT: &'static str;
     const SORT_KEY_PREFIX: &'static str;
     const LINKS: LinkedKind;
+    const KIND: PersonKind;
 
     fn new_id() -> Self::Id;
     fn parse_id(raw: &str) -> Option<Self::Id>;
     fn key(group: &GroupId, id: &Self::Id) -> Key;
     fn validate(input: &Self::Input, group: &Group, today: NaiveDate) -> Result<Self::Fields, ValidationErrors>;
-    fn external_ids(fields: &Self::Fields) -> &ExternalIds;
+    /// Every lookup key a record with these fields keeps (`model::lookup`).
+    fn lookups(fields: &Self::Fields) -> Vec<Lookup>;
     /// Records these fields point at, which must exist in the group, each with the error to
     /// report when it does not.
     fn references(group: &GroupId, fields: &Self::Fields) -> Vec<(Key, FieldError)>;
@@ -48,6 +52,11 @@ pub trait Person {
     /// edit is already stored; this must not fail it.
     fn edited(_deps: &Deps, _before: &Self::Fields, _after: &Self::Stored) -> impl Future<Output = ()> + Send {
         async {}
+    }
+    /// The sort-key prefixes of records that belong to one record and go when it is deleted
+    /// (a patient's plan notes).
+    fn belongings(_id: &Self::Id) -> Vec<String> {
+        Vec::new()
     }
     fn id(stored: &Self::Stored) -> &Self::Id;
     fn fields(stored: &Self::Stored) -> &Self::Fields;
@@ -67,7 +76,7 @@ pub async fn create<P: Person>(
     check_references::<P>(deps, group_id, &fields).await?;
     let id = P::new_id();
     let stored = P::assemble(id, group_id.clone(), fields, now, now);
-    let writes = record_writes::<P>(group_id, &stored, 1, &ExternalIds::new())?;
+    let writes = record_writes::<P>(group_id, &stored, 1, None)?;
     apply::<P>(deps, writes, 0).await?;
     Ok(Versioned {
         version: 1,
@@ -122,10 +131,47 @@ pub async fn update<P: Person>(
     let id = P::id(&current.value).clone();
     let stored = P::assemble(id, group_id.clone(), fields, P::created_at(&current.value), now);
     let version = expected_version + 1;
-    let writes = record_writes::<P>(group_id, &stored, version, P::external_ids(old_fields))?;
+    let writes = record_writes::<P>(group_id, &stored, version, Some(old_fields))?;
     apply::<P>(deps, writes, expected_version).await?;
     P::edited(deps, old_fields, &stored).await;
     Ok(Versioned { version, value: stored })
+}
+
+/// Deletes the record if it is still at `expected_version`, with what belongs to it, its lookup
+/// keys and its place in the group's count. What belongs to it goes first, so a delete that
+/// fails halfway leaves the record to be deleted again, never a record's remains without it.
+pub async fn delete<P: Person>(
+    deps: &Deps,
+    caller: &Caller,
+    group_id: &GroupId,
+    raw_id: &str,
+    expected_version: u64,
+) -> Result<(), AppError> {
+    authorize(caller, Some(group_id), Action::WriteRecords)?;
+    groups::load(deps, group_id).await?;
+    let current = load::<P>(deps, group_id, raw_id).await?;
+    if current.version != expected_version {
+        return Err(AppError::StaleVersion {
+            what: P::WHAT,
+            expected: expected_version,
+            current: current.version,
+        });
+    }
+    let id = P::id(&current.value);
+    for prefix in P::belongings(id) {
+        for key in all_keys(deps, group_id, &prefix).await? {
+            deps.records
+                .write(vec![Write::Delete {
+                    key,
+                    condition: Condition::Always,
+                }])
+                .await?;
+        }
+    }
+    let writes = deletion_writes::<P>(group_id, &current)?;
+    apply::<P>(deps, writes, expected_version).await?;
+    tracing::info!(group = %group_id, id = %id, what = P::WHAT, "deleted");
+    Ok(())
 }
 
 pub async fn list<P: Person>(
@@ -161,19 +207,15 @@ async fn check_references<P: Person>(deps: &Deps, group_id: &GroupId, fields: &P
     errors.into_result(()).map_err(AppError::from)
 }
 
-#[derive(Serialize)]
-struct Link<'a> {
-    id: &'a str,
-}
-
 /// Everything that stores `stored` as `version` in one transaction: the record itself (created
-/// if `version` is 1, otherwise only over `version - 1`) and the changes to its links, given the
-/// external ids it held before.
+/// if `version` is 1, otherwise only over `version - 1`), the changes to its lookup keys from
+/// those of `before` (its fields until now; `None` for a create) and, for a create, the group's
+/// count.
 pub(crate) fn record_writes<P: Person>(
     group: &GroupId,
     stored: &P::Stored,
     version: u64,
-    external_ids_before: &ExternalIds,
+    before: Option<&P::Fields>,
 ) -> Result<Vec<Write>, AppError> {
     let id = P::id(stored);
     let condition = match version {
@@ -184,12 +226,29 @@ pub(crate) fn record_writes<P: Person>(
         record: Record::encode(P::key(group, id), version, stored)?,
         condition,
     }];
-    writes.extend(link_writes::<P>(
-        group,
-        id,
-        external_ids_before,
-        P::external_ids(P::fields(stored)),
-    )?);
+    let keys_before = before.map(P::lookups).unwrap_or_default();
+    let keys_after = P::lookups(P::fields(stored));
+    writes.extend(lookups::changes(group, &id.to_string(), &keys_before, &keys_after)?);
+    if version == 1 {
+        writes.push(lookups::count_change(group, P::KIND, 1));
+    }
+    Ok(writes)
+}
+
+/// Everything that deletes `current` in one transaction: the record (only at the version read),
+/// its lookup keys and its place in the group's count.
+pub(crate) fn deletion_writes<P: Person>(
+    group: &GroupId,
+    current: &Versioned<P::Stored>,
+) -> Result<Vec<Write>, AppError> {
+    let id = P::id(&current.value);
+    let mut writes = vec![Write::Delete {
+        key: P::key(group, id),
+        condition: Condition::AtVersion(current.version),
+    }];
+    let keys = P::lookups(P::fields(&current.value));
+    writes.extend(lookups::changes(group, &id.to_string(), &keys, &[])?);
+    writes.push(lookups::count_change(group, P::KIND, -1));
     Ok(writes)
 }
 
@@ -201,7 +260,7 @@ pub(crate) fn replacement<P: Person>(
     fields: P::Fields,
     now: DateTime<Utc>,
 ) -> Result<(P::Stored, Vec<Write>), AppError> {
-    let (stored, version, ids_before) = match current {
+    let (stored, version) = match current {
         Some(current) => (
             P::assemble(
                 P::id(&current.value).clone(),
@@ -211,46 +270,12 @@ pub(crate) fn replacement<P: Person>(
                 now,
             ),
             current.version + 1,
-            P::external_ids(P::fields(&current.value)).clone(),
         ),
-        None => (
-            P::assemble(P::new_id(), group.clone(), fields, now, now),
-            1,
-            ExternalIds::new(),
-        ),
+        None => (P::assemble(P::new_id(), group.clone(), fields, now, now), 1),
     };
-    let writes = record_writes::<P>(group, &stored, version, &ids_before)?;
+    let before = current.map(|current| P::fields(&current.value));
+    let writes = record_writes::<P>(group, &stored, version, before)?;
     Ok((stored, writes))
-}
-
-/// Link records to remove (ids no longer held) and to create (ids newly held).
-fn link_writes<P: Person>(
-    group: &GroupId,
-    id: &P::Id,
-    old: &ExternalIds,
-    new: &ExternalIds,
-) -> Result<Vec<Write>, AppError> {
-    let mut writes = Vec::new();
-    for (system, external_id) in old {
-        if new.get(system) != Some(external_id) {
-            writes.push(Write::Delete {
-                key: keys::external_link(group, P::LINKS, *system, external_id),
-                // Links are written once and never changed.
-                condition: Condition::AtVersion(1),
-            });
-        }
-    }
-    let internal_id = id.to_string();
-    for (system, external_id) in new {
-        if old.get(system) != Some(external_id) {
-            let key = keys::external_link(group, P::LINKS, *system, external_id);
-            writes.push(Write::Put {
-                record: Record::encode(key, 1, &Link { id: &internal_id })?,
-                condition: Condition::Absent,
-            });
-        }
-    }
-    Ok(writes)
 }
 
 /// Writes atomically, explaining a refused condition in the caller's terms.

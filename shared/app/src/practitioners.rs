@@ -2,8 +2,8 @@
 
 use crate::people::Person;
 use chrono::{DateTime, NaiveDate, Utc};
-use model::external::ExternalIds;
 use model::group::Group;
+use model::lookup::{Lookup, PersonKind};
 use model::practitioner::{Practitioner, PractitionerFields, PractitionerInput};
 use model::{FieldError, GroupId, PractitionerId, ValidationErrors};
 use store::Key;
@@ -20,6 +20,7 @@ impl Person for Practitioner {
     const WHAT: &'static str = "practitioner";
     const SORT_KEY_PREFIX: &'static str = keys::PRACTITIONER_PREFIX;
     const LINKS: LinkedKind = LinkedKind::Practitioner;
+    const KIND: PersonKind = PersonKind::Practitioner;
 
     fn new_id() -> PractitionerId {
         PractitionerId::generate()
@@ -41,8 +42,8 @@ impl Person for Practitioner {
         input.validate(&group.settings.default_country)
     }
 
-    fn external_ids(fields: &PractitionerFields) -> &ExternalIds {
-        &fields.external_ids
+    fn lookups(fields: &PractitionerFields) -> Vec<Lookup> {
+        model::lookup::of_practitioner(fields)
     }
 
     fn references(_group: &GroupId, _fields: &PractitionerFields) -> Vec<(Key, FieldError)> {

@@ -1,7 +1,7 @@
 //! The jobs on the sync queue, run by the sync-worker function. Every job may arrive more than
 //! once and in any order, so each one is safe to run again.
 
-use crate::{AppError, Deps, elation_inbound, elation_outbound, integration_runs};
+use crate::{AppError, Deps, backfill, elation_inbound, elation_outbound, integration_runs};
 use connectors::elation::types::Event;
 use model::integration::IntegrationKind;
 use model::{GroupId, PatientId, PlanNoteId, SyncRunId};
@@ -27,6 +27,8 @@ pub enum SyncJob {
         #[serde(default)]
         fields: Vec<String>,
     },
+    /// Give a batch of a group's older records their lookup keys (see `backfill`).
+    FillLookupKeys { group: GroupId },
     /// Post a plan note to Elation.
     PostPlanNote {
         group: GroupId,
@@ -41,6 +43,7 @@ impl SyncJob {
             SyncJob::Run { group, .. }
             | SyncJob::ElationEvent { group, .. }
             | SyncJob::PushPatient { group, .. }
+            | SyncJob::FillLookupKeys { group }
             | SyncJob::PostPlanNote { group, .. } => group,
         }
     }
@@ -60,6 +63,7 @@ impl SyncJob {
                 event.dedupe_key().unwrap_or_default()
             ),
             SyncJob::PushPatient { patient, .. } => format!("patient {patient} (push to Elation)"),
+            SyncJob::FillLookupKeys { group } => format!("lookup keys of group {group}"),
             SyncJob::PostPlanNote { patient, note, .. } => format!("plan note {note} of patient {patient}"),
         }
     }
@@ -84,6 +88,7 @@ pub async fn perform(deps: &Deps, job: &SyncJob) -> Result<(), AppError> {
         SyncJob::PostPlanNote { group, patient, note } => {
             elation_outbound::post_plan_note(deps, group, patient, note).await
         }
+        SyncJob::FillLookupKeys { group } => backfill::run(deps, group).await,
     }
 }
 
@@ -97,7 +102,8 @@ pub async fn abandon(deps: &Deps, job: &SyncJob, reason: &str) -> Result<(), App
             run,
         } => integration_runs::abandon(deps, group, *integration, run, reason).await,
         // The Error log entry the worker writes names the record; nothing else waits on it.
-        SyncJob::ElationEvent { .. } | SyncJob::PushPatient { .. } => Ok(()),
+        // The next flow that needs the keys starts the fill again from its last saved point.
+        SyncJob::ElationEvent { .. } | SyncJob::PushPatient { .. } | SyncJob::FillLookupKeys { .. } => Ok(()),
         SyncJob::PostPlanNote { group, patient, note } => {
             elation_outbound::abandon_plan_note(deps, group, patient, note, reason).await
         }

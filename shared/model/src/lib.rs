@@ -11,6 +11,7 @@ pub mod group;
 pub mod ids;
 pub mod import;
 pub mod integration;
+pub mod lookup;
 pub mod merge_patch;
 mod nanp;
 pub mod normalize;

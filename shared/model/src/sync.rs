@@ -12,6 +12,7 @@ use crate::error::ValidationErrors;
 use crate::external::ExternalSystem;
 use crate::ids::{PatientId, PractitionerId};
 use crate::import::preview::same_identity;
+use crate::lookup::{Lookup, Search};
 use crate::patient::{Change, Context, PatientFields, PatientInput, changes_between};
 use crate::practitioner::{PractitionerFields, PractitionerInput};
 use serde::{Deserialize, Serialize};
@@ -205,7 +206,8 @@ pub fn plan(
     existing: Existing<'_>,
     ctx: &Context,
 ) -> Plan {
-    let practitioners = plan_practitioners(system, practitioners, existing, ctx);
+    let index = Index::new(system, existing);
+    let practitioners = plan_practitioners(system, practitioners, &index, ctx);
     // Where each vendor practitioner ends up: an existing record, one this plan creates, or
     // nowhere (skipped).
     let coaches: HashMap<&str, Coach> = practitioners
@@ -219,10 +221,118 @@ pub fn plan(
             (p.item.vendor_id.as_str(), coach)
         })
         .collect();
-    let patients = plan_patients(system, patients, &coaches, existing, ctx);
+    let patients = plan_patients(system, patients, &coaches, &index, ctx);
     Plan {
         practitioners,
         patients,
+    }
+}
+
+/// The lookups a plan of these vendor records consults, for a flow that reads only the people
+/// they find instead of the whole group: each record's link to `system`; a physician's e-mail;
+/// a patient's e-mail (its own and as a coach's) and, unless its link finds it, its name and
+/// date of birth. Records that do not validate consult nothing.
+pub fn search(
+    system: ExternalSystem,
+    practitioners: &[VendorPractitioner],
+    patients: &[VendorPatient],
+    ctx: &Context,
+) -> Search {
+    let mut search = Search::default();
+    for record in practitioners {
+        let Ok(fields) = record.input.validate(&ctx.default_country) else {
+            continue;
+        };
+        search.subject();
+        search.always(Lookup::PractitionerLink(system, record.vendor_id.clone()));
+        search.always(Lookup::practitioner_email(&fields.email));
+    }
+    for record in patients {
+        let Ok(fields) = record.input.validate(ctx) else {
+            continue;
+        };
+        search.subject();
+        let link = Lookup::PatientLink(system, record.vendor_id.clone());
+        if let Some(email) = fields.email.as_deref() {
+            search.always(Lookup::patient_email(email));
+            search.always(Lookup::practitioner_email(email));
+        }
+        let identity = Lookup::patient_identity(&fields.first_name, &fields.last_name, fields.date_of_birth);
+        search.unless_found(vec![link], identity);
+    }
+    search
+}
+
+/// The group's people indexed the ways a plan finds them. Every list is in id order (the order
+/// reading the whole group gives), so a plan comes out the same however the group was read.
+struct Index<'a> {
+    existing: Existing<'a>,
+    practitioner_by_link: HashMap<&'a str, usize>,
+    practitioners_by_email: HashMap<&'a str, Vec<usize>>,
+    patient_by_link: HashMap<&'a str, usize>,
+    patients_by_email: HashMap<&'a str, Vec<usize>>,
+    patients_by_identity: HashMap<Lookup, Vec<usize>>,
+}
+
+impl<'a> Index<'a> {
+    fn new(system: ExternalSystem, existing: Existing<'a>) -> Index<'a> {
+        let mut practitioners: Vec<usize> = (0..existing.practitioners.len()).collect();
+        practitioners.sort_by_key(|&i| &existing.practitioners[i].0);
+        let mut patients: Vec<usize> = (0..existing.patients.len()).collect();
+        patients.sort_by_key(|&i| &existing.patients[i].0);
+        let mut index = Index {
+            existing,
+            practitioner_by_link: HashMap::new(),
+            practitioners_by_email: HashMap::new(),
+            patient_by_link: HashMap::new(),
+            patients_by_email: HashMap::new(),
+            patients_by_identity: HashMap::new(),
+        };
+        for i in practitioners {
+            let fields = &existing.practitioners[i].1;
+            if let Some(id) = fields.external_ids.get(&system) {
+                index.practitioner_by_link.insert(id, i);
+            }
+            index.practitioners_by_email.entry(&fields.email).or_default().push(i);
+        }
+        for i in patients {
+            let fields = &existing.patients[i].1;
+            if let Some(id) = fields.external_ids.get(&system) {
+                index.patient_by_link.insert(id, i);
+            }
+            if let Some(email) = fields.email.as_deref() {
+                index.patients_by_email.entry(email).or_default().push(i);
+            }
+            let identity = Lookup::patient_identity(&fields.first_name, &fields.last_name, fields.date_of_birth);
+            index.patients_by_identity.entry(identity).or_default().push(i);
+        }
+        index
+    }
+
+    fn practitioner(&self, i: usize) -> &'a (PractitionerId, PractitionerFields) {
+        &self.existing.practitioners[i]
+    }
+
+    fn patient(&self, i: usize) -> &'a (PatientId, PatientFields) {
+        &self.existing.patients[i]
+    }
+
+    /// The practitioners with this e-mail, in id order.
+    fn practitioners_with(&self, email: &str) -> impl Iterator<Item = &'a (PractitionerId, PractitionerFields)> + '_ {
+        self.practitioners_by_email
+            .get(email)
+            .into_iter()
+            .flatten()
+            .map(|&i| self.practitioner(i))
+    }
+
+    /// The patients with this e-mail, in id order.
+    fn patients_with(&self, email: &str) -> impl Iterator<Item = &'a (PatientId, PatientFields)> + '_ {
+        self.patients_by_email
+            .get(email)
+            .into_iter()
+            .flatten()
+            .map(|&i| self.patient(i))
     }
 }
 
@@ -277,7 +387,7 @@ fn invalid_warnings(errors: &ValidationErrors, what: &str) -> Vec<Warning> {
 fn plan_practitioners(
     system: ExternalSystem,
     vendor: &[VendorPractitioner],
-    existing: Existing<'_>,
+    index: &Index<'_>,
     ctx: &Context,
 ) -> Vec<PlannedPractitioner> {
     let validated: Vec<Result<PractitionerFields, ValidationErrors>> =
@@ -314,15 +424,14 @@ fn plan_practitioners(
                     "Another physician has the same e-mail address; carebridge finds coaches by e-mail.",
                 ));
             }
-            let linked = existing
-                .practitioners
-                .iter()
-                .find(|(_, f)| f.external_ids.get(&system) == Some(&record.vendor_id));
+            let linked = index
+                .practitioner_by_link
+                .get(record.vendor_id.as_str())
+                .map(|&i| index.practitioner(i));
             let same_email = || {
-                existing
-                    .practitioners
-                    .iter()
-                    .find(|(_, f)| f.email == incoming.email && !f.external_ids.contains_key(&system))
+                index
+                    .practitioners_with(&incoming.email)
+                    .find(|(_, f)| !f.external_ids.contains_key(&system))
             };
             let (action, target, fields) = match linked.map(|l| (l, true)).or_else(|| same_email().map(|l| (l, false)))
             {
@@ -339,7 +448,7 @@ fn plan_practitioners(
                 None => (PlanAction::Create, None, incoming),
             };
             if action == PlanAction::Create
-                && let Some((id, _)) = existing.practitioners.iter().find(|(_, f)| f.email == fields.email)
+                && let Some((id, _)) = index.practitioners_with(&fields.email).next()
             {
                 item.warnings.push(Warning::new(
                     "duplicate_email",
@@ -367,7 +476,7 @@ fn plan_patients(
     system: ExternalSystem,
     vendor: &[VendorPatient],
     coaches: &HashMap<&str, Coach>,
-    existing: Existing<'_>,
+    index: &Index<'_>,
     ctx: &Context,
 ) -> Vec<PlannedPatient> {
     let validated: Vec<Result<PatientFields, ValidationErrors>> =
@@ -423,14 +532,18 @@ fn plan_patients(
                 )),
                 Some(_) => {}
             }
-            let linked = existing
-                .patients
-                .iter()
-                .find(|(_, f)| f.external_ids.get(&system) == Some(&record.vendor_id));
+            let linked = index
+                .patient_by_link
+                .get(record.vendor_id.as_str())
+                .map(|&i| index.patient(i));
             let same_person = || {
-                let mut candidates = existing
-                    .patients
-                    .iter()
+                let identity = Lookup::patient_identity(&incoming.first_name, &incoming.last_name, incoming.date_of_birth);
+                let mut candidates = index
+                    .patients_by_identity
+                    .get(&identity)
+                    .into_iter()
+                    .flatten()
+                    .map(|&i| index.patient(i))
                     .filter(|(_, f)| !f.external_ids.contains_key(&system) && same_identity(f, &incoming));
                 match (candidates.next(), candidates.next()) {
                     (Some(one), None) => Some(one),
@@ -451,17 +564,13 @@ fn plan_patients(
                 None => (PlanAction::Create, None, incoming),
             };
             if let Some(email) = fields.email.as_deref() {
-                if let Some((id, _)) = existing
-                    .patients
-                    .iter()
-                    .find(|(id, f)| Some(id) != target.as_ref() && f.email.as_deref() == Some(email))
-                {
+                if let Some((id, _)) = index.patients_with(email).find(|(id, _)| Some(id) != target.as_ref()) {
                     item.warnings.push(Warning::new(
                         "duplicate_email",
                         format!("carebridge patient {id} already has this e-mail address."),
                     ));
                 }
-                if let Some((id, _)) = existing.practitioners.iter().find(|(_, f)| f.email == email) {
+                if let Some((id, _)) = index.practitioners_with(email).next() {
                     item.warnings.push(Warning::new(
                         "duplicate_email",
                         format!("carebridge coach {id} has this e-mail address."),
@@ -653,6 +762,124 @@ mod tests {
 
     fn codes(item: &PlanItem) -> Vec<&str> {
         item.warnings.iter().map(|w| w.code.as_str()).collect()
+    }
+
+    #[test]
+    fn a_plan_from_what_its_lookups_find_equals_one_from_the_whole_group() {
+        use crate::lookup::PersonKind;
+        let firsts = ["Ada", "ADA", "Bea"];
+        let births = ["1980-02-29", "1990-01-01"];
+        let emails = [
+            None,
+            Some("a@example.org"),
+            Some("b@example.org"),
+            Some("grace@clinic.example"),
+        ];
+        let links = [None, Some("100"), Some("101"), Some("102")];
+        let mut seed = 5u64;
+        let mut pick = |n: usize| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        for round in 0..300 {
+            let mut linked = Vec::new();
+            let patients: Vec<(PatientId, PatientFields)> = (0..pick(8))
+                .map(|_| {
+                    let link = links[pick(4)].filter(|l| !linked.contains(l));
+                    linked.extend(link);
+                    stored_patient(firsts[pick(3)], births[pick(2)], emails[pick(4)], link)
+                })
+                .collect();
+            let practitioners: Vec<(PractitionerId, PractitionerFields)> = (0..pick(3))
+                .map(|n| {
+                    let input = physician(
+                        &format!("{}", 7 + n),
+                        "Grace",
+                        [
+                            Some("grace@clinic.example"),
+                            Some("g2@clinic.example"),
+                            Some("a@example.org"),
+                        ][pick(3)],
+                    )
+                    .input;
+                    let mut input = input;
+                    if pick(2) == 0 {
+                        input.external_ids = None;
+                    }
+                    (PractitionerId::generate(), input.validate(&Country::us()).unwrap())
+                })
+                .collect();
+            let vendor_physicians = [
+                physician("7", "Grace", Some("grace@clinic.example")),
+                physician("8", "Gia", Some("g2@clinic.example")),
+            ];
+            let vendor_patients: Vec<VendorPatient> = (0..1 + pick(6))
+                .map(|n| {
+                    let id = format!("{}", 100 + n);
+                    patient(
+                        &id,
+                        firsts[pick(3)],
+                        births[pick(2)],
+                        emails[pick(4)],
+                        Some(["7", "8"][pick(2)]),
+                    )
+                })
+                .collect();
+            let whole = plan(
+                ELATION,
+                &vendor_physicians,
+                &vendor_patients,
+                Existing {
+                    practitioners: &practitioners,
+                    patients: &patients,
+                },
+                &ctx(),
+            );
+            // The keys every stored record keeps, and the people the plan's search reads.
+            let mut store: BTreeMap<Lookup, Vec<String>> = BTreeMap::new();
+            for (id, fields) in &patients {
+                for key in crate::lookup::of_patient(fields) {
+                    store.entry(key).or_default().push(id.to_string());
+                }
+            }
+            for (id, fields) in &practitioners {
+                for key in crate::lookup::of_practitioner(fields) {
+                    store.entry(key).or_default().push(id.to_string());
+                }
+            }
+            let mut wanted = search(ELATION, &vendor_physicians, &vendor_patients, &ctx());
+            let (mut found_patients, mut found_practitioners) = (Vec::new(), Vec::new());
+            while let Some(next) = wanted.next_round() {
+                for (kind, id) in next.people {
+                    match kind {
+                        PersonKind::Patient => {
+                            found_patients.extend(patients.iter().filter(|p| p.0.to_string() == id).cloned())
+                        }
+                        PersonKind::Practitioner => {
+                            found_practitioners.extend(practitioners.iter().filter(|p| p.0.to_string() == id).cloned())
+                        }
+                    }
+                }
+                for key in next.lookups {
+                    if let Some(ids) = store.get(&key) {
+                        wanted.found(key, ids.clone());
+                    }
+                }
+            }
+            // Read in another order than the group's, too.
+            found_patients.reverse();
+            let looked_up = plan(
+                ELATION,
+                &vendor_physicians,
+                &vendor_patients,
+                Existing {
+                    practitioners: &found_practitioners,
+                    patients: &found_patients,
+                },
+                &ctx(),
+            );
+            assert_eq!(looked_up, whole, "round {round}");
+        }
     }
 
     #[test]

@@ -562,3 +562,165 @@ fn each_row_comes_out_as_if_it_were_the_only_row() {
         assert_eq!(got, &expected, "row {}", index + 1);
     }
 }
+
+/// A tiny store of lookup keys, as the group's records would have written them.
+struct Keys {
+    ids: BTreeMap<model::lookup::Lookup, Vec<String>>,
+}
+
+impl Keys {
+    fn of(patients: &[(PatientId, u64, PatientFields)], practitioners: &[(PractitionerId, String)]) -> Keys {
+        let mut ids: BTreeMap<model::lookup::Lookup, Vec<String>> = BTreeMap::new();
+        for (id, _, fields) in patients {
+            for key in model::lookup::of_patient(fields) {
+                ids.entry(key).or_default().push(id.to_string());
+            }
+        }
+        for (id, email) in practitioners {
+            ids.entry(model::lookup::Lookup::practitioner_email(email))
+                .or_default()
+                .push(id.to_string());
+        }
+        Keys { ids }
+    }
+}
+
+#[test]
+fn looking_up_a_files_keys_previews_exactly_as_reading_the_whole_group() {
+    use model::lookup::PersonKind;
+    let firsts = ["Ada", "ADA", "Bea", "Cy"];
+    let lasts = ["Lovelace", "Twin"];
+    let births = ["1984-03-07", "2000-01-01"];
+    let emails = [
+        None,
+        Some("a@example.org"),
+        Some("b@example.org"),
+        Some("c@example.org"),
+    ];
+    let externals = [None, None, Some("X-1"), Some("X-2"), Some("X-3")];
+    let coaches = [
+        "",
+        "coach@clinic.example",
+        "shared@clinic.example",
+        "nobody@clinic.example",
+    ];
+    let mut seed = 11u64;
+    let mut pick = |n: usize| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) as usize % n
+    };
+    let mut compared_rows = 0;
+    for round in 0..300 {
+        // A group whose people share e-mails, names and birthdays in every way, External IDs
+        // held once each.
+        let mut patients = Vec::new();
+        let mut taken = Vec::new();
+        for _ in 0..pick(12) {
+            let external = externals[pick(5)].filter(|e| !taken.contains(e));
+            taken.extend(external);
+            let fields = patient(
+                firsts[pick(4)],
+                lasts[pick(2)],
+                births[pick(2)],
+                emails[pick(4)],
+                external,
+            );
+            patients.push((PatientId::generate(), 1 + pick(3) as u64, fields));
+        }
+        let practitioners: Vec<(PractitionerId, String)> =
+            ["coach@clinic.example", "shared@clinic.example", "shared@clinic.example"]
+                .into_iter()
+                .take(pick(4))
+                .map(|email| (PractitionerId::generate(), email.to_owned()))
+                .collect();
+        let mut csv = String::from("External ID,First Name,Last Name,Date of Birth,Email,City,Coach Email\n");
+        for _ in 0..1 + pick(10) {
+            csv.push_str(&format!(
+                "{},{},{},{},{},{},{}\n",
+                externals[pick(5)].unwrap_or(""),
+                firsts[pick(4)],
+                lasts[pick(2)],
+                births[pick(2)],
+                emails[pick(4)].unwrap_or(""),
+                ["", "Boston"][pick(2)],
+                coaches[pick(4)],
+            ));
+        }
+        let whole = preview(
+            csv.as_bytes(),
+            &settings(),
+            &Existing::new(patients.clone(), practitioners.clone()),
+        )
+        .unwrap();
+
+        // The same preview, knowing only what the file's lookups find.
+        let store = Keys::of(&patients, &practitioners);
+        let mut search = model::import::search(csv.as_bytes(), &settings()).unwrap();
+        let (mut found_patients, mut found_practitioners) = (Vec::new(), Vec::new());
+        while let Some(next) = search.next_round() {
+            for (kind, id) in next.people {
+                match kind {
+                    PersonKind::Patient => {
+                        found_patients.extend(patients.iter().filter(|p| p.0.to_string() == id).cloned())
+                    }
+                    PersonKind::Practitioner => {
+                        found_practitioners.extend(practitioners.iter().filter(|p| p.0.to_string() == id).cloned())
+                    }
+                }
+            }
+            for key in next.lookups {
+                if let Some(ids) = store.ids.get(&key) {
+                    search.found(key, ids.clone());
+                }
+            }
+        }
+        assert!(found_patients.len() <= patients.len());
+        let looked_up = preview(
+            csv.as_bytes(),
+            &settings(),
+            &Existing::new(found_patients, found_practitioners),
+        )
+        .unwrap();
+        assert_eq!(looked_up.rows, whole.rows, "round {round}:\n{csv}");
+        compared_rows += whole.rows.len();
+    }
+    assert!(compared_rows > 1_000);
+}
+
+#[test]
+fn two_patients_on_one_key_make_the_row_an_error_naming_both() {
+    let twins = [
+        (
+            PatientId::generate(),
+            1,
+            patient("Sam", "Twin", "2000-01-01", None, None),
+        ),
+        (
+            PatientId::generate(),
+            1,
+            patient("SAM", "twin", "2000-01-01", None, None),
+        ),
+    ];
+    let existing = Existing::new(twins.clone(), []);
+    let csv = format!("{HEADER}\n,Sam,Twin,2000-01-01,,,\n");
+    let row = &preview(csv.as_bytes(), &settings(), &existing).unwrap().rows[0];
+    assert_eq!(row.action, Action::Error);
+    let message = &row.errors[0].message;
+    for (id, _, _) in &twins {
+        assert!(message.contains(&id.to_string()), "{message}");
+    }
+}
+
+#[test]
+fn a_coach_email_two_practitioners_share_assigns_neither() {
+    let shared = [
+        (PractitionerId::generate(), "shared@clinic.example".to_string()),
+        (PractitionerId::generate(), "shared@clinic.example".to_string()),
+    ];
+    let csv = "First Name,Last Name,DOB,Coach Email\nA,B,1990-01-01,shared@clinic.example\n";
+    let row = &preview(csv.as_bytes(), &settings(), &Existing::new([], shared))
+        .unwrap()
+        .rows[0];
+    assert_eq!(row.fields.as_ref().unwrap().practitioner_id, None);
+    assert_eq!(codes(&row.warnings), ["ambiguous_practitioner"]);
+}

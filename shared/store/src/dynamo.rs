@@ -9,9 +9,10 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem,
+    TransactWriteItem, Update,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -24,6 +25,10 @@ const SK: &str = "sk";
 const VERSION: &str = "version";
 const DATA: &str = "data";
 const EXPIRES_AT: &str = "expires_at";
+/// The string set of a set record ([`Write::AddMember`]), shown to readers as `data.members`.
+const MEMBERS: &str = "members";
+/// The number of a count record ([`Write::Count`]), shown to readers as `data.count`.
+const COUNT: &str = "count";
 /// BatchGetItem takes at most 100 keys a request.
 const BATCH_GET_LIMIT: usize = 100;
 /// How often unprocessed keys of a batch read are asked for again before giving up.
@@ -87,10 +92,21 @@ fn from_item(item: Item) -> Result<Record, StoreError> {
         reason,
     };
     let version = number(&item, VERSION).ok_or_else(|| corrupt("no version".into()))?;
-    let data = match item.get(DATA) {
+    let mut data = match item.get(DATA) {
         Some(value) => serde_dynamo::from_attribute_value(value.clone()).map_err(|e| corrupt(e.to_string()))?,
         None => return Err(corrupt("no data".into())),
     };
+    // Sets and counts live beside `data` (DynamoDB updates them in place); readers see them in it.
+    if let serde_json::Value::Object(data) = &mut data {
+        if let Some(members) = item.get(MEMBERS).and_then(|m| m.as_ss().ok()) {
+            let mut members = members.clone();
+            members.sort();
+            data.insert(MEMBERS.to_owned(), serde_json::json!(members));
+        }
+        if let Some(count) = number::<i64>(&item, COUNT) {
+            data.insert(COUNT.to_owned(), serde_json::json!(count));
+        }
+    }
     Ok(Record {
         expires_at: number(&item, EXPIRES_AT),
         key,
@@ -129,6 +145,52 @@ fn expression(condition: Condition) -> Expr {
     }
 }
 
+/// The update expression, its names and values for a write that changes a record in place (a
+/// set member or a count), together with the write's condition.
+struct InPlace {
+    update: String,
+    expr: Expr,
+}
+
+fn in_place(write: &Write) -> Option<InPlace> {
+    let (change, values): (&str, Item) = match write {
+        Write::AddMember { member, .. } => (
+            "ADD #members :member, #version :one",
+            HashMap::from([(":member".to_owned(), AttributeValue::Ss(vec![member.clone()]))]),
+        ),
+        Write::RemoveMember { member, .. } => (
+            "DELETE #members :member ADD #version :one",
+            HashMap::from([(":member".to_owned(), AttributeValue::Ss(vec![member.clone()]))]),
+        ),
+        Write::Count { by, .. } => (
+            "ADD #count :by, #version :one",
+            HashMap::from([(":by".to_owned(), AttributeValue::N(by.to_string()))]),
+        ),
+        _ => return None,
+    };
+    let mut expr = expression(write.condition());
+    let names = expr.names.get_or_insert_with(HashMap::new);
+    for (name, attribute) in [
+        ("#data", DATA),
+        ("#version", VERSION),
+        ("#members", MEMBERS),
+        ("#count", COUNT),
+    ] {
+        if change.contains(name) || name == "#data" || name == "#version" {
+            names.insert(name.to_owned(), attribute.to_owned());
+        }
+    }
+    let all_values = expr.values.get_or_insert_with(HashMap::new);
+    all_values.extend(values);
+    all_values.insert(":one".to_owned(), AttributeValue::N("1".into()));
+    all_values.insert(":empty".to_owned(), AttributeValue::M(HashMap::new()));
+    Some(InPlace {
+        // A new record gets an empty `data`, so it reads like every other record.
+        update: format!("SET #data = if_not_exists(#data, :empty) {change}"),
+        expr,
+    })
+}
+
 fn current_version(item: Option<&Item>) -> Option<u64> {
     item.and_then(|item| number(item, VERSION))
 }
@@ -155,6 +217,30 @@ impl DynamoRecords {
                     Ok(_) => Ok(()),
                     Err(error) => match error.as_service_error() {
                         Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                            Err(refused(write, current_version(failed.item())))
+                        }
+                        _ => Err(StoreError::from_sdk(SERVICE, error)),
+                    },
+                }
+            }
+            Write::AddMember { key, .. } | Write::RemoveMember { key, .. } | Write::Count { key, .. } => {
+                let InPlace { update, expr } = in_place(write).expect("an in-place write");
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key_item(key)))
+                    .update_expression(update)
+                    .set_condition_expression(expr.condition)
+                    .set_expression_attribute_names(expr.names)
+                    .set_expression_attribute_values(expr.values)
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(error) => match error.as_service_error() {
+                        Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
                             Err(refused(write, current_version(failed.item())))
                         }
                         _ => Err(StoreError::from_sdk(SERVICE, error)),
@@ -214,6 +300,21 @@ impl DynamoRecords {
                         .build()
                         .map_err(build_error)?,
                 ),
+                Write::AddMember { key, .. } | Write::RemoveMember { key, .. } | Write::Count { key, .. } => {
+                    let InPlace { update, expr } = in_place(write).expect("an in-place write");
+                    TransactWriteItem::builder().update(
+                        Update::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key_item(key)))
+                            .update_expression(update)
+                            .set_condition_expression(expr.condition)
+                            .set_expression_attribute_names(expr.names)
+                            .set_expression_attribute_values(expr.values)
+                            .return_values_on_condition_check_failure(on_failure)
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                }
                 Write::Check { key, .. } => TransactWriteItem::builder().condition_check(
                     ConditionCheck::builder()
                         .table_name(&self.table)

@@ -100,21 +100,47 @@ pub enum Write {
         key: Key,
         condition: Condition,
     },
+    /// Adds `member` to the set kept at `key`, creating the record when it is new. It needs no
+    /// read first, and writers adding or removing different members never conflict: how a key
+    /// that several people share (one e-mail, one name and birthday) holds all of them. Readers
+    /// find the set as the record's `data.members`, sorted; its version counts the changes.
+    AddMember {
+        key: Key,
+        member: String,
+    },
+    /// Removes `member` from the set kept at `key`; nothing when it is not there.
+    RemoveMember {
+        key: Key,
+        member: String,
+    },
+    /// Adds `by` (negative to subtract) to the count kept at `key`, creating it at 0 first,
+    /// if `condition` holds. Readers find it as `data.count`.
+    Count {
+        key: Key,
+        by: i64,
+        condition: Condition,
+    },
 }
 
 impl Write {
     pub fn key(&self) -> &Key {
         match self {
             Write::Put { record, .. } => &record.key,
-            Write::Delete { key, .. } | Write::Check { key, .. } => key,
+            Write::Delete { key, .. }
+            | Write::Check { key, .. }
+            | Write::AddMember { key, .. }
+            | Write::RemoveMember { key, .. }
+            | Write::Count { key, .. } => key,
         }
     }
 
     pub fn condition(&self) -> Condition {
         match self {
-            Write::Put { condition, .. } | Write::Delete { condition, .. } | Write::Check { condition, .. } => {
-                *condition
-            }
+            Write::Put { condition, .. }
+            | Write::Delete { condition, .. }
+            | Write::Check { condition, .. }
+            | Write::Count { condition, .. } => *condition,
+            Write::AddMember { .. } | Write::RemoveMember { .. } => Condition::Always,
         }
     }
 }

@@ -297,3 +297,110 @@ async fn queries_page_within_one_partition_and_prefix() {
         Err(StoreError::InvalidCursor)
     );
 }
+
+fn add(sk: &str, member: &str) -> Write {
+    Write::AddMember {
+        key: Key::new("G#acme", sk),
+        member: member.into(),
+    }
+}
+
+fn remove(sk: &str, member: &str) -> Write {
+    Write::RemoveMember {
+        key: Key::new("G#acme", sk),
+        member: member.into(),
+    }
+}
+
+#[tokio::test]
+async fn a_set_record_gains_and_loses_members_without_being_read_first() {
+    let table = common::fresh_table().await;
+    let key = Key::new("G#acme", "LOOKUP#x");
+    table.write(vec![add("LOOKUP#x", "pat_b")]).await.unwrap();
+    // A second writer adding another member, and one adding the same member again.
+    table.write(vec![add("LOOKUP#x", "pat_a")]).await.unwrap();
+    table.write(vec![add("LOOKUP#x", "pat_a")]).await.unwrap();
+    let read = table.get(&key).await.unwrap().unwrap();
+    assert_eq!(read.data, json!({"members": ["pat_a", "pat_b"]}));
+    assert_eq!(read.version, 3, "every change counts");
+    table.write(vec![remove("LOOKUP#x", "pat_b")]).await.unwrap();
+    table.write(vec![remove("LOOKUP#x", "pat_z")]).await.unwrap();
+    assert_eq!(
+        table.get(&key).await.unwrap().unwrap().data,
+        json!({"members": ["pat_a"]})
+    );
+    table.write(vec![remove("LOOKUP#x", "pat_a")]).await.unwrap();
+    assert_eq!(
+        table.get(&key).await.unwrap().unwrap().data,
+        json!({}),
+        "an empty set reads as none"
+    );
+    // Batch reads see sets like any record.
+    let many = table.get_many(std::slice::from_ref(&key)).await.unwrap();
+    assert_eq!(many[0].data, json!({}));
+}
+
+#[tokio::test]
+async fn set_changes_in_a_refused_transaction_are_not_applied() {
+    let table = common::fresh_table().await;
+    table
+        .write(vec![create(record("G#acme", "PATIENT#1", 1, json!({"email": "a"})))])
+        .await
+        .unwrap();
+    table.write(vec![add("LOOKUP#a", "1")]).await.unwrap();
+    // The patient moved on meanwhile: the write of its new e-mail and its keys is refused whole.
+    let stale = table
+        .write(vec![
+            Write::Put {
+                record: record("G#acme", "PATIENT#1", 3, json!({"email": "b"})),
+                condition: Condition::AtVersion(2),
+            },
+            remove("LOOKUP#a", "1"),
+            add("LOOKUP#b", "1"),
+        ])
+        .await;
+    assert!(matches!(stale, Err(StoreError::VersionConflict { .. })), "{stale:?}");
+    assert_eq!(
+        table.get(&Key::new("G#acme", "LOOKUP#a")).await.unwrap().unwrap().data,
+        json!({"members": ["1"]})
+    );
+    assert_eq!(table.get(&Key::new("G#acme", "LOOKUP#b")).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_count_moves_by_its_changes_and_a_conditioned_correction_is_refused_when_it_moved() {
+    let table = common::fresh_table().await;
+    let key = Key::new("G#acme", "COUNT#PATIENT");
+    let count = |by: i64, condition: Condition| Write::Count {
+        key: key.clone(),
+        by,
+        condition,
+    };
+    table.write(vec![count(1, Condition::Always)]).await.unwrap();
+    table.write(vec![count(1, Condition::Always)]).await.unwrap();
+    table.write(vec![count(-1, Condition::Always)]).await.unwrap();
+    let read = table.get(&key).await.unwrap().unwrap();
+    assert_eq!((read.version, read.data), (3, json!({"count": 1})));
+    // A correction made against version 3 after someone else counted is refused.
+    table.write(vec![count(1, Condition::Always)]).await.unwrap();
+    let late = table.write(vec![count(10, Condition::AtVersion(3))]).await;
+    assert_eq!(
+        late,
+        Err(StoreError::VersionConflict {
+            key: key.clone(),
+            current: 4
+        })
+    );
+    table.write(vec![count(10, Condition::AtVersion(4))]).await.unwrap();
+    assert_eq!(table.get(&key).await.unwrap().unwrap().data, json!({"count": 12}));
+    let fresh = Write::Count {
+        key: Key::new("G#acme", "COUNT#NEW"),
+        by: 5,
+        condition: Condition::Absent,
+    };
+    table.write(vec![fresh.clone()]).await.unwrap();
+    assert!(matches!(
+        table.write(vec![fresh]).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+}

@@ -185,7 +185,7 @@ const SPECS: &[Spec] = &[
         header: "Country",
         required: false,
         aliases: &["country", "countrycode"],
-        description: "Two-letter ISO code (US, CA, GB, …); the group's default when blank.",
+        description: "Two-letter ISO code (US, CA, GB, …). Blank keeps the patient's own; an address without a country is in the group's default.",
     },
     Spec {
         column: Column::PractitionerEmail,

@@ -13,7 +13,7 @@ pub mod results;
 
 pub use columns::Column;
 pub use preview::{
-    Action, Cells, Existing, FileOutcome, Preview, Reason, RowResult, Settings, Summary, preview, preview_rows,
+    Action, Cells, Existing, FileOutcome, Preview, Reason, RowResult, Settings, Summary, preview, preview_rows, search,
 };
 
 use serde::Serialize;
@@ -59,6 +59,12 @@ impl FileError {
             FileError::TooLarge { .. } => "too_large",
         }
     }
+}
+
+/// How many rows a file can hold at most, from its line breaks alone (a quoted cell may hold a
+/// line break, so a file may have fewer): for sizing work before the file is read.
+pub fn rows_at_most(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64 + 1
 }
 
 /// Refuses a file over the size limit before anything reads it.

@@ -15,13 +15,14 @@ use super::records::{Records, Start};
 use crate::error::FieldError;
 use crate::external::ExternalSystem;
 use crate::ids::{PatientId, PractitionerId};
+use crate::lookup::{Lookup, Search};
 use crate::normalize::{self, Country};
 use crate::patient::{Change, Context, PatientFields, RawPatient};
 use chrono::NaiveDate;
 use rustc_hash::FxHasher;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hash, Hasher};
 
 /// What the preview needs to know about the group.
@@ -205,7 +206,9 @@ pub struct Existing {
     by_email: HashMap<String, Vec<usize>>,
     /// By a hash of the case-folded names and the date of birth; candidates are compared in full.
     by_identity: HashMap<(u64, NaiveDate), Vec<usize>>,
-    practitioners_by_email: HashMap<String, PractitionerId>,
+    practitioners_by_email: HashMap<String, Vec<PractitionerId>>,
+    /// Set while working out a file's lookups ([`search`]): the practitioner e-mails rows ask for.
+    coaches_asked: Option<RefCell<BTreeSet<String>>>,
 }
 
 /// First name, last name and date of birth, names compared case-insensitively: hashed without
@@ -260,15 +263,58 @@ impl Existing {
             existing.by_identity.entry(identity(&fields)).or_default().push(index);
             existing.patients.push((id, version, fields));
         }
-        existing.practitioners_by_email = practitioners.into_iter().map(|(id, email)| (email, id)).collect();
+        for (id, email) in practitioners {
+            existing.practitioners_by_email.entry(email).or_default().push(id);
+        }
         existing
     }
+
+    /// The practitioners with this e-mail (normally one).
+    fn coaches(&self, email: &str) -> &[PractitionerId] {
+        if let Some(asked) = &self.coaches_asked {
+            asked.borrow_mut().insert(email.to_owned());
+        }
+        self.practitioners_by_email.get(email).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// What previewing `bytes` needs to know of the group, as lookups: for every row that would be
+/// matched against existing patients, its External ID, e-mail and (unless those find someone)
+/// its name and date of birth, and every practitioner e-mail the file names. The rows are read
+/// and validated exactly as the preview reads them (this runs the preview against a group with
+/// nobody in it), so the preview never asks about a key this did not list.
+pub fn search(bytes: &[u8], settings: &Settings) -> Result<Search, FileError> {
+    let collecting = Existing {
+        coaches_asked: Some(RefCell::new(BTreeSet::new())),
+        ..Existing::default()
+    };
+    let mut search = Search::default();
+    preview_rows(bytes, settings, &collecting, |row| {
+        // With nobody to match, every row that would be matched is a create.
+        if let (Action::Create, Some(fields)) = (row.action, &row.fields) {
+            search.subject();
+            let mut first = Vec::new();
+            if let Some(id) = fields.external_ids.get(&ExternalSystem::Customer) {
+                first.push(Lookup::PatientLink(ExternalSystem::Customer, id.clone()));
+            }
+            if let Some(email) = &fields.email {
+                first.push(Lookup::patient_email(email));
+            }
+            let identity = Lookup::patient_identity(&fields.first_name, &fields.last_name, fields.date_of_birth);
+            search.unless_found(first, identity);
+        }
+    })?;
+    for email in collecting.coaches_asked.into_iter().flat_map(RefCell::into_inner) {
+        search.always(Lookup::practitioner_email(&email));
+    }
+    Ok(search)
 }
 
 enum Match<'a> {
     None,
     One(usize, &'a str),
-    Ambiguous(usize, &'a str),
+    /// Two or more patients, by their places in the list.
+    Ambiguous(Vec<usize>, &'a str),
 }
 
 impl Existing {
@@ -286,7 +332,7 @@ impl Existing {
         let candidates = |found: Option<&Vec<usize>>, by: &'static str| match found.map(Vec::as_slice) {
             None | Some([]) => Match::None,
             Some([one]) => Match::One(*one, by),
-            Some(many) => Match::Ambiguous(many.len(), by),
+            Some(many) => Match::Ambiguous(many.to_vec(), by),
         };
         if let Some(email) = &fields.email {
             let by_email = candidates(self.by_email.get(email), "e-mail");
@@ -603,11 +649,19 @@ fn judge(
             result.action = Action::Create;
             return Fields::Kept;
         }
-        Match::Ambiguous(count, by) => {
+        Match::Ambiguous(candidates, by) => {
+            // Named by id (never by what they hold), in id order so the message is the same
+            // however the group was read.
+            let mut ids: Vec<String> = candidates.iter().map(|&i| existing.patients[i].0.to_string()).collect();
+            ids.sort();
             result.errors.push(Reason::new(
                 None,
                 "ambiguous_match",
-                format!("matches {count} existing patients by {by}; add an External ID to say which one"),
+                format!(
+                    "matches {} existing patients by {by} ({}); add an External ID to say which one",
+                    ids.len(),
+                    ids.join(", ")
+                ),
             ));
         }
         Match::One(index, by) => {
@@ -722,15 +776,22 @@ fn read_patient(record: &Cells, source: &Source, fields: &mut PatientFields, res
         }
     }
     if let Some(raw) = cell(Column::PractitionerEmail) {
-        let coach = normalize::email(raw)
-            .ok()
-            .and_then(|email| source.existing.practitioners_by_email.get(email.as_ref()));
-        match coach {
-            Some(id) => fields.practitioner_id = Some(id.clone()),
-            None => result.warnings.push(Reason::new(
+        let coaches = normalize::email(raw).map_or(&[][..], |email| source.existing.coaches(email.as_ref()));
+        match coaches {
+            [id] => fields.practitioner_id = Some(id.clone()),
+            [] => result.warnings.push(Reason::new(
                 Some(Column::PractitionerEmail.header()),
                 "unknown_practitioner",
                 "no practitioner in this group has this e-mail; the patient's coach is left as it is",
+            )),
+            several => result.warnings.push(Reason::new(
+                Some(Column::PractitionerEmail.header()),
+                "ambiguous_practitioner",
+                format!(
+                    "{} practitioners have this e-mail ({}); the patient's coach is left as it is",
+                    several.len(),
+                    several.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                ),
             )),
         }
     }
