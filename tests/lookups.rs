@@ -236,15 +236,15 @@ async fn of_two_edits_at_one_version_the_refused_one_leaves_no_key() {
     );
 }
 
-/// Every record of the group whose sort key starts with `prefix`, page by page.
-async fn records_under(group: &str, prefix: &str) -> Vec<store::Record> {
+/// Every record in `partition` whose sort key starts with `prefix`, page by page.
+async fn records_under(partition: &str, prefix: &str) -> Vec<store::Record> {
     let table = records().await;
     let mut found = Vec::new();
     let mut after = None;
     loop {
         let page = table
             .query(
-                &format!("G#{group}"),
+                partition,
                 prefix,
                 store::PageRequest {
                     limit: 1000,
@@ -266,14 +266,15 @@ async fn records_under(group: &str, prefix: &str) -> Vec<store::Record> {
 /// with `keys_too`, its patients' and practitioners' keys (other than links, which always
 /// existed).
 async fn forget_keys(group: &str, keys_too: bool) {
-    let prefixes: &[&str] = if keys_too {
-        &[store::lookups::SET_PREFIX, "COUNT#", "LOOKUPSTATE"]
-    } else {
-        &["COUNT#", "LOOKUPSTATE"]
-    };
+    let group_partition = format!("G#{group}");
+    let keys_partition = store::lookups::set_partition(&model::GroupId::parse(group).unwrap());
+    let mut doomed = vec![(&group_partition, "COUNT#"), (&group_partition, "LOOKUPSTATE")];
+    if keys_too {
+        doomed.push((&keys_partition, store::lookups::SET_PREFIX));
+    }
     let table = records().await;
-    for prefix in prefixes {
-        for record in records_under(group, prefix).await {
+    for (partition, prefix) in doomed {
+        for record in records_under(partition, prefix).await {
             let delete = store::Write::Delete {
                 key: record.key,
                 condition: store::Condition::Always,
@@ -285,7 +286,8 @@ async fn forget_keys(group: &str, keys_too: bool) {
 
 /// Every set key of the group holding someone, as (sort key, ids).
 async fn set_keys(group: &str) -> Vec<(String, Vec<String>)> {
-    records_under(group, store::lookups::SET_PREFIX)
+    let partition = store::lookups::set_partition(&model::GroupId::parse(group).unwrap());
+    records_under(&partition, store::lookups::SET_PREFIX)
         .await
         .into_iter()
         .map(|record| {

@@ -103,10 +103,11 @@ impl Observations {
             return Ok(());
         }
         let body = String::from_utf8_lossy(body);
-        // Every key starts with its group's partition; the request names it as a JSON string.
+        // Every key starts with its group's partition (`G#acme`, or `G#acme#…` for its lookup
+        // keys); the request names it as a JSON string.
         let Some((group, watch)) = groups
             .iter_mut()
-            .find(|(group, _)| body.contains(&format!("\"G#{group}\"")))
+            .find(|(group, _)| body.contains(&format!("\"G#{group}\"")) || body.contains(&format!("\"G#{group}#")))
         else {
             return Ok(());
         };
@@ -183,8 +184,15 @@ mod tests {
         observations
             .observe("Preview", "Query", br#"{"S":"G#acme-two"}"#)
             .unwrap();
+        observations
+            .observe("Preview", "BatchGetItem", br#"{"S":"G#acme#KEYS"}"#)
+            .unwrap();
         let seen = observations.requests("acme", "Preview");
-        assert_eq!((seen.reads(), seen.writes()), (1, 1));
+        assert_eq!(
+            (seen.reads(), seen.writes()),
+            (2, 1),
+            "the group's own partition and its keys'"
+        );
         assert_eq!(observations.requests("acme", "Api"), Requests::default());
     }
 

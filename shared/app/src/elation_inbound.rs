@@ -8,7 +8,7 @@
 //! - Nothing here is pushed back to Elation: a change that carries exactly what carebridge holds
 //!   writes nothing, so a change carebridge itself made cannot echo.
 
-use crate::people::{Person, replacement};
+use crate::people::{Person, counted, replacement};
 use crate::sync_jobs::SyncJob;
 use crate::webhooks::{Delivery, Receiver, Refused};
 use crate::{AppError, Deps, finding, groups, integrations};
@@ -357,5 +357,8 @@ async fn store_synced<P: Person>(
     let (_, mut record) = replacement::<P>(group, current, fields, deps.clock.now())?;
     record.append(&mut state);
     write(deps, record).await?;
+    if outcome == Applying::Created {
+        counted::<P>(deps, group, 1).await;
+    }
     Ok(outcome)
 }

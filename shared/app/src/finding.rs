@@ -130,12 +130,14 @@ pub(crate) async fn read(deps: &Deps, group: &GroupId, plans: Plans, search: Sea
             search = search.without(kind);
         }
         if choice.plan == Plan::ReadAll {
+            let started = std::time::Instant::now();
             match kind {
                 PersonKind::Patient => found.patients = all_records(deps, group, keys::PATIENT_PREFIX).await?,
                 PersonKind::Practitioner => {
                     found.practitioners = all_records(deps, group, keys::PRACTITIONER_PREFIX).await?
                 }
             }
+            tracing::info!(%group, ?kind, ms = started.elapsed().as_millis() as u64, "read all");
         }
     }
     while let Some(round) = search.next_round() {

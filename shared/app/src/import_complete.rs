@@ -10,7 +10,7 @@
 
 use crate::imports::{result_part, save, write_result_line};
 use crate::paging::all_records;
-use crate::people::record_writes;
+use crate::people::{counted, record_writes};
 use crate::{AppError, Deps, groups, imports};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, stream};
@@ -281,7 +281,10 @@ impl Applying<'_> {
         };
         let writes = record_writes::<Patient>(self.group, &patient, 1, None)?;
         match self.deps.records.write(writes).await {
-            Ok(()) => Ok((RowCompletion::new(Outcome::Created), Some(id))),
+            Ok(()) => {
+                counted::<Patient>(self.deps, self.group, 1).await;
+                Ok((RowCompletion::new(Outcome::Created), Some(id)))
+            }
             // The id is this row's own: an earlier run of this part created the patient.
             Err(StoreError::AlreadyExists(refused)) if refused == key => {
                 Ok((RowCompletion::new(Outcome::Created), Some(id)))

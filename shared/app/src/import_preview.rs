@@ -178,6 +178,7 @@ async fn compute(
     let mut parts: Vec<Vec<u8>> = Vec::new();
     let mut in_part = ROWS_PER_RESULTS_PART;
     let mut encode_error = None;
+    let started = std::time::Instant::now();
     let outcome = preview_rows(bytes, &settings, &existing, |row| {
         if in_part == ROWS_PER_RESULTS_PART {
             parts.push(Vec::new());
@@ -192,6 +193,7 @@ async fn compute(
     if let Some(error) = encode_error {
         return Err(error);
     }
+    tracing::info!(%group, ms = started.elapsed().as_millis() as u64, "rows previewed");
     Ok(outcome.map(|outcome| (outcome, parts)))
 }
 

@@ -11,7 +11,7 @@
 use crate::elation_inbound::{self, Applied};
 use crate::integrations::{self, elation_client};
 use crate::paging::{Listing, all_records, decode_cursor, encode_cursor, list_records, page_size};
-use crate::people::{Person, replacement};
+use crate::people::{Person, counted, replacement};
 use crate::sync_jobs::{SyncJob, enqueue};
 use crate::{AppError, Deps, backfill, finding, groups};
 use chrono::{DateTime, Utc};
@@ -595,7 +595,12 @@ async fn write_one<P: Person>(
         condition: Condition::Absent,
     });
     match deps.records.write(writes).await {
-        Ok(()) => Ok(true),
+        Ok(()) => {
+            if target.is_none() && action == PlanAction::Create {
+                counted::<P>(deps, group, 1).await;
+            }
+            Ok(true)
+        }
         Err(StoreError::AlreadyExists(_) | StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => Ok(false),
         Err(other) => Err(other.into()),
     }

@@ -78,6 +78,7 @@ pub async fn create<P: Person>(
     let stored = P::assemble(id, group_id.clone(), fields, now, now);
     let writes = record_writes::<P>(group_id, &stored, 1, None)?;
     apply::<P>(deps, writes, 0).await?;
+    counted::<P>(deps, group_id, 1).await;
     Ok(Versioned {
         version: 1,
         value: stored,
@@ -170,6 +171,7 @@ pub async fn delete<P: Person>(
     }
     let writes = deletion_writes::<P>(group_id, &current)?;
     apply::<P>(deps, writes, expected_version).await?;
+    counted::<P>(deps, group_id, -1).await;
     tracing::info!(group = %group_id, id = %id, what = P::WHAT, "deleted");
     Ok(())
 }
@@ -208,9 +210,8 @@ async fn check_references<P: Person>(deps: &Deps, group_id: &GroupId, fields: &P
 }
 
 /// Everything that stores `stored` as `version` in one transaction: the record itself (created
-/// if `version` is 1, otherwise only over `version - 1`), the changes to its lookup keys from
-/// those of `before` (its fields until now; `None` for a create) and, for a create, the group's
-/// count.
+/// if `version` is 1, otherwise only over `version - 1`) and the changes to its lookup keys from
+/// those of `before` (its fields until now; `None` for a create). A create is then [`counted`].
 pub(crate) fn record_writes<P: Person>(
     group: &GroupId,
     stored: &P::Stored,
@@ -229,14 +230,27 @@ pub(crate) fn record_writes<P: Person>(
     let keys_before = before.map(P::lookups).unwrap_or_default();
     let keys_after = P::lookups(P::fields(stored));
     writes.extend(lookups::changes(group, &id.to_string(), &keys_before, &keys_after)?);
-    if version == 1 {
-        writes.push(lookups::count_change(group, P::KIND, 1));
-    }
     Ok(writes)
 }
 
-/// Everything that deletes `current` in one transaction: the record (only at the version read),
-/// its lookup keys and its place in the group's count.
+/// Adds a record just created (`by` 1) or deleted (-1) to the group's count of its kind. The
+/// count is kept beside the records' transactions, not in them: every create would touch the
+/// one count record, and DynamoDB refuses transactions that touch one item at the same time,
+/// so a busy import would fail itself. A function stopped between a write and its count leaves
+/// the count one off, which only shifts where reading the whole group starts to pay; filling in
+/// lookup keys sets it exact. Never fails the write it follows.
+pub(crate) async fn counted<P: Person>(deps: &Deps, group: &GroupId, by: i64) {
+    if let Err(error) = deps
+        .records
+        .write(vec![lookups::count_change(group, P::KIND, by)])
+        .await
+    {
+        tracing::warn!(%group, what = P::WHAT, %error, "the group's count could not be changed");
+    }
+}
+
+/// Everything that deletes `current` in one transaction: the record (only at the version read)
+/// and its lookup keys; then it is [`counted`] out.
 pub(crate) fn deletion_writes<P: Person>(
     group: &GroupId,
     current: &Versioned<P::Stored>,
@@ -248,7 +262,6 @@ pub(crate) fn deletion_writes<P: Person>(
     }];
     let keys = P::lookups(P::fields(&current.value));
     writes.extend(lookups::changes(group, &id.to_string(), &keys, &[])?);
-    writes.push(lookups::count_change(group, P::KIND, -1));
     Ok(writes)
 }
 

@@ -7,9 +7,10 @@
 //!   place ([`Write::AddMember`]) in the same transaction as the person's own record, so two
 //!   people changing at once never conflict over a key they share, and a refused write leaves
 //!   no key behind.
-//! - The group keeps a count of each kind of person ([`Write::Count`]), changed in the same
-//!   transaction as each create and delete, from which a flow works out what reading the whole
-//!   group would cost.
+//! - The group keeps a count of each kind of person ([`Write::Count`]), changed just after each
+//!   create and delete (not in its transaction: every create would touch that one item, and
+//!   DynamoDB refuses transactions touching one item at once), from which a flow works out what
+//!   reading the whole group would cost.
 
 use crate::error::StoreError;
 use crate::keys::{self, LinkedKind};
@@ -22,13 +23,17 @@ use std::collections::BTreeMap;
 /// The sort-key prefix of the set records.
 pub const SET_PREFIX: &str = "LOOKUP#";
 
+/// The partition the group's set records live in: beside the group's own, so a group's writes
+/// spread over two partitions (each takes at most 1,000 writes a second) and reading the group's
+/// people never pages past its keys.
+pub fn set_partition(group: &GroupId) -> String {
+    format!("{}#KEYS", keys::group_partition(group))
+}
+
 /// Where `lookup` is kept.
 pub fn key(group: &GroupId, lookup: &Lookup) -> Key {
     let set = |kind: &str, way: &str, fingerprint: &dyn std::fmt::Display| {
-        Key::new(
-            keys::group_partition(group),
-            format!("{SET_PREFIX}{kind}#{way}#{fingerprint}"),
-        )
+        Key::new(set_partition(group), format!("{SET_PREFIX}{kind}#{way}#{fingerprint}"))
     };
     match lookup {
         Lookup::PatientLink(system, id) => keys::external_link(group, LinkedKind::Patient, *system, id),
@@ -113,7 +118,7 @@ pub fn count_key(group: &GroupId, kind: PersonKind) -> Key {
     Key::new(keys::group_partition(group), format!("COUNT#{kind}"))
 }
 
-/// The change to a kind's count for one create (`+1`) or delete (`-1`).
+/// The change to a kind's count after one create (`+1`) or delete (`-1`).
 pub fn count_change(group: &GroupId, kind: PersonKind, by: i64) -> Write {
     Write::Count {
         key: count_key(group, kind),
@@ -175,7 +180,7 @@ mod tests {
         let acme = GroupId::parse("acme").unwrap();
         let email = Lookup::patient_email("ada@example.org");
         let key = key(&acme, &email);
-        assert_eq!(key.pk, "G#acme");
+        assert_eq!(key.pk, "G#acme#KEYS");
         assert!(key.sk.starts_with("LOOKUP#PATIENT#email#"), "{key}");
         assert!(!key.sk.contains("ada"), "{key}");
         let link = Lookup::PatientLink(ExternalSystem::Elation, "42".into());
