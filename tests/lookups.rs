@@ -10,32 +10,11 @@ use store::Records;
 
 /// A group that takes files of up to 30,000 rows.
 async fn roomy_group() -> String {
-    let id = unique_group();
-    let reply = post("/v1/groups")
-        .token(&token(&[], &[PLATFORM_ADMIN]))
-        .json(&json!({"id": id, "name": "Big Clinic", "import_row_limit": 30_000}))
-        .send()
-        .await;
-    assert_status(&reply, 201);
-    id
-}
-
-/// Participant `n` of the generated list: External ID, names, date of birth, e-mail.
-fn participant(n: usize, city: &str) -> String {
-    format!(
-        "P-{n},Given{n},Family{n},19{:02}-{:02}-{:02},p{n}@example.org,{city}\n",
-        n % 90 + 10,
-        n % 12 + 1,
-        n % 28 + 1
-    )
+    new_group_with(json!({"import_row_limit": 30_000})).await
 }
 
 fn participants(range: std::ops::Range<usize>, city: &str) -> String {
-    let mut csv = String::from("External ID,First Name,Last Name,Date of Birth,Email,City\n");
-    for n in range {
-        csv.push_str(&participant(n, city));
-    }
-    csv
+    generated_participants(range, city)
 }
 
 /// Imports `csv` into `group` and waits for it to be completed.

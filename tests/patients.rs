@@ -304,13 +304,7 @@ async fn unknown_and_malformed_patient_ids_are_not_found() {
 
 #[tokio::test]
 async fn an_address_gets_the_groups_default_country_by_patch_and_by_import_alike() {
-    let group = unique_group();
-    let created = post("/v1/groups")
-        .token(&token(&[], &[PLATFORM_ADMIN]))
-        .json(&json!({"id": group, "name": "London Clinic", "default_country": "GB"}))
-        .send()
-        .await;
-    assert_status(&created, 201);
+    let group = new_group_with(json!({"default_country": "GB"})).await;
     let ada = create_patient(&group, ada()).await;
     assert_status(&ada, 201);
     assert_eq!(ada.body["country"], serde_json::Value::Null, "no address, no country");

@@ -20,39 +20,14 @@ fn seeded() -> usize {
         .unwrap_or(100_000)
 }
 
-fn header() -> String {
-    "External ID,First Name,Last Name,Date of Birth,Email,City\n".to_owned()
-}
-
-/// Participant `n` of the generated list, living in `city`.
-fn participant(n: usize, city: &str) -> String {
-    format!(
-        "P-{n},Given{n},Family{n},19{:02}-{:02}-{:02},p{n}@example.org,{city}\n",
-        n % 90 + 10,
-        n % 12 + 1,
-        n % 28 + 1
-    )
-}
-
 /// `rows` participants spread over the seeded list, as a later copy of it (they moved).
 fn copy_of_list(rows: usize) -> String {
     let step = (seeded() / rows).max(1);
-    let mut csv = header();
-    for n in (0..rows).map(|i| i * step) {
-        csv.push_str(&participant(n, "Denver"));
-    }
-    csv
+    generated_participants((0..rows).map(|i| i * step), "Denver")
 }
 
 async fn group_for_large_files() -> String {
-    let id = unique_group();
-    let reply = post("/v1/groups")
-        .token(&token(&[], &[PLATFORM_ADMIN]))
-        .json(&json!({"id": id, "name": "Bench Clinic", "import_row_limit": 100_000}))
-        .send()
-        .await;
-    assert_status(&reply, 201);
-    id
+    new_group_with(json!({"import_row_limit": 100_000})).await
 }
 
 /// Uploads `csv` and waits for the preview; returns the time from the upload to `pending`.
@@ -140,10 +115,7 @@ async fn main() {
     let seeded = seeded();
     eprintln!("seeding a group with {seeded} patients through an import (a few minutes)");
     let seeding = Instant::now();
-    let mut seed = header();
-    for n in 0..seeded {
-        seed.push_str(&participant(n, "Boston"));
-    }
+    let seed = generated_participants(0..seeded, "Boston");
     let (id, _) = upload_until_pending(&full, seed).await;
     assert_status(&complete(&full, &id, None).await, 202);
     loop {
@@ -163,7 +135,7 @@ async fn main() {
         measure(
             &full,
             copy_of_list(3),
-            "3 rows against 100,000 patients",
+            &format!("3 rows against {seeded} patients"),
             Goal::AtMost {
                 seconds: Some(1.0),
                 reads: Some(5),
@@ -173,7 +145,7 @@ async fn main() {
         measure(
             &full,
             copy_of_list(1_000),
-            "1,000 rows against 100,000 patients",
+            &format!("1,000 rows against {seeded} patients"),
             Goal::AtMost {
                 seconds: None,
                 reads: Some(40),
@@ -183,7 +155,7 @@ async fn main() {
         measure(
             &full,
             copy_of_list(100_000),
-            "100,000 rows against 100,000 patients",
+            &format!("100,000 rows against {seeded} patients"),
             Goal::AtMost {
                 seconds: Some(25.0),
                 reads: None,

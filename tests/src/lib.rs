@@ -222,10 +222,20 @@ pub const INTEGRATION_ADMIN: &str = "integration_admin";
 
 /// Creates a fresh group and returns its id.
 pub async fn new_group() -> String {
+    new_group_with(json!({})).await
+}
+
+/// Creates a fresh group with these settings (`default_country`, `import_row_limit`) and
+/// returns its id.
+pub async fn new_group_with(settings: Value) -> String {
     let id = unique_group();
+    let mut body = json!({"id": id, "name": "Test Clinic"});
+    for (name, value) in settings.as_object().into_iter().flatten() {
+        body[name] = value.clone();
+    }
     let reply = post("/v1/groups")
         .token(&token(&[], &[PLATFORM_ADMIN]))
-        .json(&json!({"id": id, "name": "Test Clinic"}))
+        .json(&body)
         .send()
         .await;
     assert_eq!(reply.status, 201, "{reply:?}");
@@ -376,4 +386,27 @@ pub fn assert_status(reply: &Reply, status: u16) {
 
 pub fn request_method(name: &str) -> Method {
     Method::from_bytes(name.as_bytes()).expect("a method name")
+}
+
+/// The header of a generated participant list.
+pub const GENERATED_HEADER: &str = "External ID,First Name,Last Name,Date of Birth,Email,City\n";
+
+/// Row `n` of a generated participant list (its own External ID, names, date of birth and
+/// e-mail), living in `city`.
+pub fn generated_participant(n: usize, city: &str) -> String {
+    format!(
+        "P-{n},Given{n},Family{n},19{:02}-{:02}-{:02},p{n}@example.org,{city}\n",
+        n % 90 + 10,
+        n % 12 + 1,
+        n % 28 + 1
+    )
+}
+
+/// Participants `numbers` of the generated list, with its header.
+pub fn generated_participants(numbers: impl IntoIterator<Item = usize>, city: &str) -> String {
+    let mut csv = GENERATED_HEADER.to_owned();
+    for n in numbers {
+        csv.push_str(&generated_participant(n, city));
+    }
+    csv
 }

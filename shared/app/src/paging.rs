@@ -69,32 +69,34 @@ pub(crate) async fn all_records<T: DeserializeOwned>(
     prefix: &str,
 ) -> Result<Vec<Versioned<T>>, AppError> {
     let mut records = Vec::new();
-    let mut after = None;
-    loop {
-        let page = query_group(
-            deps,
-            group,
-            prefix,
-            PageRequest {
-                limit: 1000,
-                after,
-                newest_first: false,
-            },
-        )
-        .await?;
+    for_each_page(deps, group, prefix, |page| {
         for record in &page.records {
             records.push(record.decode()?);
         }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return Ok(records),
-        }
-    }
+        Ok(())
+    })
+    .await?;
+    Ok(records)
 }
 
 /// The keys of every record in a group whose sort key starts with `prefix`.
 pub(crate) async fn all_keys(deps: &Deps, group: &GroupId, prefix: &str) -> Result<Vec<store::Key>, AppError> {
     let mut keys = Vec::new();
+    for_each_page(deps, group, prefix, |page| {
+        keys.extend(page.records.into_iter().map(|record| record.key));
+        Ok(())
+    })
+    .await?;
+    Ok(keys)
+}
+
+/// Hands every page of a group's records under `prefix` to `each`, in sort-key order.
+async fn for_each_page(
+    deps: &Deps,
+    group: &GroupId,
+    prefix: &str,
+    mut each: impl FnMut(store::Page) -> Result<(), AppError>,
+) -> Result<(), AppError> {
     let mut after = None;
     loop {
         let page = query_group(
@@ -102,16 +104,17 @@ pub(crate) async fn all_keys(deps: &Deps, group: &GroupId, prefix: &str) -> Resu
             group,
             prefix,
             PageRequest {
-                limit: 1000,
+                limit: model::lookup::PEOPLE_PER_PAGE as u32,
                 after,
                 newest_first: false,
             },
         )
         .await?;
-        keys.extend(page.records.into_iter().map(|record| record.key));
-        match page.next {
+        let next = page.next.clone();
+        each(page)?;
+        match next {
             Some(next) => after = Some(next),
-            None => return Ok(keys),
+            None => return Ok(()),
         }
     }
 }

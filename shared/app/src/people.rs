@@ -111,14 +111,7 @@ pub async fn update<P: Person>(
         return Err(AppError::BadBody("a patch must be a JSON object".into()));
     }
     let group = groups::load(deps, group_id).await?;
-    let current = load::<P>(deps, group_id, raw_id).await?;
-    if current.version != expected_version {
-        return Err(AppError::StaleVersion {
-            what: P::WHAT,
-            expected: expected_version,
-            current: current.version,
-        });
-    }
+    let current = load_at::<P>(deps, group_id, raw_id, expected_version).await?;
     let old_fields = P::fields(&current.value);
     let mut merged = serde_json::to_value(P::Input::from(old_fields)).map_err(|e| AppError::BadBody(e.to_string()))?;
     merge_patch::apply(&mut merged, patch);
@@ -150,14 +143,7 @@ pub async fn delete<P: Person>(
 ) -> Result<(), AppError> {
     authorize(caller, Some(group_id), Action::WriteRecords)?;
     groups::load(deps, group_id).await?;
-    let current = load::<P>(deps, group_id, raw_id).await?;
-    if current.version != expected_version {
-        return Err(AppError::StaleVersion {
-            what: P::WHAT,
-            expected: expected_version,
-            current: current.version,
-        });
-    }
+    let current = load_at::<P>(deps, group_id, raw_id, expected_version).await?;
     let id = P::id(&current.value);
     for prefix in P::belongings(id) {
         for key in all_keys(deps, group_id, &prefix).await? {
@@ -191,6 +177,24 @@ async fn load<P: Person>(deps: &Deps, group_id: &GroupId, raw_id: &str) -> Resul
     let not_found = || AppError::NotFound { what: P::WHAT };
     let id = P::parse_id(raw_id).ok_or_else(not_found)?;
     deps.read(&P::key(group_id, &id)).await?.ok_or_else(not_found)
+}
+
+/// The record, if it is still at the version the caller read.
+async fn load_at<P: Person>(
+    deps: &Deps,
+    group_id: &GroupId,
+    raw_id: &str,
+    expected_version: u64,
+) -> Result<Versioned<P::Stored>, AppError> {
+    let current = load::<P>(deps, group_id, raw_id).await?;
+    if current.version != expected_version {
+        return Err(AppError::StaleVersion {
+            what: P::WHAT,
+            expected: expected_version,
+            current: current.version,
+        });
+    }
+    Ok(current)
 }
 
 async fn check_references<P: Person>(deps: &Deps, group_id: &GroupId, fields: &P::Fields) -> Result<(), AppError> {

@@ -312,6 +312,38 @@ impl Search {
     }
 }
 
+/// Lookup keys held in memory, as the store holds them (each key with the ids of the records
+/// that keep it): for checking, without a store, that a search finds what reading everything
+/// would.
+#[derive(Debug, Clone, Default)]
+pub struct KeysInMemory(BTreeMap<Lookup, Vec<String>>);
+
+impl KeysInMemory {
+    /// The keys record `id` keeps.
+    pub fn add(&mut self, id: String, keys: Vec<Lookup>) {
+        for key in keys {
+            self.0.entry(key).or_default().push(id.clone());
+        }
+    }
+}
+
+impl Search {
+    /// Runs every round against `held` as a flow runs them against the store, and returns each
+    /// person it reads.
+    pub fn run_against(mut self, held: &KeysInMemory) -> BTreeSet<(PersonKind, String)> {
+        let mut read = BTreeSet::new();
+        while let Some(round) = self.next_round() {
+            read.extend(round.people);
+            for key in round.lookups {
+                if let Some(ids) = held.0.get(&key) {
+                    self.found(key, ids.clone());
+                }
+            }
+        }
+        read
+    }
+}
+
 /// How a flow finds the group's people of one kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Plan {

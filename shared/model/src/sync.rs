@@ -766,7 +766,7 @@ mod tests {
 
     #[test]
     fn a_plan_from_what_its_lookups_find_equals_one_from_the_whole_group() {
-        use crate::lookup::PersonKind;
+        use crate::lookup::{KeysInMemory, PersonKind};
         let firsts = ["Ada", "ADA", "Bea"];
         let births = ["1980-02-29", "1990-01-01"];
         let emails = [
@@ -836,36 +836,24 @@ mod tests {
                 &ctx(),
             );
             // The keys every stored record keeps, and the people the plan's search reads.
-            let mut store: BTreeMap<Lookup, Vec<String>> = BTreeMap::new();
+            let mut held = KeysInMemory::default();
             for (id, fields) in &patients {
-                for key in crate::lookup::of_patient(fields) {
-                    store.entry(key).or_default().push(id.to_string());
-                }
+                held.add(id.to_string(), crate::lookup::of_patient(fields));
             }
             for (id, fields) in &practitioners {
-                for key in crate::lookup::of_practitioner(fields) {
-                    store.entry(key).or_default().push(id.to_string());
-                }
+                held.add(id.to_string(), crate::lookup::of_practitioner(fields));
             }
-            let mut wanted = search(ELATION, &vendor_physicians, &vendor_patients, &ctx());
-            let (mut found_patients, mut found_practitioners) = (Vec::new(), Vec::new());
-            while let Some(next) = wanted.next_round() {
-                for (kind, id) in next.people {
-                    match kind {
-                        PersonKind::Patient => {
-                            found_patients.extend(patients.iter().filter(|p| p.0.to_string() == id).cloned())
-                        }
-                        PersonKind::Practitioner => {
-                            found_practitioners.extend(practitioners.iter().filter(|p| p.0.to_string() == id).cloned())
-                        }
-                    }
-                }
-                for key in next.lookups {
-                    if let Some(ids) = store.get(&key) {
-                        wanted.found(key, ids.clone());
-                    }
-                }
-            }
+            let read = search(ELATION, &vendor_physicians, &vendor_patients, &ctx()).run_against(&held);
+            let mut found_patients: Vec<_> = patients
+                .iter()
+                .filter(|p| read.contains(&(PersonKind::Patient, p.0.to_string())))
+                .cloned()
+                .collect();
+            let found_practitioners: Vec<_> = practitioners
+                .iter()
+                .filter(|p| read.contains(&(PersonKind::Practitioner, p.0.to_string())))
+                .cloned()
+                .collect();
             // Read in another order than the group's, too.
             found_patients.reverse();
             let looked_up = plan(

@@ -563,31 +563,9 @@ fn each_row_comes_out_as_if_it_were_the_only_row() {
     }
 }
 
-/// A tiny store of lookup keys, as the group's records would have written them.
-struct Keys {
-    ids: BTreeMap<model::lookup::Lookup, Vec<String>>,
-}
-
-impl Keys {
-    fn of(patients: &[(PatientId, u64, PatientFields)], practitioners: &[(PractitionerId, String)]) -> Keys {
-        let mut ids: BTreeMap<model::lookup::Lookup, Vec<String>> = BTreeMap::new();
-        for (id, _, fields) in patients {
-            for key in model::lookup::of_patient(fields) {
-                ids.entry(key).or_default().push(id.to_string());
-            }
-        }
-        for (id, email) in practitioners {
-            ids.entry(model::lookup::Lookup::practitioner_email(email))
-                .or_default()
-                .push(id.to_string());
-        }
-        Keys { ids }
-    }
-}
-
 #[test]
 fn looking_up_a_files_keys_previews_exactly_as_reading_the_whole_group() {
-    use model::lookup::PersonKind;
+    use model::lookup::{KeysInMemory, PersonKind};
     let firsts = ["Ada", "ADA", "Bea", "Cy"];
     let lasts = ["Lovelace", "Twin"];
     let births = ["1984-03-07", "2000-01-01"];
@@ -654,26 +632,26 @@ fn looking_up_a_files_keys_previews_exactly_as_reading_the_whole_group() {
         .unwrap();
 
         // The same preview, knowing only what the file's lookups find.
-        let store = Keys::of(&patients, &practitioners);
-        let mut search = model::import::search(csv.as_bytes(), &settings()).unwrap();
-        let (mut found_patients, mut found_practitioners) = (Vec::new(), Vec::new());
-        while let Some(next) = search.next_round() {
-            for (kind, id) in next.people {
-                match kind {
-                    PersonKind::Patient => {
-                        found_patients.extend(patients.iter().filter(|p| p.0.to_string() == id).cloned())
-                    }
-                    PersonKind::Practitioner => {
-                        found_practitioners.extend(practitioners.iter().filter(|p| p.0.to_string() == id).cloned())
-                    }
-                }
-            }
-            for key in next.lookups {
-                if let Some(ids) = store.ids.get(&key) {
-                    search.found(key, ids.clone());
-                }
-            }
+        let mut held = KeysInMemory::default();
+        for (id, _, fields) in &patients {
+            held.add(id.to_string(), model::lookup::of_patient(fields));
         }
+        for (id, email) in &practitioners {
+            held.add(id.to_string(), vec![model::lookup::Lookup::practitioner_email(email)]);
+        }
+        let read = model::import::search(csv.as_bytes(), &settings())
+            .unwrap()
+            .run_against(&held);
+        let found_patients: Vec<_> = patients
+            .iter()
+            .filter(|p| read.contains(&(PersonKind::Patient, p.0.to_string())))
+            .cloned()
+            .collect();
+        let found_practitioners: Vec<_> = practitioners
+            .iter()
+            .filter(|p| read.contains(&(PersonKind::Practitioner, p.0.to_string())))
+            .cloned()
+            .collect();
         assert!(found_patients.len() <= patients.len());
         let looked_up = preview(
             csv.as_bytes(),
