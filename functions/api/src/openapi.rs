@@ -216,40 +216,6 @@ impl Modify for BearerAuth {
         version = "1",
         description = "Patient-data integration hub: groups, patients, practitioners, imports and integrations. Authenticate with a bearer JWT whose claims name your `groups` and `roles`."
     ),
-    paths(
-        crate::routes::import_template,
-        crate::routes::list_groups,
-        crate::routes::create_group,
-        crate::routes::get_group,
-        crate::routes::list_patients,
-        crate::routes::create_patient,
-        crate::routes::get_patient,
-        crate::routes::update_patient,
-        crate::routes::delete_patient,
-        crate::routes::list_practitioners,
-        crate::routes::create_practitioner,
-        crate::routes::get_practitioner,
-        crate::routes::update_practitioner,
-        crate::routes::create_import,
-        crate::routes::list_imports,
-        crate::routes::get_import,
-        crate::routes::delete_import,
-        crate::routes::import_results,
-        crate::routes::import_results_csv,
-        crate::routes::complete_import,
-        crate::routes::list_integrations,
-        crate::routes::get_integration,
-        crate::routes::activate_integration,
-        crate::routes::store_integration_credentials,
-        crate::routes::cancel_integration,
-        crate::routes::preview_integration,
-        crate::routes::enable_integration,
-        crate::routes::list_integration_runs,
-        crate::routes::get_integration_run,
-        crate::routes::integration_run_results,
-        crate::routes::create_plan_note,
-        crate::routes::list_plan_notes,
-    ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -263,56 +229,12 @@ impl Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
-pub fn document() -> serde_json::Value {
-    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::routes::{ROUTES, Route};
-
-    #[test]
-    fn the_document_is_openapi_3_1() {
-        let doc = document();
-        assert_eq!(doc["openapi"].as_str().map(|v| &v[..3]), Some("3.1"));
-        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+/// The document: what every route file documents (`paths`) under carebridge's title, tags and
+/// security scheme.
+pub fn document(paths: impl IntoIterator<Item = utoipa::openapi::OpenApi>) -> serde_json::Value {
+    let mut doc = ApiDoc::openapi();
+    for documented in paths {
+        doc.merge(documented);
     }
-
-    #[test]
-    fn the_document_describes_exactly_the_routes_served() {
-        let doc = document();
-        let paths = doc["paths"].as_object().unwrap();
-        let mut described = 0;
-        for (route, template, allow) in ROUTES.iter().filter(|(r, _, _)| *r != Route::OpenApi) {
-            let item = paths
-                .get(*template)
-                .unwrap_or_else(|| panic!("{template} ({route:?}) is not documented"));
-            for method in allow.split(", ") {
-                assert!(
-                    item[method.to_lowercase()].is_object(),
-                    "{method} {template} is not documented"
-                );
-                described += 1;
-            }
-        }
-        let documented: usize = paths.values().map(|item| item.as_object().unwrap().len()).sum();
-        assert_eq!(
-            described, documented,
-            "the document describes operations that are not served"
-        );
-    }
-
-    #[test]
-    fn every_operation_documents_its_problems() {
-        let doc = document();
-        for (path, item) in doc["paths"].as_object().unwrap() {
-            for (method, operation) in item.as_object().unwrap() {
-                let responses = operation["responses"].as_object().unwrap();
-                for status in ["400", "401", "403", "404", "422"] {
-                    assert!(responses.contains_key(status), "{method} {path} lacks {status}");
-                }
-            }
-        }
-    }
+    serde_json::to_value(doc).unwrap_or_default()
 }

@@ -1,9 +1,9 @@
-//! The sync-worker function: each SQS message is one integration job (`app::sync_jobs`). A job
+//! The sync-worker function: each SQS message is one integration job (`app::integrations::jobs`). A job
 //! that fails is reported back as a batch item failure, so SQS hands it out again (every job is
 //! safe to run again). On its last try the record it concerns is marked as given up and an
 //! Error log entry names that record by id; SQS then moves the message to the dead-letter queue.
 
-use app::sync_jobs::{self, SyncJob};
+use app::integrations::jobs::{self as sync_jobs, SyncJob};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 
 pub use app::Deps;

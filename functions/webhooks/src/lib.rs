@@ -4,7 +4,7 @@
 
 use api::problem::Problem;
 use api::request::body_bytes;
-use app::webhooks::{Received, receive, receiver};
+use app::integrations::webhooks::{Received, receive, receiver};
 use lambda_http::{Body, Request, Response};
 use std::time::Instant;
 

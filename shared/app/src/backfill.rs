@@ -15,10 +15,12 @@
 //! 3. Then each count is set to the number of records, conditioned on no create or delete
 //!    having counted in between (otherwise counted again), and the keys are marked complete.
 
-use crate::finding::{BackfillProgress, Census, KeysState};
+use crate::finding::Census;
+use crate::integrations::jobs::{FillLookupKeys, Job, SyncJob, enqueue};
+use crate::keys_state::{BackfillProgress, KeysState};
 use crate::people::Person;
-use crate::sync_jobs::{SyncJob, enqueue};
 use crate::{AppError, Deps};
+use async_trait::async_trait;
 use futures_util::{StreamExt, stream};
 use model::GroupId;
 use model::lookup::PersonKind;
@@ -74,7 +76,7 @@ async fn start(deps: &Deps, group: &GroupId, state: Option<&Versioned<KeysState>
         Err(AppError::InProgressElsewhere) => return Ok(()),
         Err(other) => return Err(other),
     }
-    let job = serde_json::to_string(&SyncJob::FillLookupKeys { group: group.clone() })
+    let job = serde_json::to_string(&SyncJob::FillLookupKeys(FillLookupKeys { group: group.clone() }))
         .map_err(|e| AppError::Internal(e.to_string()))?;
     queue.send(vec![job]).await?;
     tracing::info!(%group, "filling in the group's lookup keys");
@@ -112,16 +114,21 @@ async fn save(
     }
 }
 
-/// The state a new group starts with: nothing to fill in.
-pub(crate) fn complete_from_the_start(group: &GroupId) -> Result<Write, AppError> {
-    let state = KeysState {
-        complete: true,
-        progress: None,
-    };
-    Ok(Write::Put {
-        record: Record::encode(lookups::state_key(group), 1, &state)?,
-        condition: Condition::Absent,
-    })
+#[async_trait]
+impl Job for FillLookupKeys {
+    fn group(&self) -> &GroupId {
+        &self.group
+    }
+
+    fn record(&self) -> String {
+        format!("lookup keys of group {}", self.group)
+    }
+
+    /// A fill given up on is started again, from its last saved point, by the next flow that
+    /// needs the keys.
+    async fn perform(&self, deps: &Deps) -> Result<(), AppError> {
+        run(deps, &self.group).await
+    }
 }
 
 /// Works through a batch of the group's records (from the sync queue), then queues the rest or
@@ -169,7 +176,11 @@ pub async fn run(deps: &Deps, group: &GroupId) -> Result<(), AppError> {
             Err(other) => return Err(other),
         };
     }
-    enqueue(deps, &[SyncJob::FillLookupKeys { group: group.clone() }]).await
+    enqueue(
+        deps,
+        &[SyncJob::FillLookupKeys(FillLookupKeys { group: group.clone() })],
+    )
+    .await
 }
 
 /// Gives one batch of records of kind `P`, after sort key `after`, their keys; returns how many

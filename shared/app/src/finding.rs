@@ -2,6 +2,7 @@
 //! import): the one place that decides, per kind of person, between reading the whole group and
 //! looking the flow's keys up (`model::lookup::choose`), and then reads accordingly.
 
+use crate::keys_state::KeysState;
 use crate::paging::all_records;
 use crate::{AppError, Deps};
 use model::GroupId;
@@ -9,29 +10,9 @@ use model::group::Group;
 use model::lookup::{Choice, Lookup, PersonKind, Plan, Search, choose, least_lookup_requests};
 use model::patient::Patient;
 use model::practitioner::Practitioner;
-use serde::{Deserialize, Serialize};
+
 use std::collections::BTreeMap;
 use store::{Key, Versioned, keys, lookups};
-
-/// Whether a group's records all have their lookup keys, and how far filling them in has come
-/// for a group whose records predate them (see `lookups_backfill`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct KeysState {
-    pub complete: bool,
-    /// While filling in: the kind being done and the sort key it has done up to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub progress: Option<BackfillProgress>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BackfillProgress {
-    pub started_at: chrono::DateTime<chrono::Utc>,
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-    /// The sort key of the last record done (patients first, then practitioners).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after: Option<String>,
-    pub records_done: u64,
-}
 
 /// A group, how many people of each kind it holds and whether their keys are complete: read in
 /// one request.

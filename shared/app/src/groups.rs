@@ -23,7 +23,7 @@ pub async fn create(deps: &Deps, caller: &Caller, input: GroupInput) -> Result<V
             record,
             condition: Condition::Absent,
         },
-        crate::backfill::complete_from_the_start(&group.id)?,
+        crate::keys_state::complete_from_the_start(&group.id)?,
     ]);
     match created.await {
         Ok(()) => Ok(Versioned {

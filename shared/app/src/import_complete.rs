@@ -97,11 +97,6 @@ pub async fn start(
     Ok(job)
 }
 
-/// How many parts are applied so far, for showing progress while an import completes.
-pub(crate) async fn count_parts_done(deps: &Deps, job: &ImportJob) -> Result<u32, AppError> {
-    Ok(parts_done(deps, job).await?.len() as u32)
-}
-
 async fn parts_done(deps: &Deps, job: &ImportJob) -> Result<Vec<Versioned<PartDone>>, AppError> {
     all_records(deps, &job.group, &keys::completion_part_prefix(&job.id)).await
 }

@@ -2,22 +2,18 @@
 //! model's rules, validates with the model, and reads and writes through the store's ports.
 
 pub mod backfill;
-pub mod elation_inbound;
-pub mod elation_outbound;
 pub mod error;
 pub mod finding;
 pub mod groups;
 pub mod import_complete;
 pub mod import_preview;
 pub mod imports;
-pub mod integration_runs;
 pub mod integrations;
+pub mod keys_state;
 pub mod paging;
 pub mod patients;
 pub mod people;
 pub mod practitioners;
-pub mod sync_jobs;
-pub mod webhooks;
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;

@@ -84,7 +84,7 @@ impl Person for Patient {
     }
 
     fn edited(deps: &crate::Deps, before: &PatientFields, after: &Patient) -> impl Future<Output = ()> + Send {
-        crate::elation_outbound::patient_edited(deps, before, after)
+        crate::integrations::patient_edited(deps, before, after)
     }
 
     fn id(stored: &Patient) -> &PatientId {

@@ -9,7 +9,7 @@
 //! wrong signature are told apart only in carebridge's own log, so the endpoint tells a
 //! stranger nothing about which groups use which vendor.
 
-use crate::sync_jobs::{SyncJob, enqueue};
+use super::jobs::{SyncJob, enqueue};
 use crate::{AppError, Deps};
 use async_trait::async_trait;
 use model::GroupId;
@@ -85,10 +85,9 @@ pub trait Receiver: Sync {
 
 /// The receiver of each vendor that sends webhooks, by the name in `/webhooks/<vendor>/…`.
 pub fn receiver(vendor: &str) -> Option<&'static dyn Receiver> {
-    match vendor {
-        "elation" => Some(&crate::elation_inbound::Webhooks),
-        _ => None,
-    }
+    IntegrationKind::parse(vendor)
+        .and_then(super::vendor)
+        .and_then(|vendor| vendor.webhooks())
 }
 
 /// A delivery for the group named `raw_group`: `body` exactly as received, and the value of the

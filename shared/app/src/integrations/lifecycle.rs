@@ -3,18 +3,14 @@
 //! Credentials go to Secrets Manager only after the vendor has accepted them, and are never
 //! returned or logged.
 
-use crate::integration_runs::new_run;
-use crate::sync_jobs::{SyncJob, enqueue};
+use super::jobs::{SyncJob, enqueue};
+use super::{Verified, connectable};
 use crate::{AppError, Deps, groups};
-use connectors::elation::{Connection, CredentialsInput, Elation};
 use model::GroupId;
 use model::access::{Action, Caller, authorize};
-use model::integration::{EnableRequest, Integration, IntegrationKind, IntegrationStatus, Subscribed};
+use model::integration::{EnableRequest, Integration, IntegrationKind, IntegrationStatus};
 use model::sync::{RunKind, SyncRun};
 use store::{Condition, Record, StoreError, Versioned, Write, keys};
-
-/// The Elation resources whose changes carebridge follows by webhook.
-pub const ELATION_RESOURCES: [&str; 2] = ["patients", "physicians"];
 
 /// Every integration carebridge offers, as this group has it (never-activated ones as
 /// `inactive`, at version 0).
@@ -68,31 +64,28 @@ pub async fn activate(
     replace(deps, group, current, next, excluded_as_read).await
 }
 
-/// Checks credentials with the vendor (a token), stores them in Secrets Manager and records
-/// when they were verified. Bad credentials are refused with the vendor's reason (422).
+/// Checks credentials with the vendor, stores them in Secrets Manager and records when they
+/// were verified. Bad credentials are refused with the vendor's reason (422). `input` is the
+/// body as the admin sent it: each vendor asks for its own kind of credentials.
 pub async fn store_credentials(
     deps: &Deps,
     caller: &Caller,
     group: &GroupId,
     kind: &str,
-    input: &CredentialsInput,
+    input: serde_json::Value,
 ) -> Result<Versioned<Integration>, AppError> {
     let kind = allowed_kind(caller, group, kind)?;
-    connectable(kind)?;
+    let vendor = connectable(kind)?;
     let current = this_one(&read(deps, group).await?, kind, deps);
     current
         .value
         .can_take_credentials()
         .map_err(|refused| AppError::Conflict(refused.0))?;
-    let connection = input.validate(deps.vendors.allow_local_urls)?;
-    elation(deps, &connection)?.check_credentials().await?;
-    let secrets = deps.secrets()?;
-    let name = secret_name(deps, group, kind);
-    let secret = serde_json::to_string(&connection).map_err(|e| AppError::Internal(e.to_string()))?;
-    secrets.put(&name, &secret).await?;
+    let Verified { secret, base_url } = vendor.verify_credentials(deps, input).await?;
+    deps.secrets()?.put(&secret_name(deps, group, kind), &secret).await?;
     let next = current
         .value
-        .with_verified_credentials(&connection.base_url, deps.clock.now())
+        .with_verified_credentials(&base_url, deps.clock.now())
         .map_err(|refused| AppError::Conflict(refused.0))?;
     let saved = replace(deps, group, current, next, None).await?;
     tracing::info!(%group, integration = %kind, "integration credentials verified and stored");
@@ -114,7 +107,7 @@ pub async fn enable(
     reached_at: Option<&str>,
 ) -> Result<Versioned<Integration>, AppError> {
     let kind = allowed_kind(caller, group, kind)?;
-    connectable(kind)?;
+    let vendor = connectable(kind)?;
     let current = this_one(&read(deps, group).await?, kind, deps);
     if current.value.status == IntegrationStatus::Active {
         resume_initial_import(deps, group, &current.value).await?;
@@ -138,32 +131,23 @@ pub async fn enable(
         .or(reached_at)
         .ok_or_else(|| AppError::Internal("the API's public address is unknown (WEBHOOK_BASE_URL)".into()))?;
     let target = format!("{}/webhooks/{kind}/{group}", base.trim_end_matches('/'));
-    let client = elation_client(deps, group).await?;
-    let mut subscriptions = Vec::new();
-    for resource in ELATION_RESOURCES {
-        // Subscribing again (after a failure below) answers with the existing subscription.
-        let subscription = client.subscribe(resource, &target).await?;
-        subscriptions.push(Subscribed {
-            id: subscription.id.to_string(),
-            resource: subscription.resource,
-            signing_pub_key: subscription.signing_pub_key,
-        });
-    }
+    // Subscribing again (after a failure below) answers with the existing subscriptions.
+    let subscriptions = vendor.subscribe(deps, group, &target).await?;
     let now = deps.clock.now();
     let run = SyncRun::queued(group.clone(), kind, RunKind::InitialImport, &caller.subject, now);
     let next = current.value.enabled(subscriptions, &run.id, &caller.subject, now);
     let saved = replace(deps, group, current, next, Some(new_run(&run)?)).await?;
-    enqueue(deps, &[run_job(&run)]).await?;
+    enqueue(deps, &[SyncJob::run(&run)]).await?;
     tracing::info!(%group, integration = %kind, run = %run.id, "integration enabled; initial import queued");
     Ok(saved)
 }
 
-fn run_job(run: &SyncRun) -> SyncJob {
-    SyncJob::Run {
-        group: run.group.clone(),
-        integration: run.integration,
-        run: run.id.clone(),
-    }
+/// The write that stores a new run (in the same transaction as the integration that names it).
+pub(crate) fn new_run(run: &SyncRun) -> Result<Write, AppError> {
+    Ok(Write::Put {
+        record: Record::encode(keys::sync_run(&run.group, run.integration, &run.id), 1, run)?,
+        condition: Condition::Absent,
+    })
 }
 
 async fn resume_initial_import(deps: &Deps, group: &GroupId, integration: &Integration) -> Result<(), AppError> {
@@ -174,7 +158,7 @@ async fn resume_initial_import(deps: &Deps, group: &GroupId, integration: &Integ
     if let Some(run) = deps.read::<SyncRun>(&key).await?
         && !run.value.is_finished()
     {
-        enqueue(deps, &[run_job(&run.value)]).await?;
+        enqueue(deps, &[SyncJob::run(&run.value)]).await?;
         tracing::info!(%group, integration = %integration.kind, run = %id, "initial import sent again to resume");
     }
     Ok(())
@@ -196,51 +180,24 @@ pub async fn cancel(
         .cancel(deps.clock.now())
         .map_err(|refused| AppError::Conflict(refused.0))?;
     if !current.value.subscriptions.is_empty() {
-        let client = elation_client(deps, group).await?;
-        for subscription in &current.value.subscriptions {
-            let id = subscription.id.parse().map_err(|_| {
-                AppError::Internal(format!("stored subscription id {} is not Elation's", subscription.id))
-            })?;
-            client.unsubscribe(id).await?;
-        }
+        connectable(kind)?
+            .unsubscribe(deps, group, &current.value.subscriptions)
+            .await?;
     }
     let saved = replace(deps, group, current, next, None).await?;
     tracing::info!(%group, integration = %kind, "integration cancelled");
     Ok(saved)
 }
 
-/// An Elation client for a stored or just-entered connection.
-pub fn elation(deps: &Deps, connection: &Connection) -> Result<Elation, AppError> {
-    Ok(Elation::new(
-        &connection.base_url,
-        connection.credentials.clone(),
-        deps.vendors.retry,
-        deps.vendors.timeout,
-    )?)
-}
-
-/// An Elation client with the group's stored credentials.
-pub(crate) async fn elation_client(deps: &Deps, group: &GroupId) -> Result<Elation, AppError> {
-    let name = secret_name(deps, group, IntegrationKind::Elation);
-    let Some(secret) = deps.secrets()?.get(&name).await? else {
-        return Err(AppError::Conflict(
-            "Elation has no stored credentials in this group".into(),
-        ));
-    };
-    let connection: Connection = serde_json::from_str(&secret)
-        .map_err(|e| AppError::Internal(format!("the stored Elation credentials are unreadable: {e}")))?;
-    elation(deps, &connection)
-}
-
-/// The integrations carebridge can connect to so far.
-pub(crate) fn connectable(kind: IntegrationKind) -> Result<(), AppError> {
-    if kind == IntegrationKind::Elation {
-        return Ok(());
+/// The group's stored credentials for `kind`, as its vendor's folder stored them.
+pub(crate) async fn stored_secret(deps: &Deps, group: &GroupId, kind: IntegrationKind) -> Result<String, AppError> {
+    match deps.secrets()?.get(&secret_name(deps, group, kind)).await? {
+        Some(secret) => Ok(secret),
+        None => Err(AppError::Conflict(format!(
+            "{} has no stored credentials in this group",
+            kind.title()
+        ))),
     }
-    Err(AppError::Conflict(format!(
-        "carebridge does not connect to {} yet",
-        kind.title()
-    )))
 }
 
 fn secret_name(deps: &Deps, group: &GroupId, kind: IntegrationKind) -> String {

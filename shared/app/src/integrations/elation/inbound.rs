@@ -9,17 +9,13 @@
 //!   writes nothing, so a change carebridge itself made cannot echo.
 
 use crate::people::{Person, counted, replacement};
-use crate::sync_jobs::SyncJob;
-use crate::webhooks::{Delivery, Receiver, Refused};
-use crate::{AppError, Deps, finding, groups, integrations};
-use async_trait::async_trait;
+use crate::{AppError, Deps, finding, groups};
 use chrono::{DateTime, Utc};
 use connectors::elation::mapping::{patient_input, practitioner_input};
 use connectors::elation::types::{Action, Event, Patient as ElationPatient, Physician};
-use connectors::elation::webhook::{SIGNATURE_HEADER, SignatureError, verify};
 use model::GroupId;
 use model::external::ExternalSystem;
-use model::integration::{Integration, IntegrationKind, IntegrationStatus};
+use model::integration::{IntegrationKind, IntegrationStatus};
 use model::lookup::{Lookup, PersonKind};
 use model::patient::{Context, Patient, PatientFields};
 use model::practitioner::{Practitioner, PractitionerFields};
@@ -48,63 +44,6 @@ pub enum Applying {
     Ignored,
     /// Elation's record cannot be stored as it is (logged with the fields at fault).
     Invalid,
-}
-
-/// Elation's webhook deliveries: Ed25519 over the raw body, checked with the signing key of the
-/// integration's subscriptions (Elation signs all of an app's subscriptions with one key, but
-/// each stored key is tried).
-pub struct Webhooks;
-
-#[async_trait]
-impl Receiver for Webhooks {
-    fn kind(&self) -> IntegrationKind {
-        IntegrationKind::Elation
-    }
-
-    fn signature_header(&self) -> &'static str {
-        SIGNATURE_HEADER
-    }
-
-    async fn verify(
-        &self,
-        _deps: &Deps,
-        integration: &Integration,
-        body: &[u8],
-        signature: Option<&str>,
-    ) -> Result<(), Refused> {
-        let mut keys: Vec<&str> = integration
-            .subscriptions
-            .iter()
-            .filter_map(|s| integration.signing_key(&s.resource))
-            .collect();
-        keys.dedup();
-        let mut refusal = Refused::theirs("the integration has no webhook subscriptions");
-        for key in keys {
-            refusal = match verify(key, body, signature) {
-                Ok(()) => return Ok(()),
-                Err(SignatureError::BadKey) => Refused::ours(SignatureError::BadKey.to_string()),
-                Err(other) => Refused::theirs(other.to_string()),
-            };
-        }
-        Err(refusal)
-    }
-
-    fn delivery(&self, group: &GroupId, body: &[u8]) -> Result<Delivery, AppError> {
-        let event: Event = serde_json::from_slice(body)
-            .map_err(|e| AppError::BadBody(format!("the delivery is not an Elation event: {e}")))?;
-        let Some(event_id) = event.dedupe_key() else {
-            return Err(AppError::BadBody(
-                "the delivery has neither event_uuid nor event_id".into(),
-            ));
-        };
-        Ok(Delivery {
-            job: SyncJob::ElationEvent {
-                group: group.clone(),
-                event: Box::new(event),
-            },
-            event_id,
-        })
-    }
 }
 
 pub async fn apply(deps: &Deps, group: &GroupId, event: &Event) -> Result<Applying, AppError> {
@@ -154,7 +93,7 @@ async fn event_patient(deps: &Deps, group: &GroupId, event: &Event) -> Result<Op
     else {
         return Ok(None);
     };
-    let client = integrations::elation_client(deps, group).await?;
+    let client = super::client(deps, group).await?;
     Ok(client.patient(id).await?)
 }
 

@@ -1,313 +1,34 @@
-//! An integration's background runs, on the sync queue: the preview (what importing the
-//! vendor's practitioners and patients would do, with warnings; it writes no patient or
-//! practitioner) and the one-time initial import when the integration is enabled.
-//!
-//! Both read every physician and patient from the vendor, showing progress as pages arrive, and
-//! decide with the same rules (`model::sync::plan`). The initial import then writes each record
-//! together with a record of having written it, in one transaction: a run that crashes or is
-//! delivered twice starts again from the beginning, finds what it already wrote, and ends with
-//! exact counts.
+//! Elation's preview and initial import: every physician and patient is read from Elation,
+//! showing progress as pages arrive, and decided with the same rules (`model::sync::plan`). The
+//! initial import then writes each record together with a record of having written it, in one
+//! transaction: a run that crashes or is delivered twice starts again from the beginning, finds
+//! what it already wrote, and ends with exact counts.
 
-use crate::elation_inbound::{self, Applied};
-use crate::integrations::{self, elation_client};
-use crate::paging::{Listing, all_records, decode_cursor, encode_cursor, list_records, page_size};
+use super::inbound::{self, Applied};
+use crate::integrations::runs::report;
+use crate::paging::all_records;
 use crate::people::{Person, counted, replacement};
-use crate::sync_jobs::{SyncJob, enqueue};
 use crate::{AppError, Deps, backfill, finding, groups};
 use chrono::{DateTime, Utc};
 use connectors::elation::mapping::{elation_id, vendor_patient, vendor_practitioner};
 use connectors::elation::types::{Patient as ElationPatient, Physician};
 use connectors::elation::{Elation, Pages};
-use model::access::Caller;
+use model::GroupId;
 use model::external::ExternalSystem;
-use model::integration::IntegrationKind;
 use model::patient::{Context, Patient};
 use model::practitioner::Practitioner;
-use model::sync::{Entity, Existing, Plan, PlanAction, PlanCounts, PlanItem, Progress, RunKind, SyncRun, plan};
-use model::{GroupId, SyncRunId};
+use model::sync::{Entity, Existing, Plan, PlanAction, PlanItem, RunKind, SyncRun, plan};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use store::{Condition, Record, StoreError, Versioned, Write, keys};
 
-/// Where a run's per-record results are kept (JSON Lines).
-pub fn results_key(group: &GroupId, kind: IntegrationKind, run: &SyncRunId) -> String {
-    format!("results/integrations/{group}/{kind}/{run}.jsonl")
-}
-
-/// Starts a preview of the integration (role `integration_admin`). Its progress and results
-/// are read from the run it answers with.
-pub async fn start_preview(
+/// Reads Elation and does what the run is for: a preview plans, an initial import writes.
+pub(super) async fn perform(
     deps: &Deps,
-    caller: &Caller,
-    group: &GroupId,
-    kind: &str,
-) -> Result<Versioned<SyncRun>, AppError> {
-    let kind = integrations::allowed_kind(caller, group, kind)?;
-    integrations::connectable(kind)?;
-    let current = integrations::this_one(&integrations::read(deps, group).await?, kind, deps);
-    current
-        .value
-        .can_preview()
-        .map_err(|refused| AppError::Conflict(refused.0))?;
-    let now = deps.clock.now();
-    let run = SyncRun::queued(group.clone(), kind, RunKind::Preview, &caller.subject, now);
-    let next = current.value.with_preview(&run.id, now);
-    integrations::replace(deps, group, current, next, Some(new_run(&run)?)).await?;
-    enqueue(
-        deps,
-        &[SyncJob::Run {
-            group: group.clone(),
-            integration: kind,
-            run: run.id.clone(),
-        }],
-    )
-    .await?;
-    tracing::info!(%group, integration = %kind, run = %run.id, "preview queued");
-    Ok(Versioned { version: 1, value: run })
-}
-
-/// The write that stores a new run (in the same transaction as the integration that names it).
-pub(crate) fn new_run(run: &SyncRun) -> Result<Write, AppError> {
-    Ok(Write::Put {
-        record: Record::encode(keys::sync_run(&run.group, run.integration, &run.id), 1, run)?,
-        condition: Condition::Absent,
-    })
-}
-
-/// One run, with its progress while it runs and its counts once finished.
-pub async fn get_run(
-    deps: &Deps,
-    caller: &Caller,
-    group: &GroupId,
-    kind: &str,
-    raw_run: &str,
-) -> Result<Versioned<SyncRun>, AppError> {
-    let kind = integrations::allowed_kind(caller, group, kind)?;
-    groups::load(deps, group).await?;
-    read_run(deps, group, kind, raw_run).await
-}
-
-/// The integration's runs, newest first.
-pub async fn list_runs(
-    deps: &Deps,
-    caller: &Caller,
-    group: &GroupId,
-    kind: &str,
-    cursor: Option<&str>,
-    limit: Option<u32>,
-) -> Result<Listing<Versioned<SyncRun>>, AppError> {
-    let kind = integrations::allowed_kind(caller, group, kind)?;
-    list_records(deps, group, &keys::sync_run_prefix(kind), cursor, limit, true).await
-}
-
-async fn read_run(
-    deps: &Deps,
-    group: &GroupId,
-    kind: IntegrationKind,
-    raw_run: &str,
-) -> Result<Versioned<SyncRun>, AppError> {
-    let not_found = || AppError::NotFound { what: "run" };
-    let id = SyncRunId::parse(raw_run).map_err(|_| not_found())?;
-    deps.read(&keys::sync_run(group, kind, &id))
-        .await?
-        .ok_or_else(not_found)
-}
-
-/// Which results a page shows.
-pub const FILTERS: [&str; 9] = [
-    "all",
-    "warnings",
-    "practitioners",
-    "patients",
-    "create",
-    "update",
-    "link",
-    "unchanged",
-    "skip",
-];
-
-fn matches(filter: &str, item: &PlanItem) -> bool {
-    match filter {
-        "warnings" => !item.warnings.is_empty(),
-        "practitioners" => item.entity == Entity::Practitioner,
-        "patients" => item.entity == Entity::Patient,
-        "create" => item.action == PlanAction::Create,
-        "update" => item.action == PlanAction::Update,
-        "link" => item.action == PlanAction::Link,
-        "unchanged" => item.action == PlanAction::Unchanged,
-        "skip" => item.action == PlanAction::Skip,
-        _ => true,
-    }
-}
-
-/// Which page of a run's results to show.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ResultsPage<'a> {
-    /// One of [`FILTERS`]; all when left out.
-    pub filter: Option<&'a str>,
-    pub cursor: Option<&'a str>,
-    pub limit: Option<u32>,
-}
-
-/// A page of a finished run's results: per practitioner and patient, the action and warnings
-/// (practitioners first).
-pub async fn results(
-    deps: &Deps,
-    caller: &Caller,
-    group: &GroupId,
-    kind: &str,
-    raw_run: &str,
-    wanted: ResultsPage<'_>,
-) -> Result<Listing<PlanItem>, AppError> {
-    let kind = integrations::allowed_kind(caller, group, kind)?;
-    groups::load(deps, group).await?;
-    let run = read_run(deps, group, kind, raw_run).await?;
-    let ResultsPage { filter, cursor, limit } = wanted;
-    let filter = filter.unwrap_or("all");
-    if !FILTERS.contains(&filter) {
-        return Err(AppError::BadBody(format!(
-            "filter must be one of {}",
-            FILTERS.join(", ")
-        )));
-    }
-    if run.value.counts.is_none() {
-        return Err(AppError::Conflict(format!(
-            "the run has no results yet (it is {}); read the run for its progress",
-            serde_json::to_value(run.value.status)
-                .ok()
-                .and_then(|s| s.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        )));
-    }
-    let limit = page_size(limit)? as usize;
-    let after: usize = match cursor {
-        None => 0,
-        Some(cursor) => decode_cursor(cursor)?.parse().map_err(|_| AppError::BadCursor)?,
-    };
-    let items = read_results(deps, group, kind, &run.value.id).await?;
-    let mut page = Vec::new();
-    let mut position = after;
-    while position < items.len() && page.len() < limit {
-        if matches(filter, &items[position]) {
-            page.push(items[position].clone());
-        }
-        position += 1;
-    }
-    let more = items[position.min(items.len())..]
-        .iter()
-        .any(|item| matches(filter, item));
-    Ok(Listing {
-        items: page,
-        next_cursor: more.then(|| encode_cursor(&position.to_string())),
-    })
-}
-
-async fn read_results(
-    deps: &Deps,
-    group: &GroupId,
-    kind: IntegrationKind,
-    run: &SyncRunId,
-) -> Result<Vec<PlanItem>, AppError> {
-    let Some(bytes) = deps.uploads.get(&results_key(group, kind, run)).await? else {
-        return Err(AppError::Internal(format!("the results of run {run} are missing")));
-    };
-    bytes
-        .split(|b| *b == b'\n')
-        .filter(|line| !line.is_empty())
-        .map(|line| {
-            serde_json::from_slice(line)
-                .map_err(|e| AppError::Internal(format!("a result line of run {run} is unreadable: {e}")))
-        })
-        .collect()
-}
-
-async fn write_results(deps: &Deps, run: &SyncRun, items: &[PlanItem]) -> Result<(), AppError> {
-    let mut body = Vec::new();
-    for item in items {
-        serde_json::to_writer(&mut body, item).map_err(|e| AppError::Internal(e.to_string()))?;
-        body.push(b'\n');
-    }
-    let key = results_key(&run.group, run.integration, &run.id);
-    deps.uploads.put(&key, body, "application/x-ndjson").await?;
-    Ok(())
-}
-
-/// Runs (or resumes) a run, from the sync queue. Errors worth retrying (the vendor unreachable,
-/// a store error) are returned; a run that cannot succeed is marked failed with the reason.
-pub async fn execute(deps: &Deps, group: &GroupId, kind: IntegrationKind, id: &SyncRunId) -> Result<(), AppError> {
-    let Some(run) = deps.read::<SyncRun>(&keys::sync_run(group, kind, id)).await? else {
-        tracing::warn!(%group, integration = %kind, run = %id, "a sync job names a run that does not exist; dropped");
-        return Ok(());
-    };
-    if run.value.is_finished() {
-        return Ok(());
-    }
-    let run = save_run(deps, &run, run.value.started(deps.clock.now())).await?;
-    match perform(deps, run.clone()).await {
-        Ok((run, counts)) => {
-            let finished = run.value.succeeded(counts, deps.clock.now());
-            save_run(deps, &run, finished).await?;
-            tracing::info!(%group, integration = %kind, run = %id, ?counts, "run finished");
-            Ok(())
-        }
-        Err(AppError::Vendor(error)) if !error.is_retryable() => fail(deps, group, kind, id, &error.to_string()).await,
-        Err(AppError::Conflict(reason)) => fail(deps, group, kind, id, &reason).await,
-        Err(other) => Err(other),
-    }
-}
-
-/// Marks a run failed after its job's last try.
-pub async fn abandon(
-    deps: &Deps,
-    group: &GroupId,
-    kind: IntegrationKind,
-    id: &SyncRunId,
-    reason: &str,
-) -> Result<(), AppError> {
-    fail(deps, group, kind, id, &format!("gave up after the last try: {reason}")).await
-}
-
-async fn fail(
-    deps: &Deps,
-    group: &GroupId,
-    kind: IntegrationKind,
-    id: &SyncRunId,
-    reason: &str,
-) -> Result<(), AppError> {
-    let Some(run) = deps.read::<SyncRun>(&keys::sync_run(group, kind, id)).await? else {
-        return Ok(());
-    };
-    if run.value.is_finished() {
-        return Ok(());
-    }
-    tracing::error!(%group, integration = %kind, run = %id, reason, "run failed");
-    let failed = run.value.failed(reason.to_owned(), deps.clock.now());
-    save_run(deps, &run, failed).await.map(drop)
-}
-
-/// Stores `next` over `current`; only the worker running it writes a started run.
-async fn save_run(deps: &Deps, current: &Versioned<SyncRun>, next: SyncRun) -> Result<Versioned<SyncRun>, AppError> {
-    let key = keys::sync_run(&next.group, next.integration, &next.id);
-    match deps.write_next(key, current.version, &next).await {
-        Ok(version) => Ok(Versioned { version, value: next }),
-        // Another delivery of the same job is running it: let this one be retried later.
-        Err(StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => Err(AppError::InProgressElsewhere),
-        Err(other) => Err(other.into()),
-    }
-}
-
-/// Runs a started run to its counts.
-async fn perform(deps: &Deps, run: Versioned<SyncRun>) -> Result<(Versioned<SyncRun>, PlanCounts), AppError> {
+    run: Versioned<SyncRun>,
+) -> Result<(Versioned<SyncRun>, Vec<PlanItem>), AppError> {
     let group = run.value.group.clone();
-    let integration = integrations::read(deps, &group).await?;
-    let current = integrations::this_one(&integration, run.value.integration, deps);
-    if !current.value.status.in_use() {
-        return Err(AppError::Conflict(format!(
-            "{} is no longer in use in this group",
-            run.value.integration.title()
-        )));
-    }
-    let client = elation_client(deps, &group).await?;
+    let client = super::client(deps, &group).await?;
     let (run, vendor) = fetch(deps, &client, run).await?;
     let settings = groups::load(deps, &group).await?.value.settings;
     let ctx = Context {
@@ -321,8 +42,7 @@ async fn perform(deps: &Deps, run: Versioned<SyncRun>) -> Result<(Versioned<Sync
         }
         RunKind::InitialImport => import(deps, &run.value, &vendor, &ctx).await?,
     };
-    write_results(deps, &run.value, &items).await?;
-    Ok((run, PlanCounts::of(&items)))
+    Ok((run, items))
 }
 
 /// Everything read from the vendor.
@@ -380,23 +100,6 @@ async fn drain<T: serde::de::DeserializeOwned>(
         run = report(deps, run, into.len() + others, total).await?;
     }
     Ok(run)
-}
-
-async fn report(
-    deps: &Deps,
-    run: Versioned<SyncRun>,
-    fetched: usize,
-    total: Option<u32>,
-) -> Result<Versioned<SyncRun>, AppError> {
-    let progress = Progress {
-        fetched: u32::try_from(fetched).unwrap_or(u32::MAX),
-        total,
-    };
-    let next = SyncRun {
-        progress,
-        ..run.value.clone()
-    };
-    save_run(deps, &run, next).await
 }
 
 /// The group's practitioners and patients as they are now.
@@ -560,9 +263,9 @@ async fn write_one<P: Person>(
     last_modified: Option<DateTime<Utc>>,
 ) -> Result<bool, AppError> {
     let group = &run.group;
-    let state_key = elation_inbound::state_key(group, P::LINKS, &item.vendor_id);
+    let state_key = inbound::state_key(group, P::LINKS, &item.vendor_id);
     let applied = deps.read::<Applied>(&state_key).await?;
-    let (action, carebridge_id, mut writes) = if elation_inbound::is_stale(applied.as_ref(), last_modified) {
+    let (action, carebridge_id, mut writes) = if inbound::is_stale(applied.as_ref(), last_modified) {
         if applied.as_ref().is_some_and(|a| a.value.deleted) {
             (PlanAction::Skip, None, Vec::new())
         } else {
@@ -576,7 +279,7 @@ async fn write_one<P: Person>(
                 last_modified,
                 deleted: false,
             };
-            writes.push(elation_inbound::state_write(state_key, applied.as_ref(), &now)?);
+            writes.push(inbound::state_write(state_key, applied.as_ref(), &now)?);
         }
         (item.action, Some(P::id(&stored).to_string()), writes)
     };

@@ -3,10 +3,11 @@
 //! busy or failing Elation is retried with backoff and, after the last try, the job waits in the
 //! dead-letter queue with an Error log entry naming the record.
 
-use crate::elation_inbound::{Applied, record_applied};
-use crate::integrations::elation_client;
+use super::Job;
+use super::client as elation_client;
+use super::inbound::{Applied, record_applied};
+use crate::integrations::jobs::enqueue;
 use crate::paging::{Listing, list_records};
-use crate::sync_jobs::{SyncJob, enqueue};
 use crate::{AppError, Deps, groups};
 use connectors::elation::mapping::{
     KEPT_FIELDS, elation_id, is_plan_note, kept_changes, patch_for, patient_input, plan_note,
@@ -28,12 +29,12 @@ pub(crate) async fn patient_edited(deps: &Deps, before: &PatientFields, after: &
     if elation_id(&after.fields.external_ids).is_none() || fields.is_empty() {
         return;
     }
-    let job = SyncJob::PushPatient {
+    let job = Job::PushPatient {
         group: after.group.clone(),
         patient: after.id.clone(),
         fields,
     };
-    if let Err(error) = enqueue(deps, &[job]).await {
+    if let Err(error) = enqueue(deps, &[job.into()]).await {
         tracing::error!(group = %after.group, patient = %after.id, %error, "the edit is saved but could not be queued for Elation");
     }
 }
@@ -159,11 +160,12 @@ pub async fn create_plan_note(
         .await?;
     enqueue(
         deps,
-        &[SyncJob::PostPlanNote {
+        &[Job::PostPlanNote {
             group: group.clone(),
             patient: note.patient_id.clone(),
             note: note.id.clone(),
-        }],
+        }
+        .into()],
     )
     .await?;
     Ok(Versioned {

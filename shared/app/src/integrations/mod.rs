@@ -1,0 +1,106 @@
+//! carebridge's integrations with vendors.
+//!
+//! What every vendor shares lives here once: the life cycle of an integration in a group
+//! ([`lifecycle`]: activate, credentials, enable, cancel, mutual exclusion), its background runs
+//! ([`runs`]: status, progress, per-record results), the jobs on the sync queue and their
+//! dispatch ([`jobs`]) and the receiving of webhooks ([`webhooks`]). Each vendor lives in its
+//! own folder and says what is its own through [`Vendor`]; adding one means its folder plus a
+//! line in [`vendor`] (and one in [`VendorJob`] if it has jobs of its own). A vendor's
+//! folder uses the framework and the shared use cases, never another vendor's folder.
+
+pub mod elation;
+pub mod jobs;
+pub mod lifecycle;
+pub mod runs;
+pub mod webhooks;
+
+use crate::{AppError, Deps};
+use async_trait::async_trait;
+use model::GroupId;
+use model::integration::{IntegrationKind, Subscribed};
+use model::patient::{Patient, PatientFields};
+use model::sync::{PlanItem, SyncRun};
+use store::Versioned;
+
+/// Credentials a vendor has accepted.
+pub struct Verified {
+    /// What Secrets Manager keeps (JSON the vendor's folder reads back).
+    pub secret: String,
+    /// The address the credentials reach, shown on the integration (never a secret).
+    pub base_url: String,
+}
+
+/// What one vendor's integration does that no other does the same way.
+#[async_trait]
+pub trait Vendor: Sync {
+    fn kind(&self) -> IntegrationKind;
+
+    /// Reads the credentials an admin entered (the body of `PUT …/credentials`) and checks them
+    /// with the vendor: refused with the vendor's reason, or what to store.
+    async fn verify_credentials(&self, deps: &Deps, body: serde_json::Value) -> Result<Verified, AppError>;
+
+    /// Subscribes to the vendor's webhooks, delivered to `target`, when the integration is
+    /// enabled; subscribing again answers with the existing subscriptions.
+    async fn subscribe(&self, _deps: &Deps, _group: &GroupId, _target: &str) -> Result<Vec<Subscribed>, AppError> {
+        Ok(Vec::new())
+    }
+
+    /// Deletes the subscriptions at the vendor when the integration is cancelled.
+    async fn unsubscribe(&self, _deps: &Deps, _group: &GroupId, _subscriptions: &[Subscribed]) -> Result<(), AppError> {
+        Ok(())
+    }
+
+    /// Does what a started run is for (reading the vendor, planning, writing), reporting its
+    /// progress with [`runs::report`]; answers with every record's outcome.
+    async fn perform_run(
+        &self,
+        deps: &Deps,
+        run: Versioned<SyncRun>,
+    ) -> Result<(Versioned<SyncRun>, Vec<PlanItem>), AppError>;
+
+    /// The vendor's webhook deliveries, if it sends any.
+    fn webhooks(&self) -> Option<&'static dyn webhooks::Receiver> {
+        None
+    }
+
+    /// After a caller's edit of a patient (already stored): what the vendor should hear of it.
+    /// A failure is logged naming the patient, never returned: the edit stands.
+    async fn patient_edited(&self, _deps: &Deps, _before: &PatientFields, _after: &Patient) {}
+}
+
+/// Every vendor's own jobs on the sync queue: one line per vendor that has any.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum VendorJob {
+    Elation(elation::Job),
+}
+
+impl VendorJob {
+    fn job(&self) -> &dyn jobs::Job {
+        match self {
+            VendorJob::Elation(job) => job,
+        }
+    }
+}
+
+/// Every vendor carebridge connects to, by its integration.
+pub fn vendor(kind: IntegrationKind) -> Option<&'static dyn Vendor> {
+    match kind {
+        IntegrationKind::Elation => Some(&elation::Elation),
+        _ => None,
+    }
+}
+
+/// The vendor carebridge connects to for `kind`, or a refusal naming it.
+pub(crate) fn connectable(kind: IntegrationKind) -> Result<&'static dyn Vendor, AppError> {
+    vendor(kind).ok_or_else(|| AppError::Conflict(format!("carebridge does not connect to {} yet", kind.title())))
+}
+
+/// Tells every vendor of a caller's edit of a patient.
+pub(crate) async fn patient_edited(deps: &Deps, before: &PatientFields, after: &Patient) {
+    for kind in IntegrationKind::ALL {
+        if let Some(vendor) = vendor(kind) {
+            vendor.patient_edited(deps, before, after).await;
+        }
+    }
+}
