@@ -1,6 +1,6 @@
 //! `carebridge-dev`: the local stack's command line.
 //!
-//!     carebridge-dev serve [--port 3000] [--elation-port 4010] [--stage local] [--template template.yaml]
+//!     carebridge-dev serve [--port 3000] [--elation-port 4010] [--cliniko-port 4020] [--stage local] [--template template.yaml]
 //!     carebridge-dev token --groups acme[,beta] [--roles group_admin,...] [--sub dev-user] [--ttl 3600]
 //!     carebridge-dev provision [--stage local] [--template template.yaml]
 //!     carebridge-dev help (or --help after any command)
@@ -66,7 +66,7 @@ impl Args {
 }
 
 const USAGE: &str = "usage:
-  carebridge-dev serve [--port 3000] [--elation-port 4010] [--stage local] [--template template.yaml]
+  carebridge-dev serve [--port 3000] [--elation-port 4010] [--cliniko-port 4020] [--stage local] [--template template.yaml]
   carebridge-dev token --groups acme[,beta] [--roles platform_admin,group_admin,...] [--sub dev-user] [--ttl 3600]
   carebridge-dev provision [--stage local] [--template template.yaml]";
 
@@ -159,6 +159,18 @@ async fn serve(args: &Args) -> Result<(), String> {
         },
     )
     .map_err(|e| format!("cannot start the Elation sandbox: {e}"))?;
+    let cliniko_port = args.get("cliniko-port").unwrap_or("4020");
+    let cliniko_listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{cliniko_port}"))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{cliniko_port} for the Cliniko sandbox: {e}"))?;
+    let cliniko = sandbox::cliniko::start(
+        cliniko_listener,
+        sandbox::cliniko::Config {
+            keys: vec![sandbox::cliniko::DEMO_KEY.into()],
+            ..Default::default()
+        },
+    )
+    .map_err(|e| format!("cannot start the Cliniko sandbox: {e}"))?;
     let functions: String = stack
         .functions
         .iter()
@@ -173,6 +185,8 @@ async fn serve(args: &Args) -> Result<(), String> {
          \x20 moto (S3, SQS, Secrets Manager) {}\n\
          \x20 Elation sandbox {elation_url}/api/2.0/ (client_id {client_id}, client_secret {client_secret})\n\
          \x20   its control plane {elation_url}/_sandbox/\n\
+         \x20 Cliniko sandbox {cliniko_url}/{{shard}}/v1/ (API key {cliniko_key})\n\
+         \x20   its control plane {cliniko_url}/_sandbox/\n\
          \x20 Functions{functions}\n\n\
          Mint a token:  TOKEN=$(infra/local/token --groups acme --roles platform_admin,group_admin)\n\
          Try it:        curl -s -H \"Authorization: Bearer $TOKEN\" {url}/v1/groups\n\
@@ -182,12 +196,15 @@ async fn serve(args: &Args) -> Result<(), String> {
         elation_url = elation.base_url(),
         client_id = demo.client_id,
         client_secret = demo.client_secret,
+        cliniko_url = cliniko.base_url(),
+        cliniko_key = sandbox::cliniko::DEMO_KEY,
     );
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     devhost::server::serve(listener, stack.host, shutdown).await;
     elation.stop();
+    cliniko.stop();
     Ok(())
 }
 

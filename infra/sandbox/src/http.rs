@@ -24,7 +24,10 @@ pub struct Request {
     /// The path's segments, without empty ones: `/api/2.0/patients/` is `["api", "2.0", "patients"]`.
     pub segments: Vec<String>,
     pub path: String,
+    /// The query's parameters by name (the last one of a repeated name).
     pub query: HashMap<String, String>,
+    /// Every query parameter in order, repeats included (`q[]=…&q[]=…`).
+    pub query_pairs: Vec<(String, String)>,
     pub headers: hyper::HeaderMap,
     pub body: Bytes,
 }
@@ -160,15 +163,17 @@ async fn answer(handler: &Handler, request: hyper::Request<Incoming>) -> hyper::
     let response = match Limited::new(body, MAX_BODY).collect().await {
         Ok(body) => {
             let path = parts.uri.path().to_owned();
+            let query_pairs: Vec<(String, String)> = parts
+                .uri
+                .query()
+                .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+                .unwrap_or_default();
             let request = Request {
                 method: parts.method.as_str().to_owned(),
                 segments: path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
                 path,
-                query: parts
-                    .uri
-                    .query()
-                    .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-                    .unwrap_or_default(),
+                query: query_pairs.iter().cloned().collect(),
+                query_pairs,
                 headers: parts.headers,
                 body: body.to_bytes(),
             };

@@ -8,7 +8,9 @@
 //!   practice user editing a patient), sets up apps and data, injects faults (429, 500, slow,
 //!   malformed or lost answers) and shows what the sandbox saw and sent.
 
+pub mod cliniko;
 pub mod elation;
+mod faults;
 mod http;
 
 pub use http::Running;

@@ -22,6 +22,7 @@ mod webhooks;
 
 pub use webhooks::{Delivery, Retry};
 
+use crate::faults::Faults;
 use crate::http::{self, Handler, Request, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -90,36 +91,6 @@ struct Subscription {
     deleted_date: Option<String>,
 }
 
-/// The faults the sandbox can inject (see [`Fault`]).
-const FAULT_KINDS: [&str; 4] = ["status", "slow", "malformed", "lost_answer"];
-
-/// A fault the next matching requests get instead of (or before) their answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Fault {
-    /// `status` (answer `status` with an error body), `slow` (wait `delay_ms`, then answer
-    /// normally), `malformed` (answer 200 with a body that is not JSON) or `lost_answer` (act on
-    /// the request, then answer 502 as a gateway that lost Elation's answer would).
-    pub kind: String,
-    #[serde(default)]
-    pub status: Option<u16>,
-    #[serde(default)]
-    pub delay_ms: Option<u64>,
-    /// How many requests get it.
-    #[serde(default = "once")]
-    pub times: u32,
-    /// Only requests whose path starts with this; by default every API request.
-    #[serde(default = "api_prefix")]
-    pub path_prefix: String,
-}
-
-fn once() -> u32 {
-    1
-}
-
-fn api_prefix() -> String {
-    "/api/2.0/".into()
-}
-
 /// One API request the sandbox answered.
 #[derive(Debug, Clone, Serialize)]
 pub struct Seen {
@@ -136,7 +107,7 @@ struct State {
     patients: BTreeMap<i64, Map<String, Value>>,
     notes: BTreeMap<i64, Map<String, Value>>,
     subscriptions: Vec<Subscription>,
-    faults: Vec<Fault>,
+    faults: Faults,
     requests: Vec<Seen>,
     next_id: i64,
     next_event: i64,
@@ -241,19 +212,7 @@ async fn route(sandbox: &Sandbox, request: Request) -> Response {
 
 /// The vendor API: faults first, then the token endpoint, then everything that needs a token.
 async fn api(sandbox: &Sandbox, request: &Request, rest: &[&str]) -> Response {
-    let fault = {
-        let mut state = sandbox.state();
-        let index = state
-            .faults
-            .iter()
-            .position(|f| f.times > 0 && request.path.starts_with(&f.path_prefix));
-        index.map(|i| {
-            state.faults[i].times -= 1;
-            let fault = state.faults[i].clone();
-            state.faults.retain(|f| f.times > 0);
-            fault
-        })
-    };
+    let fault = sandbox.state().faults.take(&request.path);
     if let Some(fault) = fault {
         match fault.kind.as_str() {
             "slow" => tokio::time::sleep(Duration::from_millis(fault.delay_ms.unwrap_or(2_000))).await,
@@ -867,17 +826,8 @@ fn control(sandbox: &Sandbox, request: &Request, rest: &[&str]) -> Response {
             publish(sandbox, &mut state, "patients", "deleted", &patient, None);
             Response::empty(204)
         }
-        ("POST", ["faults"]) => match request.json().and_then(|body| {
-            serde_json::from_value::<Fault>(body).map_err(|e| Response::json(400, json!({"detail": e.to_string()})))
-        }) {
-            Ok(fault) if FAULT_KINDS.contains(&fault.kind.as_str()) => {
-                sandbox.state().faults.push(fault);
-                Response::empty(201)
-            }
-            Ok(fault) => Response::json(
-                400,
-                json!({"detail": format!("kind must be one of {}, not {:?}", FAULT_KINDS.join(", "), fault.kind)}),
-            ),
+        ("POST", ["faults"]) => match request.json() {
+            Ok(body) => sandbox.state().faults.add(body),
             Err(response) => response,
         },
         ("DELETE", ["faults"]) => {
