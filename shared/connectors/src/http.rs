@@ -85,6 +85,24 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client, ConnectorError> {
         })
 }
 
+/// Something every try waits for before it is sent: a share of a rate limit that several
+/// functions spend together, say.
+#[async_trait::async_trait]
+pub trait Gate: Send + Sync {
+    /// Waits until one more request may be sent; an error ends the call unsent.
+    async fn wait_turn(&self) -> Result<(), ConnectorError>;
+}
+
+/// The gate of a vendor without a shared limit: every try goes at once.
+pub struct Open;
+
+#[async_trait::async_trait]
+impl Gate for Open {
+    async fn wait_turn(&self) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+}
+
 /// Sends the request `build` makes, retrying as the module describes, and returns the first
 /// answer that is not worth retrying. When every try failed, the error says why the last did.
 pub async fn send(
@@ -93,21 +111,28 @@ pub async fn send(
     repeat: Repeat,
     build: impl Fn() -> RequestBuilder,
 ) -> Result<Answer, ConnectorError> {
+    send_through(vendor, policy, repeat, &Open, build).await
+}
+
+/// As [`send`], with every try waiting for `gate` first.
+pub async fn send_through(
+    vendor: &'static str,
+    policy: &RetryPolicy,
+    repeat: Repeat,
+    gate: &dyn Gate,
+    build: impl Fn() -> RequestBuilder,
+) -> Result<Answer, ConnectorError> {
     let tries = policy.tries.max(1);
     let mut last_failure = String::new();
     let mut last_status = None;
     let mut last_was_unreadable = false;
     for attempt in 1..=tries {
         let mut retry_after = None;
+        gate.wait_turn().await?;
         match build().send().await {
             Ok(response) => {
                 let status = response.status();
-                retry_after = response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                retry_after = asked_to_wait(response.headers(), std::time::SystemTime::now());
                 match response.bytes().await {
                     Ok(body) => {
                         let answer = Answer {
@@ -164,7 +189,11 @@ pub async fn send(
             }
         }
         if attempt < tries {
-            let wait = jitter(policy.wait_before(attempt + 1, retry_after));
+            // Jitter spreads retries out, but never below what the vendor asked for.
+            let wait = match retry_after {
+                Some(asked) => policy.wait_before(attempt + 1, Some(asked)),
+                None => jitter(policy.wait_before(attempt + 1, None)),
+            };
             tracing::warn!(
                 vendor,
                 attempt,
@@ -187,6 +216,22 @@ pub async fn send(
         tries,
         detail: last_failure,
     })
+}
+
+/// How long the vendor asked to be left alone: `Retry-After` in seconds, or `X-RateLimit-Reset`,
+/// the UNIX time (in seconds) at which its rate limit resets.
+fn asked_to_wait(headers: &reqwest::header::HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
+    let number = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    if let Some(seconds) = number("retry-after") {
+        return Some(Duration::from_secs(seconds));
+    }
+    let reset = std::time::UNIX_EPOCH + Duration::from_secs(number("x-ratelimit-reset")?);
+    Some(reset.duration_since(now).unwrap_or_default())
 }
 
 /// Why an answer should be tried again, or `None` to hand it to the connector.
@@ -238,6 +283,23 @@ mod tests {
         assert_eq!(waits, [100, 200, 400, 500, 500]);
         assert_eq!(policy.wait_before(2, Some(Duration::from_millis(300))).as_millis(), 300);
         assert_eq!(policy.wait_before(2, Some(Duration::from_secs(60))).as_millis(), 500);
+    }
+
+    #[test]
+    fn a_rate_limit_reset_is_waited_for_until_it_comes() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_000);
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert_eq!(asked_to_wait(&headers, now), None);
+        headers.insert("x-ratelimit-reset", "1042".parse().unwrap());
+        assert_eq!(asked_to_wait(&headers, now), Some(Duration::from_secs(42)));
+        headers.insert("x-ratelimit-reset", "990".parse().unwrap());
+        assert_eq!(
+            asked_to_wait(&headers, now),
+            Some(Duration::ZERO),
+            "a reset already past"
+        );
+        headers.insert("retry-after", "3".parse().unwrap());
+        assert_eq!(asked_to_wait(&headers, now), Some(Duration::from_secs(3)));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //!
 //! The facts each module follows are in `../shared/VENDOR_APIS.md` beside the repository.
 
+pub mod cliniko;
 pub mod elation;
 pub mod error;
 pub mod http;
