@@ -20,6 +20,8 @@ pub struct Stack {
     pub bucket: String,
     /// The functions' DynamoDB requests, per watched group.
     pub observations: Arc<Observations>,
+    /// The Cliniko sandbox the functions call (`/{shard}/v1`, and its `/_sandbox/` control plane).
+    pub cliniko: String,
     pub auth: DevAuth,
     http: reqwest::Client,
 }
@@ -57,12 +59,23 @@ pub fn stack() -> &'static Stack {
                     .await
                     .expect("a loopback port");
                 let url = format!("http://{}", listener.local_addr().expect("a bound address"));
+                // One Cliniko sandbox for the binary: each test makes its own key, of its own
+                // clinic's account, through the control plane.
+                let cliniko = sandbox::cliniko::start(
+                    tokio::net::TcpListener::bind("127.0.0.1:0")
+                        .await
+                        .expect("a loopback port"),
+                    sandbox::cliniko::Config::default(),
+                )
+                .expect("the Cliniko sandbox starts");
+                let cliniko_url = cliniko.base_url();
                 let mut built = devhost::build(
                     &devhost::default_template_path(),
                     &stage,
                     &config,
                     DevAuth::new(SECRET),
                     &url,
+                    &format!("{cliniko_url}/{{shard}}/v1"),
                 )
                 .await
                 .expect("the dev host provisions the test stage from template.yaml");
@@ -71,12 +84,13 @@ pub fn stack() -> &'static Stack {
                 let bucket = built.provisioned.buckets["UploadsBucket"].clone();
                 let observations = Arc::clone(&built.observations);
                 ready
-                    .send((url, stage, table, bucket, observations))
+                    .send((url, stage, table, bucket, observations, cliniko_url))
                     .expect("the test thread is waiting");
                 devhost::server::serve(listener, built.host, std::future::pending()).await;
+                drop(cliniko);
             });
         });
-        let (url, stage, table, bucket, observations) = started
+        let (url, stage, table, bucket, observations, cliniko) = started
             .recv()
             .expect("the dev host did not start (see the panic above)");
         Stack {
@@ -85,6 +99,7 @@ pub fn stack() -> &'static Stack {
             table,
             bucket,
             observations,
+            cliniko,
             auth: DevAuth::new(SECRET),
             // Each test has its own runtime; a pooled connection would die with the test that opened it.
             http: reqwest::Client::builder()

@@ -36,6 +36,38 @@ pub struct GroupList {
     pub items: Vec<Versioned<Group>>,
 }
 
+/// What `PUT …/credentials` takes: each vendor's own kind of credentials.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // a schema only: the vendor's folder reads the body
+pub enum VendorCredentials {
+    Elation(connectors::elation::CredentialsInput),
+    Cliniko(ClinikoKey),
+}
+
+/// A Cliniko API key, as a user of the clinic made it in Cliniko ("My Info" → "Manage API keys").
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // a schema only
+pub struct ClinikoKey {
+    pub api_key: String,
+}
+
+/// One page of Cliniko's clients as carebridge would take them, those in error first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClinikoClientPage {
+    pub items: Vec<app::integrations::cliniko::clients::Client>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<Listing<app::integrations::cliniko::clients::Client>> for ClinikoClientPage {
+    fn from(listing: Listing<app::integrations::cliniko::clients::Client>) -> Self {
+        ClinikoClientPage {
+            items: listing.items,
+            next_cursor: listing.next_cursor,
+        }
+    }
+}
+
 /// Every integration carebridge offers, as the group has it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IntegrationList {
@@ -68,6 +100,7 @@ page!(PractitionerPage, Practitioner);
 page!(ImportPage, ImportJob);
 page!(RunPage, model::sync::SyncRun);
 page!(PlanNotePage, model::plan_note::PlanNote);
+page!(FailedProfilePage, app::integrations::cliniko::sync::FailedProfile);
 
 /// One page of an integration run's results, practitioners first.
 #[derive(Debug, Serialize, ToSchema)]

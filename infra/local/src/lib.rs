@@ -129,9 +129,13 @@ fn sqs_trigger(
     })
 }
 
+/// Where the local stack's Cliniko sandbox answers for a shard, unless told otherwise.
+pub const LOCAL_CLINIKO_API: &str = "http://127.0.0.1:4020/{shard}/v1";
+
 /// How vendors are called on this machine: the sandboxes answer at once, so retries wait less
-/// than in a deployment (where the defaults ride out a vendor's bad minute).
-pub fn local_vendor_settings(stage: &str, public_url: &str) -> app::VendorSettings {
+/// than in a deployment (where the defaults ride out a vendor's bad minute). `cliniko_api` is
+/// the Cliniko sandbox's address for a shard (`{shard}` in it).
+pub fn local_vendor_settings(stage: &str, public_url: &str, cliniko_api: &str) -> app::VendorSettings {
     app::VendorSettings {
         stage: stage.to_owned(),
         retry: connectors::http::RetryPolicy {
@@ -143,6 +147,7 @@ pub fn local_vendor_settings(stage: &str, public_url: &str) -> app::VendorSettin
         allow_local_urls: true,
         // Vendors' webhooks reach the dev host itself.
         webhook_base_url: Some(public_url.to_owned()),
+        cliniko_api: cliniko_api.to_owned(),
         ..app::VendorSettings::default()
     }
 }
@@ -163,13 +168,15 @@ fn sqs_triggers_of(
 }
 
 /// Provisions `stage` from the template and builds every function the template declares;
-/// `public_url` is where the dev host will answer HTTP (vendor webhooks are sent there).
+/// `public_url` is where the dev host will answer HTTP (vendor webhooks are sent there);
+/// `cliniko_api` where the Cliniko sandbox answers for a shard (see [`LOCAL_CLINIKO_API`]).
 pub async fn build(
     template_path: &Path,
     stage: &str,
     config: &aws_config::SdkConfig,
     auth: auth::DevAuth,
     public_url: &str,
+    cliniko_api: &str,
 ) -> Result<Stack, StackError> {
     let template = Template::load(
         template_path,
@@ -229,7 +236,7 @@ pub async fn build(
                 store::secrets::SecretsManager::new(store::aws::secrets_manager(config)),
                 app::SECRETS_CACHED_FOR,
             );
-            let vendors = local_vendor_settings(&setting("STAGE")?, public_url);
+            let vendors = local_vendor_settings(&setting("STAGE")?, public_url, cliniko_api);
             let mut deps =
                 app::Deps::new(Arc::new(records), Arc::new(uploads)).with_secrets(Arc::new(secrets), vendors);
             if env.contains_key("IMPORT_QUEUE_URL") {

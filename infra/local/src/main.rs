@@ -122,6 +122,7 @@ async fn provision(args: &Args) -> Result<(), String> {
         &config,
         DevAuth::from_env(),
         "http://127.0.0.1:3000",
+        devhost::LOCAL_CLINIKO_API,
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -141,9 +142,22 @@ async fn serve(args: &Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let url = format!("http://127.0.0.1:{port}");
-    let mut stack = devhost::build(&args.template(), stage, &config, DevAuth::from_env(), &url)
+    // The Cliniko sandbox's port is taken first: the functions are told where it answers.
+    let cliniko_port = args.get("cliniko-port").unwrap_or("4020");
+    let cliniko_listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{cliniko_port}"))
         .await
-        .map_err(|e| format!("{e}\n(are the emulators running? infra/local/up starts them)"))?;
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{cliniko_port} for the Cliniko sandbox: {e}"))?;
+    let cliniko_api = format!("http://127.0.0.1:{cliniko_port}/{{shard}}/v1");
+    let mut stack = devhost::build(
+        &args.template(),
+        stage,
+        &config,
+        DevAuth::from_env(),
+        &url,
+        &cliniko_api,
+    )
+    .await
+    .map_err(|e| format!("{e}\n(are the emulators running? infra/local/up starts them)"))?;
     stack.start_triggers();
     // The vendor sandboxes run beside the functions, so the whole flow works on a laptop.
     let elation_port = args.get("elation-port").unwrap_or("4010");
@@ -159,10 +173,6 @@ async fn serve(args: &Args) -> Result<(), String> {
         },
     )
     .map_err(|e| format!("cannot start the Elation sandbox: {e}"))?;
-    let cliniko_port = args.get("cliniko-port").unwrap_or("4020");
-    let cliniko_listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{cliniko_port}"))
-        .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{cliniko_port} for the Cliniko sandbox: {e}"))?;
     let cliniko = sandbox::cliniko::start(
         cliniko_listener,
         sandbox::cliniko::Config {

@@ -58,7 +58,16 @@ pub struct VendorSettings {
     /// `/webhooks/<vendor>/<group>` is appended. When unset, the address a request reached the
     /// API at is used.
     pub webhook_base_url: Option<String>,
+    /// Cliniko's API for a shard, `{shard}` standing for the key's (Cliniko's own hosts, or the
+    /// local sandbox).
+    pub cliniko_api: String,
+    /// How carebridge names itself to vendors that ask (Cliniko refuses requests whose
+    /// `User-Agent` lacks an app name and a contact e-mail): `VENDOR_USER_AGENT`.
+    pub user_agent: String,
 }
+
+/// carebridge's `User-Agent` for vendor calls when `VENDOR_USER_AGENT` is not set.
+pub const DEFAULT_USER_AGENT: &str = "carebridge (integrations@carebridge.health)";
 
 impl Default for VendorSettings {
     fn default() -> Self {
@@ -68,6 +77,8 @@ impl Default for VendorSettings {
             timeout: std::time::Duration::from_secs(10),
             allow_local_urls: false,
             webhook_base_url: None,
+            cliniko_api: connectors::cliniko::key::BASE_URL_TEMPLATE.to_owned(),
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
         }
     }
 }
@@ -131,6 +142,9 @@ pub async fn start_function() -> Result<Deps, String> {
             VendorSettings {
                 stage,
                 webhook_base_url: env("WEBHOOK_BASE_URL").filter(|url| !url.is_empty()),
+                user_agent: env("VENDOR_USER_AGENT")
+                    .filter(|agent| !agent.is_empty())
+                    .unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned()),
                 ..VendorSettings::default()
             },
         );

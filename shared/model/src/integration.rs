@@ -287,11 +287,31 @@ impl Integration {
         Ok(())
     }
 
-    /// Enabled (→ active) with its webhook subscriptions and the run importing its records.
+    /// Checks that an integration whose vendor has no preview (its data is read on demand, as
+    /// Cliniko's is) may be enabled: pending, with verified credentials.
+    pub fn can_enable_without_preview(&self) -> Result<(), Refused> {
+        if self.status != IntegrationStatus::Pending {
+            return Err(Refused(format!(
+                "{} is {}: only a pending integration can be enabled",
+                self.kind.title(),
+                status_word(self.status)
+            )));
+        }
+        if self.credentials_verified_at.is_none() {
+            return Err(Refused(format!(
+                "{} has no credentials yet: store them before enabling it",
+                self.kind.title()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Enabled (→ active) with its webhook subscriptions and, for a vendor that imports once
+    /// when enabled, the run doing so.
     pub fn enabled(
         &self,
         subscriptions: Vec<Subscribed>,
-        initial_import: &SyncRunId,
+        initial_import: Option<&SyncRunId>,
         by: &str,
         now: DateTime<Utc>,
     ) -> Integration {
@@ -299,7 +319,7 @@ impl Integration {
             status: IntegrationStatus::Active,
             enabled_at: Some(now),
             enabled_by: Some(by.to_owned()),
-            initial_import: Some(initial_import.clone()),
+            initial_import: initial_import.cloned(),
             subscriptions,
             updated_at: now,
             ..self.clone()
@@ -457,6 +477,29 @@ mod tests {
     }
 
     #[test]
+    fn a_vendor_without_a_preview_is_enabled_once_its_credentials_are_verified() {
+        let pending = with_status(IntegrationKind::Cliniko, IntegrationStatus::Pending);
+        let refused = pending.can_enable_without_preview().unwrap_err();
+        assert!(refused.0.contains("no credentials"), "{refused}");
+        let ready = pending
+            .with_verified_credentials("https://api.au2.cliniko.com/v1", now())
+            .unwrap();
+        assert!(ready.can_enable_without_preview().is_ok());
+        let active = ready.enabled(Vec::new(), None, "admin", now());
+        assert_eq!(
+            (active.status, active.initial_import.as_ref()),
+            (IntegrationStatus::Active, None)
+        );
+        assert!(
+            active
+                .can_enable_without_preview()
+                .unwrap_err()
+                .0
+                .contains("only a pending")
+        );
+    }
+
+    #[test]
     fn an_active_integration_checks_webhooks_with_its_subscription_keys_until_cancelled() {
         let subscribed = vec![Subscribed {
             id: "1".into(),
@@ -464,8 +507,12 @@ mod tests {
             signing_pub_key: "key".into(),
         }];
         let run = SyncRunId::generate();
-        let active =
-            with_status(IntegrationKind::Elation, IntegrationStatus::Pending).enabled(subscribed, &run, "admin", now());
+        let active = with_status(IntegrationKind::Elation, IntegrationStatus::Pending).enabled(
+            subscribed,
+            Some(&run),
+            "admin",
+            now(),
+        );
         assert_eq!(active.status, IntegrationStatus::Active);
         assert_eq!(active.signing_key("patients"), Some("key"));
         assert_eq!(active.signing_key("physicians"), None);

@@ -598,6 +598,68 @@ pub enum RunKind {
     Preview,
     /// The one-time import when the integration is enabled.
     InitialImport,
+    /// On demand: every record the vendor holds, brought into carebridge (Cliniko).
+    FullSync,
+    /// On demand: only what the vendor changed since the last sync that succeeded.
+    IncrementalSync,
+}
+
+impl RunKind {
+    /// True for the runs an admin asks for again and again (`…/syncs`), whose result is how
+    /// many records were synced and how many failed.
+    pub fn is_sync(self) -> bool {
+        matches!(self, RunKind::FullSync | RunKind::IncrementalSync)
+    }
+}
+
+/// What `POST …/syncs` asks for; the body may be left out (a full sync).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SyncRequest {
+    #[serde(default)]
+    pub mode: SyncMode,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum SyncMode {
+    /// Every record the vendor holds.
+    #[default]
+    Full,
+    /// Only what changed since the last sync that succeeded.
+    Incremental,
+}
+
+impl SyncMode {
+    pub fn run_kind(self) -> RunKind {
+        match self {
+            SyncMode::Full => RunKind::FullSync,
+            SyncMode::Incremental => RunKind::IncrementalSync,
+        }
+    }
+}
+
+/// What a sync did: the vendor's records now in step with carebridge, and those that could not
+/// be (kept, with their reasons, until fixed at the vendor).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SyncOutcome {
+    pub synced: u32,
+    pub failed: u32,
+}
+
+impl SyncOutcome {
+    /// Every patient created, updated, linked or already the same is synced; a skipped one
+    /// failed.
+    pub fn of(counts: &PlanCounts) -> SyncOutcome {
+        let p = &counts.patients;
+        SyncOutcome {
+            synced: p.create + p.update + p.link + p.unchanged,
+            failed: p.skip,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -638,6 +700,9 @@ pub struct SyncRun {
     /// Per kind of record and action; for an initial import, what it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counts: Option<PlanCounts>,
+    /// For a sync, once it has succeeded: how many records were synced and how many failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<SyncOutcome>,
     /// Why a failed run stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -663,6 +728,7 @@ impl SyncRun {
             finished_at: None,
             progress: Progress::default(),
             counts: None,
+            outcome: None,
             error: None,
         }
     }
@@ -687,6 +753,7 @@ impl SyncRun {
             status: RunStatus::Succeeded,
             finished_at: Some(now),
             counts: Some(counts),
+            outcome: self.kind.is_sync().then(|| SyncOutcome::of(&counts)),
             error: None,
             ..self.clone()
         }

@@ -119,6 +119,20 @@ pub fn vendor_state(group: &GroupId, system: ExternalSystem, kind: LinkedKind, e
     )
 }
 
+/// The sort-key prefix of the profiles of `system` that could not be synced.
+pub fn failed_profile_prefix(system: ExternalSystem) -> String {
+    format!("FAILED#{system}#")
+}
+
+/// A profile of `system` that could not be synced into carebridge, with its reasons: kept until
+/// a later sync takes it.
+pub fn failed_profile(group: &GroupId, system: ExternalSystem, external_id: &str) -> Key {
+    Key::new(
+        group_partition(group),
+        format!("{}{external_id}", failed_profile_prefix(system)),
+    )
+}
+
 /// The record an idempotent consumer claims before handling an event (`scope` names the
 /// consumer, `key` the event).
 pub fn idempotency(group: &GroupId, scope: &str, key: &str) -> Key {

@@ -2,10 +2,9 @@
 //! results. `{integration}` names the vendor.
 
 use super::{Answer, Call, json, record};
-use crate::openapi::{IntegrationList, PlanItemPage, Problems, RunPage, Versioned};
+use crate::openapi::{IntegrationList, PlanItemPage, Problems, RunPage, VendorCredentials, Versioned};
 use crate::request;
 use app::integrations::{lifecycle, runs};
-use connectors::elation::CredentialsInput;
 use model::GroupId;
 use model::integration::{EnableRequest, Integration};
 use model::sync::SyncRun;
@@ -20,6 +19,7 @@ pub enum Route {
     Cancel,
     Preview,
     Enable,
+    Syncs,
     Runs,
     Run,
     RunResults,
@@ -57,6 +57,11 @@ pub(super) const ROUTES: &[(Route, &str, &str)] = &[
         "/v1/groups/{group}/integrations/{integration}/enable",
         "POST",
     ),
+    (
+        Route::Syncs,
+        "/v1/groups/{group}/integrations/{integration}/syncs",
+        "POST",
+    ),
     (Route::Runs, "/v1/groups/{group}/integrations/{integration}/runs", "GET"),
     (
         Route::Run,
@@ -82,6 +87,7 @@ pub(super) async fn dispatch(call: &Call<'_>, route: Route, _method: &str, param
         Route::Cancel => cancel_integration(call, &group, kind).await,
         Route::Preview => preview_integration(call, &group, kind).await,
         Route::Enable => enable_integration(call, &group, kind).await,
+        Route::Syncs => start_sync(call, &group, kind).await,
         Route::Runs => list_integration_runs(call, &group, kind).await,
         Route::Run => get_integration_run(call, &group, kind, run).await,
         Route::RunResults => integration_run_results(call, &group, kind, run).await,
@@ -97,6 +103,7 @@ pub(super) async fn dispatch(call: &Call<'_>, route: Route, _method: &str, param
     cancel_integration,
     preview_integration,
     enable_integration,
+    start_sync,
     list_integration_runs,
     get_integration_run,
     integration_run_results
@@ -149,9 +156,9 @@ pub(crate) async fn activate_integration(call: &Call<'_>, group: &GroupId, kind:
 
 #[utoipa::path(
     put, path = "/v1/groups/{group}/integrations/{integration}/credentials", tag = "integrations",
-    description = "Stores the integration's credentials after checking them with the vendor (by getting a token). Bad credentials are refused with the vendor's reason (422, `vendor-refused`); a vendor that cannot be reached gives 502. Credentials are kept in Secrets Manager and never returned. The integration must be pending or active. Role: integration_admin.",
-    params(("group" = String, Path, description = "Group id"), ("integration" = String, Path, description = "elation")),
-    request_body = CredentialsInput,
+    description = "Stores the integration's credentials after checking them with the vendor: Elation's app credentials by getting a token, a Cliniko API key (`{\"api_key\"}`; its suffix names the shard, and so the host) with one read. Bad credentials are refused with the vendor's reason (422, `vendor-refused`); a vendor that cannot be reached gives 502. Credentials are kept in Secrets Manager and never returned. The integration must be pending or active. Role: integration_admin.",
+    params(("group" = String, Path, description = "Group id"), ("integration" = String, Path, description = "elation or cliniko")),
+    request_body = VendorCredentials,
     responses((status = 200, body = Versioned<Integration>, headers(("ETag" = String))), Problems)
 )]
 pub(crate) async fn store_integration_credentials(call: &Call<'_>, group: &GroupId, kind: &str) -> Answer {
@@ -259,4 +266,18 @@ pub(crate) async fn integration_run_results(call: &Call<'_>, group: &GroupId, ki
     };
     let page = runs::results(call.deps, &call.caller, group, kind, run, wanted).await?;
     Ok(json(200, &PlanItemPage::from(page)))
+}
+
+#[utoipa::path(
+    post, path = "/v1/groups/{group}/integrations/{integration}/syncs", tag = "integrations",
+    description = "Starts a sync of an active integration that syncs on demand (Cliniko): `{\"mode\": \"full\"}` (the default; the body may be left out) reads every client. Answers with the run (202): read it for progress (`fetched` / `total`) and, once it has succeeded, its `outcome` (`synced`, `failed`) and per-client results (`…/runs/{run}/results`: a client carebridge could not take is `skip`, its reasons as warnings). Clients that fail are kept with their reasons (Cliniko: `…/integrations/cliniko/failed`), tried again by every later sync, and leave that list once a sync takes them. 409 for a vendor that offers no such sync or an integration that is not active. Role: integration_admin.",
+    params(("group" = String, Path, description = "Group id"), ("integration" = String, Path, description = "cliniko")),
+    request_body(content = Option<model::sync::SyncRequest>),
+    responses((status = 202, body = Versioned<SyncRun>, description = "Accepted: the sync is queued"), Problems)
+)]
+pub(crate) async fn start_sync(call: &Call<'_>, group: &GroupId, kind: &str) -> Answer {
+    let input: model::sync::SyncRequest = request::optional_json(call.request)?;
+    let run = runs::start_sync(call.deps, &call.caller, group, kind, input).await?;
+    let location = format!("/v1/groups/{group}/integrations/{kind}/runs/{}", run.value.id);
+    Ok(record(202, run, Some(location)))
 }

@@ -5,6 +5,7 @@
 //! A file offers its `Route`s, their table (`ROUTES`), a `dispatch` and its documented `Paths`;
 //! adding one means a line in [`Route`], [`routes`], [`dispatch`] and [`documented`].
 
+mod cliniko;
 mod elation;
 mod groups;
 mod imports;
@@ -30,6 +31,7 @@ pub enum Route {
     Imports(imports::Route),
     Integrations(integrations::Route),
     Elation(elation::Route),
+    Cliniko(cliniko::Route),
 }
 
 /// Every route: its path template and the methods it allows. The OpenAPI test checks that the
@@ -41,6 +43,7 @@ pub fn routes() -> impl Iterator<Item = (Route, &'static str, &'static str)> {
         .chain(of(imports::ROUTES, Route::Imports))
         .chain(of(integrations::ROUTES, Route::Integrations))
         .chain(of(elation::ROUTES, Route::Elation))
+        .chain(of(cliniko::ROUTES, Route::Cliniko))
 }
 
 /// The OpenAPI document of every route served.
@@ -49,13 +52,14 @@ pub fn document() -> serde_json::Value {
 }
 
 /// The operations each file documents.
-fn documented() -> [utoipa::openapi::OpenApi; 5] {
+fn documented() -> [utoipa::openapi::OpenApi; 6] {
     [
         groups::Paths::openapi(),
         people::Paths::openapi(),
         imports::Paths::openapi(),
         integrations::Paths::openapi(),
         elation::Paths::openapi(),
+        cliniko::Paths::openapi(),
     ]
 }
 
@@ -82,6 +86,7 @@ pub async fn dispatch(deps: &Deps, request: &Request, matched: Matched<'_>) -> A
         Route::Imports(route) => imports::dispatch(&call, route, method, params).await,
         Route::Integrations(route) => integrations::dispatch(&call, route, method, params).await,
         Route::Elation(route) => elation::dispatch(&call, route, method, params).await,
+        Route::Cliniko(route) => cliniko::dispatch(&call, route, method, params).await,
     }
 }
 

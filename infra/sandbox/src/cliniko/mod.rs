@@ -14,9 +14,11 @@
 //!   them.
 //! - 200 requests a minute per key, then 429 with `X-RateLimit-Reset` (UNIX seconds).
 //!
-//! The control plane (`/_sandbox/…`) adds keys, adds, edits, archives and deletes clients and
-//! practitioners as a clinic's users would in Cliniko's own screens, injects faults, lists the
-//! requests it answered and the most any key sent in one window.
+//! Each key belongs to one clinic's account, whose clients and practitioners it sees. The
+//! control plane (`/_sandbox/…`) adds keys (each of a new account unless told otherwise), adds,
+//! edits, archives and deletes clients and practitioners as a clinic's users would in Cliniko's
+//! own screens (`/_sandbox/accounts/{account}/…`, or the demo account without the prefix),
+//! injects faults, lists the requests it answered and the most any key sent in one window.
 
 mod filters;
 
@@ -108,10 +110,21 @@ struct Window {
     count: u32,
 }
 
-struct State {
-    keys: Vec<String>,
+/// One clinic's Cliniko account: its clients and practitioners, seen by every key of its users.
+#[derive(Default)]
+struct Account {
     patients: BTreeMap<u64, Map<String, Value>>,
     practitioners: BTreeMap<u64, Map<String, Value>>,
+}
+
+/// The account the keys given at start-up belong to, and the one the control plane's
+/// unscoped paths (`/_sandbox/patients`, …) act on.
+pub const DEMO_ACCOUNT: &str = "demo";
+
+struct State {
+    /// Every key, with the account whose user made it.
+    keys: Vec<(String, String)>,
+    accounts: BTreeMap<String, Account>,
     windows: BTreeMap<String, Window>,
     faults: Faults,
     requests: Vec<Seen>,
@@ -136,12 +149,17 @@ impl State {
         now.to_rfc3339_opts(SecondsFormat::Millis, true)
     }
 
-    /// The known key `given` names (with or without its suffix), when it is used on its shard.
-    fn key(&self, given: &str, shard: &str) -> Option<String> {
+    /// The known key `given` names (with or without its suffix), when it is used on its shard,
+    /// and its account.
+    fn key(&self, given: &str, shard: &str) -> Option<(String, String)> {
         self.keys
             .iter()
-            .find(|known| (known.as_str() == given || bare(known) == given) && shard_of(known) == shard)
+            .find(|(known, _)| (known.as_str() == given || bare(known) == given) && shard_of(known) == shard)
             .cloned()
+    }
+
+    fn account(&mut self, name: &str) -> &mut Account {
+        self.accounts.entry(name.to_owned()).or_default()
     }
 
     /// Counts a request of `key` in its window: the moment the window resets if it is full.
@@ -188,9 +206,12 @@ pub fn start(listener: TcpListener, config: Config) -> std::io::Result<http::Run
     let (stop, _) = watch::channel(false);
     let sandbox = Arc::new(Sandbox {
         state: Mutex::new(State {
-            keys: config.keys,
-            patients: BTreeMap::new(),
-            practitioners: BTreeMap::new(),
+            keys: config
+                .keys
+                .into_iter()
+                .map(|key| (key, DEMO_ACCOUNT.to_owned()))
+                .collect(),
+            accounts: BTreeMap::from([(DEMO_ACCOUNT.to_owned(), Account::default())]),
             windows: BTreeMap::new(),
             faults: Faults::default(),
             requests: Vec::new(),
@@ -269,8 +290,8 @@ async fn api(sandbox: &Sandbox, request: &Request, shard: &str, rest: &[&str]) -
         .and_then(|b| STANDARD.decode(b).ok())
         .and_then(|b| String::from_utf8(b).ok())
         .map(|pair| pair.split_once(':').map_or(pair.clone(), |(user, _)| user.to_owned()));
-    let key = given.as_deref().and_then(|given| sandbox.state().key(given, shard));
-    let Some(key) = key else {
+    let known = given.as_deref().and_then(|given| sandbox.state().key(given, shard));
+    let Some((key, account)) = known else {
         // Cliniko documents no error body; a short message is what its API answers with. [I]
         return (
             None,
@@ -298,7 +319,7 @@ async fn api(sandbox: &Sandbox, request: &Request, shard: &str, rest: &[&str]) -
             "malformed" => return (Some(key), Response::raw(200, "{\"patients\": [{\"id\": ")),
             // Cliniko acts on the request, but its answer never reaches the caller.
             "lost_answer" => {
-                answer(sandbox, request, shard, rest);
+                answer(sandbox, request, shard, &account, rest);
                 return (Some(key), message(502, "Bad Gateway"));
             }
             _ => {
@@ -312,15 +333,16 @@ async fn api(sandbox: &Sandbox, request: &Request, shard: &str, rest: &[&str]) -
             }
         }
     }
-    (Some(key), answer(sandbox, request, shard, rest))
+    (Some(key), answer(sandbox, request, shard, &account, rest))
 }
 
-fn answer(sandbox: &Sandbox, request: &Request, shard: &str, rest: &[&str]) -> Response {
+fn answer(sandbox: &Sandbox, request: &Request, shard: &str, account: &str, rest: &[&str]) -> Response {
     if request.method != "GET" {
         return message(405, format!("{} is not allowed here", request.method));
     }
     let base = format!("{}/{shard}/v1", sandbox.base_url);
-    let state = sandbox.state();
+    let mut guard = sandbox.state();
+    let state = guard.account(account);
     match rest {
         ["patients"] => list(
             request,
@@ -541,8 +563,6 @@ fn label(record: &Map<String, Value>) -> String {
 
 /// The control plane: what a clinic's users do in Cliniko, and what the sandbox saw.
 fn control(sandbox: &Sandbox, request: &Request, rest: &[&str]) -> Response {
-    // Links in stored records name the demo shard's address; carebridge reads ids, not links.
-    let base = format!("{}/au1/v1", sandbox.base_url);
     match (request.method.as_str(), rest) {
         ("POST", ["keys"]) => {
             let body = request.object().unwrap_or_default();
@@ -554,87 +574,18 @@ fn control(sandbox: &Sandbox, request: &Request, rest: &[&str]) -> Response {
                 Some(key) => key.to_owned(),
                 None => format!("{}-{shard}", random_text(32)),
             };
-            sandbox.state().keys.push(key.clone());
-            Response::json(201, json!({"api_key": key, "shard": shard_of(&key)}))
-        }
-        ("POST", ["patients"]) => {
-            // One client, or a list of them (a clinic importing its client list).
-            let bodies = match request.json() {
-                Ok(Value::Array(items)) => items,
-                Ok(item @ Value::Object(_)) => vec![item],
-                Ok(_) => return message(400, "send a client or a list of clients"),
-                Err(response) => return response,
+            // A key of a new clinic's account, unless it names one.
+            let account = match body.get("account").and_then(Value::as_str) {
+                Some(account) => account.to_owned(),
+                None => random_text(12).to_lowercase(),
             };
             let mut state = sandbox.state();
-            let mut created = Vec::new();
-            for body in bodies {
-                let Value::Object(body) = body else {
-                    return message(400, "each client must be an object");
-                };
-                let fields = match user_fields(&body, &PATIENT_FIELDS) {
-                    Ok(fields) => fields,
-                    Err(response) => return response,
-                };
-                let patient = new_patient(&mut state, &base, fields);
-                let id = patient["id"].as_u64().unwrap_or_default();
-                state.patients.insert(id, patient.clone());
-                created.push(Value::Object(patient));
-            }
-            match created.len() {
-                1 => Response::json(201, created.remove(0)),
-                _ => Response::json(201, Value::Array(created)),
-            }
-        }
-        ("GET", ["patients"]) => Response::json(200, json!(sandbox.state().patients.values().collect::<Vec<_>>())),
-        ("GET", ["patients", id]) => stored(&sandbox.state().patients, id),
-        ("PATCH", ["patients", id]) => {
-            let fields = match request.object().and_then(|body| user_fields(&body, &PATIENT_FIELDS)) {
-                Ok(fields) => fields,
-                Err(response) => return response,
-            };
-            change(sandbox, id, |patient| {
-                patient.extend(fields);
-                patient.insert("label".into(), json!(label(patient)));
-                Ok(())
-            })
-        }
-        ("POST", ["patients", id, "archive"]) => change(sandbox, id, |patient| {
-            let now = Value::String(String::new());
-            patient.insert("archived_at".into(), now);
-            Ok(())
-        }),
-        ("POST", ["patients", id, "unarchive"]) => change(sandbox, id, |patient| {
-            patient.insert("archived_at".into(), Value::Null);
-            Ok(())
-        }),
-        ("DELETE", ["patients", id]) => change(sandbox, id, |patient| {
-            patient.insert("deleted_at".into(), Value::String(String::new()));
-            Ok(())
-        }),
-        ("POST", ["practitioners"]) => {
-            let fields = match request
-                .object()
-                .and_then(|body| user_fields(&body, &PRACTITIONER_FIELDS))
-            {
-                Ok(fields) => fields,
-                Err(response) => return response,
-            };
-            let mut state = sandbox.state();
-            let id = state.new_id();
-            let now = state.now();
-            let mut practitioner = Map::new();
-            practitioner.insert("active".into(), json!(true));
-            practitioner.extend(fields);
-            // Cliniko's published practitioner examples send the id as a string.
-            practitioner.insert("id".into(), json!(id.to_string()));
-            if !practitioner.contains_key("label") {
-                practitioner.insert("label".into(), json!(label(&practitioner)));
-            }
-            practitioner.insert("created_at".into(), json!(now));
-            practitioner.insert("updated_at".into(), json!(now));
-            practitioner.insert("links".into(), json!({"self": format!("{base}/practitioners/{id}")}));
-            state.practitioners.insert(id, practitioner.clone());
-            Response::json(201, Value::Object(practitioner))
+            state.account(&account);
+            state.keys.push((key.clone(), account.clone()));
+            Response::json(
+                201,
+                json!({"api_key": key, "shard": shard_of(&key), "account": account}),
+            )
         }
         ("POST", ["faults"]) => match request.json() {
             Ok(body) => sandbox.state().faults.add(body),
@@ -656,6 +607,99 @@ fn control(sandbox: &Sandbox, request: &Request, rest: &[&str]) -> Response {
                 .and_then(|w| w.parse::<i64>().ok())
                 .unwrap_or(RATE_WINDOW.as_millis() as i64);
             Response::json(200, busiest_windows(&sandbox.state().requests, window_ms))
+        }
+        (_, ["accounts", account, rest @ ..]) => clinic(sandbox, request, account, rest),
+        (_, rest) => clinic(sandbox, request, DEMO_ACCOUNT, rest),
+    }
+}
+
+/// What a clinic's users do in their account: add, edit, archive and delete clients, add
+/// practitioners, and read back what is stored.
+fn clinic(sandbox: &Sandbox, request: &Request, account: &str, rest: &[&str]) -> Response {
+    // Links in stored records name the demo shard's address; carebridge reads ids, not links.
+    let base = format!("{}/au1/v1", sandbox.base_url);
+    match (request.method.as_str(), rest) {
+        ("POST", ["patients"]) => {
+            // One client, or a list of them (a clinic importing its client list).
+            let bodies = match request.json() {
+                Ok(Value::Array(items)) => items,
+                Ok(item @ Value::Object(_)) => vec![item],
+                Ok(_) => return message(400, "send a client or a list of clients"),
+                Err(response) => return response,
+            };
+            let mut guard = sandbox.state();
+            let mut created = Vec::new();
+            for body in bodies {
+                let Value::Object(body) = body else {
+                    return message(400, "each client must be an object");
+                };
+                let fields = match user_fields(&body, &PATIENT_FIELDS) {
+                    Ok(fields) => fields,
+                    Err(response) => return response,
+                };
+                let patient = new_patient(&mut guard, &base, fields);
+                let id = patient["id"].as_u64().unwrap_or_default();
+                guard.account(account).patients.insert(id, patient.clone());
+                created.push(Value::Object(patient));
+            }
+            match created.len() {
+                1 => Response::json(201, created.remove(0)),
+                _ => Response::json(201, Value::Array(created)),
+            }
+        }
+        ("GET", ["patients"]) => {
+            let mut state = sandbox.state();
+            Response::json(200, json!(state.account(account).patients.values().collect::<Vec<_>>()))
+        }
+        ("GET", ["patients", id]) => stored(&sandbox.state().account(account).patients, id),
+        ("PATCH", ["patients", id]) => {
+            let fields = match request.object().and_then(|body| user_fields(&body, &PATIENT_FIELDS)) {
+                Ok(fields) => fields,
+                Err(response) => return response,
+            };
+            change(sandbox, account, id, |patient| {
+                patient.extend(fields);
+                patient.insert("label".into(), json!(label(patient)));
+                Ok(())
+            })
+        }
+        ("POST", ["patients", id, "archive"]) => change(sandbox, account, id, |patient| {
+            let now = Value::String(String::new());
+            patient.insert("archived_at".into(), now);
+            Ok(())
+        }),
+        ("POST", ["patients", id, "unarchive"]) => change(sandbox, account, id, |patient| {
+            patient.insert("archived_at".into(), Value::Null);
+            Ok(())
+        }),
+        ("DELETE", ["patients", id]) => change(sandbox, account, id, |patient| {
+            patient.insert("deleted_at".into(), Value::String(String::new()));
+            Ok(())
+        }),
+        ("POST", ["practitioners"]) => {
+            let fields = match request
+                .object()
+                .and_then(|body| user_fields(&body, &PRACTITIONER_FIELDS))
+            {
+                Ok(fields) => fields,
+                Err(response) => return response,
+            };
+            let mut guard = sandbox.state();
+            let id = guard.new_id();
+            let now = guard.now();
+            let mut practitioner = Map::new();
+            practitioner.insert("active".into(), json!(true));
+            practitioner.extend(fields);
+            // Cliniko's published practitioner examples send the id as a string.
+            practitioner.insert("id".into(), json!(id.to_string()));
+            if !practitioner.contains_key("label") {
+                practitioner.insert("label".into(), json!(label(&practitioner)));
+            }
+            practitioner.insert("created_at".into(), json!(now));
+            practitioner.insert("updated_at".into(), json!(now));
+            practitioner.insert("links".into(), json!({"self": format!("{base}/practitioners/{id}")}));
+            guard.account(account).practitioners.insert(id, practitioner.clone());
+            Response::json(201, Value::Object(practitioner))
         }
         _ => not_found(),
     }
@@ -698,15 +742,20 @@ fn stored(records: &BTreeMap<u64, Map<String, Value>>, id: &str) -> Response {
 /// `archived_at` or `deleted_at` when `apply` set one blank to mean "now").
 fn change(
     sandbox: &Sandbox,
+    account: &str,
     id: &str,
     apply: impl FnOnce(&mut Map<String, Value>) -> Result<(), Response>,
 ) -> Response {
     let mut state = sandbox.state();
-    let Some(id) = id.parse::<u64>().ok().filter(|id| state.patients.contains_key(id)) else {
+    let Some(id) = id
+        .parse::<u64>()
+        .ok()
+        .filter(|id| state.account(account).patients.contains_key(id))
+    else {
         return not_found();
     };
     let now = state.now();
-    let Some(patient) = state.patients.get_mut(&id) else {
+    let Some(patient) = state.account(account).patients.get_mut(&id) else {
         return not_found();
     };
     if let Err(response) = apply(patient) {

@@ -113,6 +113,18 @@ pub async fn enable(
         resume_initial_import(deps, group, &current.value).await?;
         return Ok(current);
     }
+    if !vendor.previews_then_imports() {
+        current
+            .value
+            .can_enable_without_preview()
+            .map_err(|refused| AppError::Conflict(refused.0))?;
+        let next = current
+            .value
+            .enabled(Vec::new(), None, &caller.subject, deps.clock.now());
+        let saved = replace(deps, group, current, next, None).await?;
+        tracing::info!(%group, integration = %kind, "integration enabled");
+        return Ok(saved);
+    }
     let preview = match &current.value.latest_preview {
         Some(run) => deps
             .read::<SyncRun>(&keys::sync_run(group, kind, run))
@@ -135,7 +147,9 @@ pub async fn enable(
     let subscriptions = vendor.subscribe(deps, group, &target).await?;
     let now = deps.clock.now();
     let run = SyncRun::queued(group.clone(), kind, RunKind::InitialImport, &caller.subject, now);
-    let next = current.value.enabled(subscriptions, &run.id, &caller.subject, now);
+    let next = current
+        .value
+        .enabled(subscriptions, Some(&run.id), &caller.subject, now);
     let saved = replace(deps, group, current, next, Some(new_run(&run)?)).await?;
     enqueue(deps, &[SyncJob::run(&run)]).await?;
     tracing::info!(%group, integration = %kind, run = %run.id, "integration enabled; initial import queued");

@@ -8,6 +8,7 @@
 //! line in [`vendor`] (and one in [`VendorJob`] if it has jobs of its own). A vendor's
 //! folder uses the framework and the shared use cases, never another vendor's folder.
 
+pub mod cliniko;
 pub mod elation;
 pub mod jobs;
 pub mod lifecycle;
@@ -38,6 +39,19 @@ pub trait Vendor: Sync {
     /// Reads the credentials an admin entered (the body of `PUT …/credentials`) and checks them
     /// with the vendor: refused with the vendor's reason, or what to store.
     async fn verify_credentials(&self, deps: &Deps, body: serde_json::Value) -> Result<Verified, AppError>;
+
+    /// Whether the integration is previewed before it is enabled, and imports everything once
+    /// when it is (Elation); otherwise it is enabled as soon as its credentials are verified
+    /// and reads the vendor when asked (Cliniko).
+    fn previews_then_imports(&self) -> bool {
+        true
+    }
+
+    /// The syncs an admin may ask for once it is active (`RunKind::FullSync`,
+    /// `RunKind::IncrementalSync`); none for a vendor kept in step by webhooks.
+    fn syncs(&self) -> &'static [model::sync::RunKind] {
+        &[]
+    }
 
     /// Subscribes to the vendor's webhooks, delivered to `target`, when the integration is
     /// enabled; subscribing again answers with the existing subscriptions.
@@ -87,6 +101,7 @@ impl VendorJob {
 pub fn vendor(kind: IntegrationKind) -> Option<&'static dyn Vendor> {
     match kind {
         IntegrationKind::Elation => Some(&elation::Elation),
+        IntegrationKind::Cliniko => Some(&cliniko::Cliniko),
         _ => None,
     }
 }

@@ -9,14 +9,16 @@
 use super::connectable;
 use super::jobs::{Job, RunJob, SyncJob, enqueue};
 use super::lifecycle::{self, new_run};
-use crate::paging::{Listing, decode_cursor, encode_cursor, list_records, page_size};
+use crate::paging::{Listing, all_records, decode_cursor, encode_cursor, list_records, page_size};
 use crate::{AppError, Deps, groups};
 use async_trait::async_trait;
 use model::access::Caller;
 use model::integration::IntegrationKind;
 use model::sync::{Entity, PlanAction, PlanCounts, PlanItem, Progress, RunKind, SyncRun};
 use model::{GroupId, SyncRunId};
-use store::{StoreError, Versioned, keys};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use store::{Condition, Record, StoreError, Versioned, Write, keys};
 
 /// Where a run's per-record results are kept (JSON Lines).
 pub fn results_key(group: &GroupId, kind: IntegrationKind, run: &SyncRunId) -> String {
@@ -32,7 +34,12 @@ pub async fn start_preview(
     kind: &str,
 ) -> Result<Versioned<SyncRun>, AppError> {
     let kind = lifecycle::allowed_kind(caller, group, kind)?;
-    connectable(kind)?;
+    if !connectable(kind)?.previews_then_imports() {
+        return Err(AppError::Conflict(format!(
+            "{} has no preview: it is enabled once its credentials are verified, and synced on demand",
+            kind.title()
+        )));
+    }
     let current = lifecycle::this_one(&lifecycle::read(deps, group).await?, kind, deps);
     current
         .value
@@ -45,6 +52,79 @@ pub async fn start_preview(
     enqueue(deps, &[SyncJob::run(&run)]).await?;
     tracing::info!(%group, integration = %kind, run = %run.id, "preview queued");
     Ok(Versioned { version: 1, value: run })
+}
+
+/// Starts a sync of `kind` (a full or an incremental one) on the sync queue (role
+/// `integration_admin`); the integration must be active and offer it. Its progress and results
+/// are read from the run it answers with.
+pub async fn start_sync(
+    deps: &Deps,
+    caller: &Caller,
+    group: &GroupId,
+    kind: &str,
+    request: model::sync::SyncRequest,
+) -> Result<Versioned<SyncRun>, AppError> {
+    let sync = request.mode.run_kind();
+    let kind = lifecycle::allowed_kind(caller, group, kind)?;
+    let vendor = connectable(kind)?;
+    if !vendor.syncs().contains(&sync) {
+        return Err(AppError::Conflict(format!(
+            "{} offers no {} sync",
+            kind.title(),
+            if sync == RunKind::IncrementalSync {
+                "incremental"
+            } else {
+                "full"
+            }
+        )));
+    }
+    let current = lifecycle::this_one(&lifecycle::read(deps, group).await?, kind, deps);
+    if current.value.status != model::integration::IntegrationStatus::Active {
+        return Err(AppError::Conflict(format!(
+            "{} is {}: enable it before syncing",
+            kind.title(),
+            current.value.status.as_str()
+        )));
+    }
+    let run = SyncRun::queued(group.clone(), kind, sync, &caller.subject, deps.clock.now());
+    deps.records.write(vec![new_run(&run)?]).await?;
+    enqueue(deps, &[SyncJob::run(&run)]).await?;
+    tracing::info!(%group, integration = %kind, run = %run.id, kind = ?sync, "sync queued");
+    Ok(Versioned { version: 1, value: run })
+}
+
+/// What a run wrote for one vendor record, stored in the same transaction as the write, so a
+/// run that is resumed knows exactly what it already did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Written {
+    pub entity: Entity,
+    pub vendor_id: String,
+    pub action: PlanAction,
+    /// None when nothing was written (the vendor's record was deleted meanwhile, say).
+    pub carebridge_id: Option<String>,
+}
+
+impl Written {
+    /// The write recording it, for the transaction that writes the record.
+    pub fn write(&self, run: &SyncRun) -> Result<Write, AppError> {
+        let entity = match self.entity {
+            Entity::Practitioner => "practitioner",
+            Entity::Patient => "patient",
+        };
+        Ok(Write::Put {
+            record: Record::encode(keys::sync_item(&run.group, &run.id, entity, &self.vendor_id), 1, self)?,
+            condition: Condition::Absent,
+        })
+    }
+}
+
+/// What `run` has written so far, by entity and vendor id.
+pub(crate) async fn written_so_far(deps: &Deps, run: &SyncRun) -> Result<HashMap<(Entity, String), Written>, AppError> {
+    let records: Vec<Versioned<Written>> = all_records(deps, &run.group, &keys::sync_item_prefix(&run.id)).await?;
+    Ok(records
+        .into_iter()
+        .map(|record| ((record.value.entity, record.value.vendor_id.clone()), record.value))
+        .collect())
 }
 
 /// One run, with its progress while it runs and its counts once finished.

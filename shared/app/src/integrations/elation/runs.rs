@@ -5,8 +5,7 @@
 //! what it already wrote, and ends with exact counts.
 
 use super::inbound::{self, Applied};
-use crate::integrations::runs::report;
-use crate::paging::all_records;
+use crate::integrations::runs::{Written, report, written_so_far};
 use crate::people::{Person, counted, replacement};
 use crate::{AppError, Deps, backfill, finding, groups};
 use chrono::{DateTime, Utc};
@@ -18,9 +17,8 @@ use model::external::ExternalSystem;
 use model::patient::{Context, Patient};
 use model::practitioner::Practitioner;
 use model::sync::{Entity, Existing, Plan, PlanAction, PlanItem, RunKind, SyncRun, plan};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use store::{Condition, Record, StoreError, Versioned, Write, keys};
+use store::{StoreError, Versioned};
 
 /// Reads Elation and does what the run is for: a preview plans, an initial import writes.
 pub(super) async fn perform(
@@ -41,6 +39,10 @@ pub(super) async fn perform(
             existing.plan(&vendor, &ctx).items()
         }
         RunKind::InitialImport => import(deps, &run.value, &vendor, &ctx).await?,
+        // Elation is kept in step by its webhooks: it offers no syncs, so none is started.
+        RunKind::FullSync | RunKind::IncrementalSync => {
+            return Err(AppError::Conflict("Elation runs no syncs".into()));
+        }
     };
     Ok((run, items))
 }
@@ -162,26 +164,9 @@ impl Loaded {
     }
 }
 
-/// What a run wrote for one vendor record, stored with the write.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Written {
-    entity: Entity,
-    vendor_id: String,
-    action: PlanAction,
-    /// None when nothing was written because Elation's record was deleted meanwhile.
-    carebridge_id: Option<String>,
-}
-
 /// How often the import plans again after records changed under it (or after it created the
 /// practitioners that patients point at).
 const IMPORT_ROUNDS: usize = 5;
-
-fn entity_name(entity: Entity) -> &'static str {
-    match entity {
-        Entity::Practitioner => "practitioner",
-        Entity::Patient => "patient",
-    }
-}
 
 /// Writes every practitioner, then every patient, each once; returns every record's outcome.
 async fn import(deps: &Deps, run: &SyncRun, vendor: &Vendor, ctx: &Context) -> Result<Vec<PlanItem>, AppError> {
@@ -241,14 +226,6 @@ async fn import(deps: &Deps, run: &SyncRun, vendor: &Vendor, ctx: &Context) -> R
     Err(AppError::InProgressElsewhere)
 }
 
-async fn written_so_far(deps: &Deps, run: &SyncRun) -> Result<HashMap<(Entity, String), Written>, AppError> {
-    let records: Vec<Versioned<Written>> = all_records(deps, &run.group, &keys::sync_item_prefix(&run.id)).await?;
-    Ok(records
-        .into_iter()
-        .map(|record| ((record.value.entity, record.value.vendor_id.clone()), record.value))
-        .collect())
-}
-
 /// Writes one record with the record of having written it and, like every change applied from
 /// Elation, Elation's `last_modified` for it (so an older webhook replayed later is dropped);
 /// false when something changed under us (or an id it links was taken), so the import plans
@@ -289,14 +266,7 @@ async fn write_one<P: Person>(
         action,
         carebridge_id,
     };
-    writes.push(Write::Put {
-        record: Record::encode(
-            keys::sync_item(group, &run.id, entity_name(item.entity), &item.vendor_id),
-            1,
-            &done,
-        )?,
-        condition: Condition::Absent,
-    });
+    writes.push(done.write(run)?);
     match deps.records.write(writes).await {
         Ok(()) => {
             if target.is_none() && action == PlanAction::Create {

@@ -1,0 +1,289 @@
+//! Cliniko → carebridge syncs: every current client is read (progress `fetched / total`),
+//! judged ([`super::clients::assess`]), planned with the same rules as every vendor import
+//! (`model::sync::plan`) and written, each patient in one transaction with the record of having
+//! written it, so a run that dies and is delivered again resumes where it was.
+//!
+//! A client carebridge cannot take is a failed profile: kept with its reasons (listed at
+//! `…/integrations/cliniko/failed`), tried again by every later sync, and gone from that list
+//! once a sync takes it.
+
+use super::clients::{Client, Reason, assess, display_name};
+use crate::integrations::runs::{Written, report, written_so_far};
+use crate::people::{counted, replacement};
+use crate::{AppError, Deps, backfill, finding, groups};
+use chrono::{DateTime, Utc};
+use connectors::cliniko::PatientList;
+use connectors::cliniko::mapping::patient_input;
+use connectors::cliniko::types::Patient as ClinikoPatient;
+use model::GroupId;
+use model::external::ExternalSystem;
+use model::patient::{Context, Patient};
+use model::sync::{Entity, Existing, PlanAction, PlanItem, RunKind, SyncRun, VendorPatient, Warning, plan};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use store::{Condition, Record, StoreError, Versioned, Write, keys};
+
+/// A Cliniko client carebridge could not sync, as kept and listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FailedProfile {
+    pub cliniko_id: String,
+    pub name: String,
+    pub reasons: Vec<Reason>,
+    /// When a sync first could not take it, and the sync that last tried.
+    pub failing_since: DateTime<Utc>,
+    pub last_run: model::SyncRunId,
+}
+
+/// How often a sync plans again after patients changed under it.
+const ROUNDS: usize = 5;
+
+/// Reads Cliniko and brings its clients into carebridge.
+pub(super) async fn perform(
+    deps: &Deps,
+    run: Versioned<SyncRun>,
+) -> Result<(Versioned<SyncRun>, Vec<PlanItem>), AppError> {
+    if run.value.kind != RunKind::FullSync {
+        return Err(AppError::Conflict(format!("Cliniko runs no {:?} runs", run.value.kind)));
+    }
+    let group = run.value.group.clone();
+    let cliniko = super::client(deps, &group).await?;
+    let mut pages = cliniko.patients(PatientList::Current, None);
+    let mut clients: Vec<ClinikoPatient> = Vec::new();
+    let mut run = run;
+    while let Some(page) = pages.next_page().await? {
+        clients.extend(page);
+        let total = pages.total.map(|t| u32::try_from(t).unwrap_or(u32::MAX));
+        run = report(deps, run, clients.len(), total).await?;
+    }
+    let settings = groups::load(deps, &group).await?.value.settings;
+    let ctx = Context {
+        default_country: settings.default_country,
+        today: deps.clock.now().date_naive(),
+    };
+    let items = bring_in(deps, &run.value, &clients, &ctx).await?;
+    Ok((run, items))
+}
+
+/// Writes every client carebridge can take, records the rest as failed, and answers with every
+/// client's outcome.
+async fn bring_in(
+    deps: &Deps,
+    run: &SyncRun,
+    clients: &[ClinikoPatient],
+    ctx: &Context,
+) -> Result<Vec<PlanItem>, AppError> {
+    let assessed: Vec<(&ClinikoPatient, Client)> = clients.iter().map(|c| (c, assess(c, ctx))).collect();
+    let takeable: Vec<VendorPatient> = assessed
+        .iter()
+        .filter(|(_, judged)| judged.errors.is_empty())
+        .map(|(client, _)| VendorPatient {
+            vendor_id: client.id.to_string(),
+            input: patient_input(client).input,
+            practitioner_vendor_id: None,
+        })
+        .collect();
+    let mut items = write_patients(deps, run, &takeable, ctx).await?;
+    // Warnings the mapping raised (a sex kept as other, say) go with each client's result.
+    let warnings: HashMap<&str, &Vec<Reason>> = assessed
+        .iter()
+        .map(|(_, judged)| (judged.cliniko_id.as_str(), &judged.warnings))
+        .collect();
+    for item in &mut items {
+        for reason in warnings.get(item.vendor_id.as_str()).copied().into_iter().flatten() {
+            item.warnings.push(warning(reason));
+        }
+    }
+    let failed: Vec<Item> = assessed
+        .iter()
+        .filter(|(_, judged)| !judged.errors.is_empty())
+        .map(|(client, judged)| Item {
+            cliniko_id: judged.cliniko_id.clone(),
+            name: display_name(client),
+            reasons: judged.errors.clone(),
+        })
+        .chain(items.iter().filter(|i| i.action == PlanAction::Skip).map(|i| {
+            Item {
+                cliniko_id: i.vendor_id.clone(),
+                name: i.name.clone(),
+                reasons: i
+                    .warnings
+                    .iter()
+                    .map(|w| Reason {
+                        code: w.code.clone(),
+                        field: String::new(),
+                        message: w.message.clone(),
+                    })
+                    .collect(),
+            }
+        }))
+        .collect();
+    let synced: HashSet<&str> = items
+        .iter()
+        .filter(|i| i.action != PlanAction::Skip)
+        .map(|i| i.vendor_id.as_str())
+        .collect();
+    keep_failed(deps, run, &failed, &synced).await?;
+    items.extend(
+        assessed
+            .iter()
+            .filter(|(_, judged)| !judged.errors.is_empty())
+            .map(|(client, judged)| PlanItem {
+                entity: Entity::Patient,
+                vendor_id: judged.cliniko_id.clone(),
+                name: display_name(client),
+                action: PlanAction::Skip,
+                carebridge_id: None,
+                changes: Vec::new(),
+                warnings: judged.errors.iter().chain(&judged.warnings).map(warning).collect(),
+            }),
+    );
+    Ok(items)
+}
+
+fn warning(reason: &Reason) -> Warning {
+    Warning {
+        code: reason.code.clone(),
+        message: reason.message.clone(),
+    }
+}
+
+struct Item {
+    cliniko_id: String,
+    name: String,
+    reasons: Vec<Reason>,
+}
+
+/// Plans the clients against the group's patients and writes each create, update and link
+/// once; answers with each client's outcome (what was done, or found already done).
+async fn write_patients(
+    deps: &Deps,
+    run: &SyncRun,
+    clients: &[VendorPatient],
+    ctx: &Context,
+) -> Result<Vec<PlanItem>, AppError> {
+    let group = &run.group;
+    for _ in 0..ROUNDS {
+        let written = written_so_far(deps, run).await?;
+        let census = finding::census(deps, group).await?;
+        backfill::start_if_needed(deps, &census).await;
+        let search = model::sync::search(ExternalSystem::Cliniko, &[], clients, ctx);
+        let found = finding::read(deps, group, census.plans(Some(&search)), search).await?;
+        let patients: Vec<_> = found
+            .patients
+            .iter()
+            .map(|p| (p.value.id.clone(), p.value.fields.clone()))
+            .collect();
+        let existing = Existing {
+            practitioners: &[],
+            patients: &patients,
+        };
+        let plan = plan(ExternalSystem::Cliniko, &[], clients, existing, ctx);
+        let by_id: HashMap<_, _> = found.patients.iter().map(|p| (&p.value.id, p)).collect();
+        let mut changed_under_us = false;
+        for planned in &plan.patients {
+            let item = &planned.item;
+            let to_write = matches!(item.action, PlanAction::Create | PlanAction::Update | PlanAction::Link)
+                && !written.contains_key(&(item.entity, item.vendor_id.clone()));
+            let Some(fields) = planned.fields.clone().filter(|_| to_write) else {
+                continue;
+            };
+            let target = planned.target.as_ref().and_then(|id| by_id.get(id).copied());
+            changed_under_us |= !write_one(deps, run, item, fields, target).await?;
+        }
+        if !changed_under_us {
+            let written = written_so_far(deps, run).await?;
+            return Ok(plan
+                .items()
+                .into_iter()
+                .map(|mut item| {
+                    if let Some(done) = written.get(&(item.entity, item.vendor_id.clone())) {
+                        if done.action != item.action {
+                            item.changes.clear();
+                        }
+                        item.action = done.action;
+                        item.carebridge_id = done.carebridge_id.clone();
+                    }
+                    item
+                })
+                .collect());
+        }
+    }
+    Err(AppError::InProgressElsewhere)
+}
+
+/// Writes one patient with the record of having written it; false when something changed
+/// under us (the sync plans again).
+async fn write_one(
+    deps: &Deps,
+    run: &SyncRun,
+    item: &PlanItem,
+    fields: model::patient::PatientFields,
+    target: Option<&Versioned<Patient>>,
+) -> Result<bool, AppError> {
+    let (stored, mut writes) = replacement::<Patient>(&run.group, target, fields, deps.clock.now())?;
+    let done = Written {
+        entity: item.entity,
+        vendor_id: item.vendor_id.clone(),
+        action: item.action,
+        carebridge_id: Some(stored.id.to_string()),
+    };
+    writes.push(done.write(run)?);
+    match deps.records.write(writes).await {
+        Ok(()) => {
+            if target.is_none() {
+                counted::<Patient>(deps, &run.group, 1).await;
+            }
+            Ok(true)
+        }
+        Err(StoreError::AlreadyExists(_) | StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => Ok(false),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Keeps every failed profile with its reasons (since when it fails, and this run), and drops
+/// those this run synced.
+async fn keep_failed(deps: &Deps, run: &SyncRun, failed: &[Item], synced: &HashSet<&str>) -> Result<(), AppError> {
+    let group = &run.group;
+    let before: Vec<Versioned<FailedProfile>> = listed(deps, group).await?;
+    let since: HashMap<&str, DateTime<Utc>> = before
+        .iter()
+        .map(|f| (f.value.cliniko_id.as_str(), f.value.failing_since))
+        .collect();
+    let now = deps.clock.now();
+    let mut writes: Vec<Write> = Vec::new();
+    for item in failed {
+        let profile = FailedProfile {
+            cliniko_id: item.cliniko_id.clone(),
+            name: item.name.clone(),
+            reasons: item.reasons.clone(),
+            failing_since: since.get(item.cliniko_id.as_str()).copied().unwrap_or(now),
+            last_run: run.id.clone(),
+        };
+        writes.push(Write::Put {
+            record: Record::encode(
+                keys::failed_profile(group, ExternalSystem::Cliniko, &item.cliniko_id),
+                1,
+                &profile,
+            )?,
+            // Only syncs write these, and each writes what it found last.
+            condition: Condition::Always,
+        });
+    }
+    for fixed in before.iter().filter(|f| synced.contains(f.value.cliniko_id.as_str())) {
+        writes.push(Write::Delete {
+            key: keys::failed_profile(group, ExternalSystem::Cliniko, &fixed.value.cliniko_id),
+            condition: Condition::Always,
+        });
+    }
+    // Not one transaction: each record stands alone, and a sync run again rewrites them all.
+    for write in writes {
+        deps.records.write(vec![write]).await?;
+    }
+    Ok(())
+}
+
+/// Every failed profile of the group, in Cliniko id order.
+pub(crate) async fn listed(deps: &Deps, group: &GroupId) -> Result<Vec<Versioned<FailedProfile>>, AppError> {
+    crate::paging::all_records(deps, group, &keys::failed_profile_prefix(ExternalSystem::Cliniko)).await
+}

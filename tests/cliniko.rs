@@ -1,0 +1,389 @@
+//! Cliniko through the dev host: the API key checked on its shard against the Cliniko sandbox
+//! over HTTP and kept only in Secrets Manager, enabling without a preview, and the client list
+//! with the clients in error first.
+
+use e2e::*;
+use serde_json::Value;
+
+fn admin(group: &str) -> String {
+    token(&[group], &[INTEGRATION_ADMIN])
+}
+
+/// The Cliniko sandbox's control plane, as the clinic's own users use Cliniko.
+async fn clinic(method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    let mut request = reqwest::Client::new().request(method, format!("{}/_sandbox{path}", stack().cliniko));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let answer = request.send().await.unwrap();
+    assert!(
+        answer.status().is_success(),
+        "control plane {path}: {}",
+        answer.status()
+    );
+    answer.json().await.unwrap_or(Value::Null)
+}
+
+/// A key of a new clinic's account on `shard`, and the account's name.
+async fn new_clinic(shard: &str) -> (String, String) {
+    let made = clinic(reqwest::Method::POST, "/keys", Some(json!({"shard": shard}))).await;
+    (
+        made["api_key"].as_str().unwrap().to_owned(),
+        made["account"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn store_key(group: &str, body: &Value) -> Reply {
+    put(&format!("/v1/groups/{group}/integrations/cliniko/credentials"))
+        .token(&admin(group))
+        .json(body)
+        .send()
+        .await
+}
+
+async fn activated(group: &str) {
+    let reply = post(&format!("/v1/groups/{group}/integrations/cliniko/activate"))
+        .token(&admin(group))
+        .send()
+        .await;
+    assert_status(&reply, 200);
+}
+
+async fn stored_secret(group: &str) -> Option<String> {
+    use store::secrets::Secrets;
+    let config = store::aws::load_config().await;
+    let secrets = store::secrets::SecretsManager::new(store::aws::secrets_manager(&config));
+    let name = format!("carebridge/{}/{group}/cliniko", stack().stage);
+    secrets.get(&name).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_bad_key_is_refused_on_save_and_a_good_one_is_kept_only_in_secrets_manager() {
+    let group = new_group().await;
+    activated(&group).await;
+    let (key, _) = new_clinic("au2").await;
+
+    let unknown = store_key(&group, &json!({"api_key": "MS0xLW5vdC1hLXJlYWwta2V5-au2"})).await;
+    assert_status(&unknown, 422);
+    assert_eq!(unknown.problem(), "vendor-refused");
+    assert!(
+        unknown.body["detail"].as_str().unwrap().contains("not valid"),
+        "Cliniko's reason: {}",
+        unknown.text
+    );
+    let wrong_shard = store_key(
+        &group,
+        &json!({"api_key": format!("{}-uk1", key.rsplit_once('-').unwrap().0)}),
+    )
+    .await;
+    assert_status(&wrong_shard, 422);
+    let garbled = store_key(&group, &json!({"api_key": "has spaces in it"})).await;
+    assert_status(&garbled, 422);
+    assert_eq!(
+        garbled.field_errors(),
+        [("api_key".to_owned(), "invalid_api_key".to_owned())]
+    );
+    let stranger = store_key(&group, &json!({"api_key": key, "password": "x"})).await;
+    assert_status(&stranger, 400);
+    assert_eq!(
+        stored_secret(&group).await,
+        None,
+        "nothing is kept until Cliniko accepts a key"
+    );
+
+    let saved = store_key(&group, &json!({"api_key": key})).await;
+    assert_status(&saved, 200);
+    assert!(
+        saved.body["base_url"].as_str().unwrap().ends_with("/au2/v1"),
+        "the key's shard picks the host"
+    );
+    assert!(saved.body["credentials_verified_at"].is_string());
+    assert!(!saved.text.contains(&key), "the key is never returned");
+    assert!(stored_secret(&group).await.unwrap().contains(&key));
+    let read = get(&format!("/v1/groups/{group}/integrations/cliniko"))
+        .token(&admin(&group))
+        .send()
+        .await;
+    assert!(!read.text.contains(&key));
+}
+
+#[tokio::test]
+async fn cliniko_is_enabled_once_its_key_is_verified_without_a_preview() {
+    let group = new_group().await;
+    activated(&group).await;
+    let enable = |group: String| async move {
+        post(&format!("/v1/groups/{group}/integrations/cliniko/enable"))
+            .token(&admin(&group))
+            .send()
+            .await
+    };
+    let early = enable(group.clone()).await;
+    assert_status(&early, 409);
+    assert!(early.body["detail"].as_str().unwrap().contains("no credentials"));
+
+    let (key, _) = new_clinic("au3").await;
+    assert_status(&store_key(&group, &json!({"api_key": key})).await, 200);
+    let preview = post(&format!("/v1/groups/{group}/integrations/cliniko/preview"))
+        .token(&admin(&group))
+        .send()
+        .await;
+    assert_status(&preview, 409);
+    assert!(preview.body["detail"].as_str().unwrap().contains("no preview"));
+    let enabled = enable(group.clone()).await;
+    assert_status(&enabled, 202);
+    assert_eq!(enabled.body["status"], "active");
+    assert!(
+        enabled.body.get("initial_import").is_none(),
+        "nothing is imported until asked"
+    );
+}
+
+#[tokio::test]
+async fn the_client_list_shows_the_clients_in_error_first_each_with_its_reasons() {
+    let group = new_group_with(json!({"default_country": "AU"})).await;
+    activated(&group).await;
+    let (key, account) = new_clinic("au2").await;
+    assert_status(&store_key(&group, &json!({"api_key": key})).await, 200);
+    // 300 clients; every tenth lacks something the guide requires.
+    let clients: Vec<Value> = (0..300)
+        .map(|n| {
+            let mut client = json!({
+                "first_name": format!("Client{n:03}"), "last_name": "Cliniko",
+                "date_of_birth": "1980-02-03", "sex": "Female", "email": format!("client{n}@example.com"),
+            });
+            if n % 10 == 3 {
+                let gone = ["first_name", "last_name", "date_of_birth", "sex", "email"][(n / 10) % 5];
+                client.as_object_mut().unwrap().remove(gone);
+            }
+            client
+        })
+        .collect();
+    clinic(
+        reqwest::Method::POST,
+        &format!("/accounts/{account}/patients"),
+        Some(Value::Array(clients)),
+    )
+    .await;
+
+    let mut listed = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(cursor) => format!("/v1/groups/{group}/integrations/cliniko/patients?limit=200&cursor={cursor}"),
+            None => format!("/v1/groups/{group}/integrations/cliniko/patients?limit=200"),
+        };
+        let page = get(&path).token(&admin(&group)).send().await;
+        assert_status(&page, 200);
+        listed.extend(page.body["items"].as_array().unwrap().iter().cloned());
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(listed.len(), 300);
+    let in_error: Vec<&Value> = listed
+        .iter()
+        .take_while(|c| !c["errors"].as_array().unwrap().is_empty())
+        .collect();
+    assert_eq!(in_error.len(), 30, "the 30 in error come first");
+    assert!(listed[30..].iter().all(|c| c["errors"].as_array().unwrap().is_empty()));
+    let codes: std::collections::BTreeSet<&str> = in_error
+        .iter()
+        .map(|c| c["errors"][0]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes.into_iter().collect::<Vec<_>>(),
+        [
+            "missing_date_of_birth",
+            "missing_email",
+            "missing_first_name",
+            "missing_last_name",
+            "missing_sex"
+        ]
+    );
+    assert!(
+        in_error.iter().all(|c| c["errors"].as_array().unwrap().len() == 1),
+        "one reason each"
+    );
+
+    let coach = token(&[&group], &["group_admin"]);
+    let refused = get(&format!("/v1/groups/{group}/integrations/cliniko/patients"))
+        .token(&coach)
+        .send()
+        .await;
+    assert_status(&refused, 403);
+}
+
+/// A group with Cliniko enabled on a new clinic's key: the group and the clinic's account.
+async fn connected_group() -> (String, String) {
+    let group = new_group_with(json!({"default_country": "AU"})).await;
+    activated(&group).await;
+    let (key, account) = new_clinic("au2").await;
+    assert_status(&store_key(&group, &json!({"api_key": key})).await, 200);
+    let enabled = post(&format!("/v1/groups/{group}/integrations/cliniko/enable"))
+        .token(&admin(&group))
+        .send()
+        .await;
+    assert_status(&enabled, 202);
+    (group, account)
+}
+
+/// Starts a sync and reads its run until it has finished.
+async fn synced(group: &str, body: Option<Value>) -> Value {
+    let mut start = post(&format!("/v1/groups/{group}/integrations/cliniko/syncs")).token(&admin(group));
+    if let Some(body) = body {
+        start = start.json(&body);
+    }
+    let started = start.send().await;
+    assert_status(&started, 202);
+    let run = started.body["id"].as_str().unwrap().to_owned();
+    for _ in 0..600 {
+        let reply = get(&format!("/v1/groups/{group}/integrations/cliniko/runs/{run}"))
+            .token(&admin(group))
+            .send()
+            .await;
+        if matches!(reply.body["status"].as_str(), Some("succeeded" | "failed")) {
+            return reply.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("sync {run} did not finish within 120 s");
+}
+
+async fn every_failed(group: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = get(&format!(
+            "/v1/groups/{group}/integrations/cliniko/failed?limit=200{cursor}"
+        ))
+        .token(&admin(group))
+        .send()
+        .await;
+        assert_status(&page, 200);
+        all.extend(page.body["items"].as_array().unwrap().iter().cloned());
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return all,
+        }
+    }
+}
+
+/// Client `n` of a clinic: every twentieth lacks one field the guide requires.
+fn generated_client(n: usize) -> Value {
+    let mut client = json!({
+        "first_name": format!("Client{n:04}"), "last_name": "Synced", "date_of_birth": "1975-06-07",
+        "sex": if n.is_multiple_of(2) { "Female" } else { "Male" }, "email": format!("client{n}@clinic.example"),
+        "patient_phone_numbers": [{"phone_type": "Mobile", "number": "0412 345 678"}],
+        "address_1": "1 Smith Street", "city": "Melbourne", "state": "VIC", "post_code": "3000",
+        "country_code": "AU",
+    });
+    if n % 20 == 7 {
+        let gone = ["first_name", "last_name", "date_of_birth", "sex", "email"][(n / 20) % 5];
+        client.as_object_mut().unwrap().remove(gone);
+    }
+    client
+}
+
+#[tokio::test]
+async fn a_full_sync_takes_every_complete_client_once_and_keeps_the_rest_as_failed_until_fixed() {
+    let (group, account) = connected_group().await;
+    let clients: Vec<Value> = (0..1000).map(generated_client).collect();
+    let created = clinic(
+        reqwest::Method::POST,
+        &format!("/accounts/{account}/patients"),
+        Some(Value::Array(clients)),
+    )
+    .await;
+
+    let run = synced(&group, None).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["kind"], "full_sync");
+    assert_eq!(run["outcome"], json!({"synced": 950, "failed": 50}));
+    assert_eq!(run["progress"], json!({"fetched": 1000, "total": 1000}));
+    assert_eq!(all_patients(&group).await.len(), 950);
+
+    let failed = every_failed(&group).await;
+    assert_eq!(failed.len(), 50);
+    assert!(
+        failed.iter().all(|f| f["reasons"].as_array().unwrap().len() == 1),
+        "one reason each"
+    );
+    let skipped = get(&format!(
+        "/v1/groups/{group}/integrations/cliniko/runs/{}/results?filter=skip&limit=200",
+        run["id"].as_str().unwrap()
+    ))
+    .token(&admin(&group))
+    .send()
+    .await;
+    assert_eq!(skipped.body["items"].as_array().unwrap().len(), 50);
+    assert!(
+        skipped.body["items"][0]["warnings"][0]["code"]
+            .as_str()
+            .unwrap()
+            .starts_with("missing_")
+    );
+
+    // The clinic fixes 20 of them in Cliniko; the next sync takes those, and only those.
+    let broken = created
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| n % 20 == 7);
+    for (fixed, (_, client)) in broken.take(20).enumerate() {
+        let mut repair = serde_json::Map::new();
+        for (field, value) in [
+            ("first_name", json!(format!("Fixed{fixed}"))),
+            ("last_name", json!("Fixed")),
+            ("date_of_birth", json!("1975-06-07")),
+            ("sex", json!("Female")),
+            ("email", json!(format!("fixed{fixed}@clinic.example"))),
+        ] {
+            if client[field].is_null() || client[field] == "" {
+                repair.insert(field.into(), value);
+            }
+        }
+        assert_eq!(repair.len(), 1, "each broken client lacks one field: {client}");
+        let id = client["id"].as_u64().unwrap();
+        clinic(
+            reqwest::Method::PATCH,
+            &format!("/accounts/{account}/patients/{id}"),
+            Some(Value::Object(repair)),
+        )
+        .await;
+    }
+    let again = synced(&group, Some(json!({"mode": "full"}))).await;
+    assert_eq!(again["outcome"], json!({"synced": 970, "failed": 30}), "{again}");
+    assert_eq!(all_patients(&group).await.len(), 970, "nobody is created twice");
+    assert_eq!(every_failed(&group).await.len(), 30);
+    let counts = &again["counts"]["patients"];
+    assert_eq!(
+        (counts["create"].as_u64(), counts["unchanged"].as_u64()),
+        (Some(20), Some(950)),
+        "{counts}"
+    );
+}
+
+#[tokio::test]
+async fn a_sync_is_refused_until_cliniko_is_enabled_and_an_unknown_mode_is_named() {
+    let group = new_group().await;
+    activated(&group).await;
+    let early = post(&format!("/v1/groups/{group}/integrations/cliniko/syncs"))
+        .token(&admin(&group))
+        .send()
+        .await;
+    assert_status(&early, 409);
+    let (group, _) = connected_group().await;
+    let odd = post(&format!("/v1/groups/{group}/integrations/cliniko/syncs"))
+        .token(&admin(&group))
+        .json(&json!({"mode": "sideways"}))
+        .send()
+        .await;
+    assert_status(&odd, 400);
+    let elation = post(&format!("/v1/groups/{group}/integrations/elation/syncs"))
+        .token(&admin(&group))
+        .send()
+        .await;
+    assert_status(&elation, 409);
+}
