@@ -387,3 +387,98 @@ async fn a_sync_is_refused_until_cliniko_is_enabled_and_an_unknown_mode_is_named
         .await;
     assert_status(&elation, 409);
 }
+
+#[tokio::test]
+async fn a_field_cliniko_keeps_cannot_be_edited_here_while_the_patient_is_linked_to_cliniko() {
+    let (group, account) = connected_group().await;
+    clinic(
+        reqwest::Method::POST,
+        &format!("/accounts/{account}/patients"),
+        Some(generated_client(1)),
+    )
+    .await;
+    assert_eq!(synced(&group, None).await["outcome"], json!({"synced": 1, "failed": 0}));
+    let patient = all_patients(&group).await.remove(0);
+    let id = patient["id"].as_str().unwrap();
+    let edit = |body: Value, version: u64| {
+        let group = group.clone();
+        async move {
+            patch(&format!("/v1/groups/{group}/patients/{id}"))
+                .token(&token(&[&group], &["group_admin"]))
+                .header("If-Match", &format!("\"{version}\""))
+                .raw("application/merge-patch+json", body.to_string())
+                .send()
+                .await
+        }
+    };
+    let refused = edit(json!({"first_name": "Renamed", "email": "new@example.com"}), 1).await;
+    assert_status(&refused, 409);
+    let detail = refused.body["detail"].as_str().unwrap();
+    assert!(detail.contains("Cliniko keeps email, first_name"), "{detail}");
+    // carebridge's own fields stay the caller's.
+    assert_status(&edit(json!({"middle_name": "Own"}), 1).await, 200);
+}
+
+#[tokio::test]
+async fn opening_a_client_from_cliniko_creates_then_updates_one_profile_and_names_what_is_missing() {
+    let (group, account) = connected_group().await;
+    let client = clinic(
+        reqwest::Method::POST,
+        &format!("/accounts/{account}/patients"),
+        Some(generated_client(2)),
+    )
+    .await;
+    let id = client["id"].as_u64().unwrap();
+    let member = token(&[&group], &[]);
+    let open = |id: String| {
+        let (group, member) = (group.clone(), member.clone());
+        async move {
+            get(&format!("/v1/groups/{group}/integrations/cliniko/open?patient_id={id}"))
+                .token(&member)
+                .send()
+                .await
+        }
+    };
+    let created = open(id.to_string()).await;
+    assert_status(&created, 201);
+    assert_eq!(created.body["first_name"], "Client0002");
+    assert_eq!(created.body["external_ids"]["cliniko"], id.to_string());
+
+    clinic(
+        reqwest::Method::PATCH,
+        &format!("/accounts/{account}/patients/{id}"),
+        Some(json!({"last_name": "Renamed"})),
+    )
+    .await;
+    let updated = open(id.to_string()).await;
+    assert_status(&updated, 200);
+    assert_eq!(
+        (updated.body["id"].clone(), updated.body["last_name"].clone()),
+        (created.body["id"].clone(), json!("Renamed"))
+    );
+    assert_eq!(all_patients(&group).await.len(), 1, "one profile, opened twice");
+
+    let lacking = clinic(
+        reqwest::Method::POST,
+        &format!("/accounts/{account}/patients"),
+        Some(json!({"first_name": "No", "last_name": "Birthday", "sex": "Male"})),
+    )
+    .await;
+    let refused = open(lacking["id"].to_string()).await;
+    assert_status(&refused, 422);
+    assert_eq!(
+        refused.field_errors(),
+        [
+            ("date_of_birth".to_owned(), "missing_date_of_birth".to_owned()),
+            ("email".to_owned(), "missing_email".to_owned())
+        ]
+    );
+    assert_eq!(every_failed(&group).await.len(), 1, "kept as failed");
+    assert_status(&open("999".into()).await, 404);
+    assert_status(&open("not-an-id".into()).await, 400);
+    let stranger = get(&format!("/v1/groups/{group}/integrations/cliniko/open?patient_id={id}"))
+        .token(&token(&["some-other-group"], &[]))
+        .send()
+        .await;
+    assert_status(&stranger, 403);
+}

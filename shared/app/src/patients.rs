@@ -83,6 +83,10 @@ impl Person for Patient {
         }
     }
 
+    fn may_edit(before: &PatientFields, after: &PatientFields) -> Result<(), crate::AppError> {
+        crate::integrations::may_edit_patient(before, after)
+    }
+
     fn edited(deps: &crate::Deps, before: &PatientFields, after: &Patient) -> impl Future<Output = ()> + Send {
         crate::integrations::patient_edited(deps, before, after)
     }

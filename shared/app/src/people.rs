@@ -48,6 +48,10 @@ pub trait Person {
         created_at: DateTime<Utc>,
         updated_at: DateTime<Utc>,
     ) -> Self::Stored;
+    /// Whether a caller may make this edit: a field a vendor keeps is not the caller's to change.
+    fn may_edit(_before: &Self::Fields, _after: &Self::Fields) -> Result<(), AppError> {
+        Ok(())
+    }
     /// What else follows a caller's edit (e.g. telling a vendor that keeps the record). The
     /// edit is already stored; this must not fail it.
     fn edited(_deps: &Deps, _before: &Self::Fields, _after: &Self::Stored) -> impl Future<Output = ()> + Send {
@@ -121,6 +125,7 @@ pub async fn update<P: Person>(
     if &fields == old_fields {
         return Ok(current);
     }
+    P::may_edit(old_fields, &fields)?;
     check_references::<P>(deps, group_id, &fields).await?;
     let id = P::id(&current.value).clone();
     let stored = P::assemble(id, group_id.clone(), fields, P::created_at(&current.value), now);

@@ -1,15 +1,18 @@
-//! Cliniko's own routes: its client list as carebridge would take it.
+//! Cliniko's own routes: its client list as carebridge would take it, the profiles syncs could
+//! not take, and the address a clinic opens from Cliniko.
 
-use super::{Answer, Call, json};
-use crate::openapi::{ClinikoClientPage, FailedProfilePage, Problems};
+use super::{Answer, Call, json, record};
+use crate::openapi::{ClinikoClientPage, FailedProfilePage, Problems, Versioned};
 use crate::request;
 use app::integrations::cliniko::clients;
+use model::patient::Patient;
 use utoipa::OpenApi;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Clients,
     Failed,
+    Open,
 }
 
 pub(super) const ROUTES: &[(Route, &str, &str)] = &[
@@ -19,6 +22,7 @@ pub(super) const ROUTES: &[(Route, &str, &str)] = &[
         "GET",
     ),
     (Route::Failed, "/v1/groups/{group}/integrations/cliniko/failed", "GET"),
+    (Route::Open, "/v1/groups/{group}/integrations/cliniko/open", "GET"),
 ];
 
 pub(super) async fn dispatch(call: &Call<'_>, route: Route, _method: &str, params: &[&str]) -> Answer {
@@ -26,11 +30,12 @@ pub(super) async fn dispatch(call: &Call<'_>, route: Route, _method: &str, param
     match route {
         Route::Clients => list_clients(call, &group).await,
         Route::Failed => list_failed(call, &group).await,
+        Route::Open => open_client(call, &group).await,
     }
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(list_clients, list_failed))]
+#[openapi(paths(list_clients, list_failed, open_client))]
 pub(super) struct Paths;
 
 #[utoipa::path(
@@ -65,4 +70,23 @@ pub(crate) async fn list_failed(call: &Call<'_>, group: &model::GroupId) -> Answ
     let cursor = request::query(call.request, "cursor");
     let page = app::integrations::cliniko::failed(call.deps, &call.caller, group, cursor, limit).await?;
     Ok(json(200, &FailedProfilePage::from(page)))
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/integrations/cliniko/open", tag = "integrations",
+    description = "The address a clinic enters in Cliniko as a connected patient app (Settings → Integrations): opening it from a client's page in Cliniko sends the client's id as `patient_id`. carebridge fetches that one client, creates (201) or updates (200) its profile, linked by Cliniko id, and answers with it. A client lacking what carebridge needs answers 422 with each missing field (`missing_first_name`, …) and is kept in `…/cliniko/failed`. Any caller of the group may open a client; Cliniko must be active (409 otherwise).",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("patient_id" = String, Query, description = "The client's Cliniko id, as Cliniko sends it")
+    ),
+    responses((status = 200, body = Versioned<Patient>, headers(("ETag" = String))), (status = 201, body = Versioned<Patient>, headers(("ETag" = String), ("Location" = String))), Problems)
+)]
+pub(crate) async fn open_client(call: &Call<'_>, group: &model::GroupId) -> Answer {
+    let raw = request::query(call.request, "patient_id");
+    let opened = app::integrations::cliniko::open::open(call.deps, &call.caller, group, raw).await?;
+    if opened.created {
+        let location = format!("/v1/groups/{group}/patients/{}", opened.patient.value.id);
+        return Ok(record(201, opened.patient, Some(location)));
+    }
+    Ok(record(200, opened.patient, None))
 }

@@ -77,6 +77,13 @@ pub trait Vendor: Sync {
         None
     }
 
+    /// The patient fields this vendor keeps for a patient linked to it, which carebridge's
+    /// callers may not edit (profile data that flows one way, vendor → carebridge); none for a
+    /// vendor kept in step both ways.
+    fn owned_patient_fields(&self, _linked: &PatientFields) -> &'static [&'static str] {
+        &[]
+    }
+
     /// After a caller's edit of a patient (already stored): what the vendor should hear of it.
     /// A failure is logged naming the patient, never returned: the edit stands.
     async fn patient_edited(&self, _deps: &Deps, _before: &PatientFields, _after: &Patient) {}
@@ -109,6 +116,28 @@ pub fn vendor(kind: IntegrationKind) -> Option<&'static dyn Vendor> {
 /// The vendor carebridge connects to for `kind`, or a refusal naming it.
 pub(crate) fn connectable(kind: IntegrationKind) -> Result<&'static dyn Vendor, AppError> {
     vendor(kind).ok_or_else(|| AppError::Conflict(format!("carebridge does not connect to {} yet", kind.title())))
+}
+
+/// Refuses a caller's edit of fields a vendor keeps for the patient (409 naming the vendor and
+/// the fields), so nothing is silently overwritten at the vendor's next sync.
+pub(crate) fn may_edit_patient(before: &PatientFields, after: &PatientFields) -> Result<(), AppError> {
+    let changed: Vec<String> = after.changes_from(before).into_iter().map(|c| c.field).collect();
+    for vendor in IntegrationKind::ALL.into_iter().filter_map(vendor) {
+        let owned = vendor.owned_patient_fields(before);
+        let taken: Vec<&str> = changed
+            .iter()
+            .map(String::as_str)
+            .filter(|field| owned.contains(field))
+            .collect();
+        if !taken.is_empty() {
+            let owner = vendor.kind().title();
+            return Err(AppError::Conflict(format!(
+                "{owner} keeps {} for this patient, who is linked to {owner}: change them in {owner}, and its next sync brings them here",
+                taken.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Tells every vendor of a caller's edit of a patient.

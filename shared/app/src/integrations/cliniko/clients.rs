@@ -9,6 +9,7 @@ use crate::{AppError, Deps, groups};
 use connectors::cliniko::PatientList;
 use connectors::cliniko::mapping::{Mapped, REQUIRED, missing, patient_input};
 use connectors::cliniko::types::Patient;
+use model::FieldError;
 use model::GroupId;
 use model::access::Caller;
 use model::integration::IntegrationKind;
@@ -40,33 +41,43 @@ pub struct Reason {
     pub message: String,
 }
 
-/// How a client fares: its errors (none when it can be synced) and warnings.
-pub(crate) fn assess(patient: &Patient, ctx: &Context) -> Client {
+/// Why carebridge cannot take a client as it is: each required field it lacks, then each value
+/// it cannot read (none when it can be synced).
+pub(crate) fn problems(patient: &Patient, ctx: &Context) -> Vec<FieldError> {
     let lacking = missing(patient);
-    let mut errors: Vec<Reason> = REQUIRED
+    let mut errors: Vec<FieldError> = REQUIRED
         .iter()
         .filter(|(_, code)| lacking.contains(code))
-        .map(|(field, code)| Reason {
-            code: (*code).to_owned(),
-            field: (*field).to_owned(),
-            message: format!("Cliniko has no {} for this client", field.replace('_', " ")),
+        .map(|(field, code)| {
+            FieldError::new(
+                *field,
+                code,
+                format!("Cliniko has no {} for this client", field.replace('_', " ")),
+            )
         })
         .collect();
-    let Mapped { input, warnings } = patient_input(patient);
-    if let Err(invalid) = input.validate(ctx) {
-        let missing_fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>();
-        let more: Vec<Reason> = invalid
+    if let Err(invalid) = patient_input(patient).input.validate(ctx) {
+        let more: Vec<FieldError> = invalid
             .0
             .into_iter()
-            .filter(|e| !missing_fields.contains(&e.field.as_str()))
-            .map(|e| Reason {
-                code: e.code.to_owned(),
-                field: e.field,
-                message: e.message,
-            })
+            .filter(|e| !errors.iter().any(|known| known.field == e.field))
             .collect();
         errors.extend(more);
     }
+    errors
+}
+
+/// How a client fares: its errors (none when it can be synced) and warnings.
+pub(crate) fn assess(patient: &Patient, ctx: &Context) -> Client {
+    let errors = problems(patient, ctx)
+        .into_iter()
+        .map(|e| Reason {
+            code: e.code.to_owned(),
+            field: e.field,
+            message: e.message,
+        })
+        .collect();
+    let Mapped { warnings, .. } = patient_input(patient);
     let warnings = warnings
         .into_iter()
         .map(|(code, value)| Reason {

@@ -7,6 +7,7 @@
 //! - [`sync`]: full syncs on demand, and the profiles they could not take.
 
 pub mod clients;
+pub mod open;
 pub mod sync;
 
 use super::lifecycle::stored_secret;
@@ -17,6 +18,7 @@ use connectors::cliniko::ApiKey;
 use connectors::http::Open;
 use model::GroupId;
 use model::integration::IntegrationKind;
+use model::patient::PatientFields;
 use model::sync::{PlanItem, RunKind, SyncRun};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -71,6 +73,14 @@ impl Vendor for Cliniko {
 
     fn previews_then_imports(&self) -> bool {
         false
+    }
+
+    /// Profile data flows one way: Cliniko's fields are Cliniko's while the patient is linked.
+    fn owned_patient_fields(&self, linked: &PatientFields) -> &'static [&'static str] {
+        match connectors::cliniko::mapping::cliniko_id(linked) {
+            Some(_) => &connectors::cliniko::mapping::OWNED_FIELDS,
+            None => &[],
+        }
     }
 
     fn syncs(&self) -> &'static [RunKind] {

@@ -30,9 +30,11 @@ pub struct FailedProfile {
     pub cliniko_id: String,
     pub name: String,
     pub reasons: Vec<Reason>,
-    /// When a sync first could not take it, and the sync that last tried.
+    /// When carebridge first could not take it, and the sync that last tried (none when it was
+    /// only opened from Cliniko).
     pub failing_since: DateTime<Utc>,
-    pub last_run: model::SyncRunId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<model::SyncRunId>,
 }
 
 /// How often a sync plans again after patients changed under it.
@@ -83,7 +85,7 @@ async fn bring_in(
             practitioner_vendor_id: None,
         })
         .collect();
-    let mut items = write_patients(deps, run, &takeable, ctx).await?;
+    let mut items = write_patients(deps, &run.group, Some(run), &takeable, ctx).await?;
     // Warnings the mapping raised (a sex kept as other, say) go with each client's result.
     let warnings: HashMap<&str, &Vec<Reason>> = assessed
         .iter()
@@ -155,16 +157,20 @@ struct Item {
 }
 
 /// Plans the clients against the group's patients and writes each create, update and link
-/// once; answers with each client's outcome (what was done, or found already done).
-async fn write_patients(
+/// once (within `run`, when one does it); answers with each client's outcome (what was done, or
+/// found already done).
+pub(super) async fn write_patients(
     deps: &Deps,
-    run: &SyncRun,
+    group: &GroupId,
+    run: Option<&SyncRun>,
     clients: &[VendorPatient],
     ctx: &Context,
 ) -> Result<Vec<PlanItem>, AppError> {
-    let group = &run.group;
     for _ in 0..ROUNDS {
-        let written = written_so_far(deps, run).await?;
+        let written = match run {
+            Some(run) => written_so_far(deps, run).await?,
+            None => HashMap::new(),
+        };
         let census = finding::census(deps, group).await?;
         backfill::start_if_needed(deps, &census).await;
         let search = model::sync::search(ExternalSystem::Cliniko, &[], clients, ctx);
@@ -189,10 +195,13 @@ async fn write_patients(
                 continue;
             };
             let target = planned.target.as_ref().and_then(|id| by_id.get(id).copied());
-            changed_under_us |= !write_one(deps, run, item, fields, target).await?;
+            changed_under_us |= !write_one(deps, group, run, item, fields, target).await?;
         }
         if !changed_under_us {
-            let written = written_so_far(deps, run).await?;
+            let written = match run {
+                Some(run) => written_so_far(deps, run).await?,
+                None => HashMap::new(),
+            };
             return Ok(plan
                 .items()
                 .into_iter()
@@ -212,27 +221,30 @@ async fn write_patients(
     Err(AppError::InProgressElsewhere)
 }
 
-/// Writes one patient with the record of having written it; false when something changed
-/// under us (the sync plans again).
+/// Writes one patient, with the record of having written it when a run does it; false when
+/// something changed under us (the sync plans again).
 async fn write_one(
     deps: &Deps,
-    run: &SyncRun,
+    group: &GroupId,
+    run: Option<&SyncRun>,
     item: &PlanItem,
     fields: model::patient::PatientFields,
     target: Option<&Versioned<Patient>>,
 ) -> Result<bool, AppError> {
-    let (stored, mut writes) = replacement::<Patient>(&run.group, target, fields, deps.clock.now())?;
-    let done = Written {
-        entity: item.entity,
-        vendor_id: item.vendor_id.clone(),
-        action: item.action,
-        carebridge_id: Some(stored.id.to_string()),
-    };
-    writes.push(done.write(run)?);
+    let (stored, mut writes) = replacement::<Patient>(group, target, fields, deps.clock.now())?;
+    if let Some(run) = run {
+        let done = Written {
+            entity: item.entity,
+            vendor_id: item.vendor_id.clone(),
+            action: item.action,
+            carebridge_id: Some(stored.id.to_string()),
+        };
+        writes.push(done.write(run)?);
+    }
     match deps.records.write(writes).await {
         Ok(()) => {
             if target.is_none() {
-                counted::<Patient>(deps, &run.group, 1).await;
+                counted::<Patient>(deps, group, 1).await;
             }
             Ok(true)
         }
@@ -258,7 +270,7 @@ async fn keep_failed(deps: &Deps, run: &SyncRun, failed: &[Item], synced: &HashS
             name: item.name.clone(),
             reasons: item.reasons.clone(),
             failing_since: since.get(item.cliniko_id.as_str()).copied().unwrap_or(now),
-            last_run: run.id.clone(),
+            last_run: Some(run.id.clone()),
         };
         writes.push(Write::Put {
             record: Record::encode(
@@ -280,6 +292,42 @@ async fn keep_failed(deps: &Deps, run: &SyncRun, failed: &[Item], synced: &HashS
     for write in writes {
         deps.records.write(vec![write]).await?;
     }
+    Ok(())
+}
+
+/// Keeps one client as failed, outside any run (opened from Cliniko), or drops it once taken.
+pub(super) async fn keep_one(
+    deps: &Deps,
+    group: &GroupId,
+    client: &Client,
+    last_run: Option<&model::SyncRunId>,
+) -> Result<(), AppError> {
+    let key = keys::failed_profile(group, ExternalSystem::Cliniko, &client.cliniko_id);
+    let before = deps.read::<FailedProfile>(&key).await?;
+    if client.errors.is_empty() {
+        if before.is_some() {
+            deps.records
+                .write(vec![Write::Delete {
+                    key,
+                    condition: Condition::Always,
+                }])
+                .await?;
+        }
+        return Ok(());
+    }
+    let profile = FailedProfile {
+        cliniko_id: client.cliniko_id.clone(),
+        name: client.name.clone(),
+        reasons: client.errors.clone(),
+        failing_since: before.as_ref().map_or(deps.clock.now(), |b| b.value.failing_since),
+        last_run: last_run.cloned().or(before.and_then(|b| b.value.last_run)),
+    };
+    deps.records
+        .write(vec![Write::Put {
+            record: Record::encode(key, 1, &profile)?,
+            condition: Condition::Always,
+        }])
+        .await?;
     Ok(())
 }
 

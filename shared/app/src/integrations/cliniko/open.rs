@@ -1,0 +1,69 @@
+//! Opening a client from Cliniko: the URL a clinic enters as a "connected patient app"
+//! (Cliniko's custom patient buttons) is requested with `patient_id=<Cliniko id>` when a user of
+//! the clinic opens the app from a client's page. carebridge fetches that one client, creates or
+//! updates its profile (linked by Cliniko id) and answers with it; a client missing what the
+//! guide requires answers with the list of what is missing, and is kept as failed.
+
+use super::clients::{assess, problems};
+use super::sync::{keep_one, write_patients};
+use crate::integrations::lifecycle;
+use crate::{AppError, Deps, groups};
+use connectors::cliniko::mapping::patient_input;
+use connectors::cliniko::types::Id;
+use model::access::{Action, Caller, authorize};
+use model::external::ExternalSystem;
+use model::integration::{IntegrationKind, IntegrationStatus};
+use model::lookup::Lookup;
+use model::patient::{Context, Patient};
+use model::sync::{PlanAction, VendorPatient};
+use model::{GroupId, ValidationErrors};
+use store::Versioned;
+
+/// What opening a client did.
+pub struct Opened {
+    pub patient: Versioned<Patient>,
+    /// True when carebridge had no profile for the client before.
+    pub created: bool,
+}
+
+/// Syncs the one client `raw_id` names and answers with its profile. Any caller of the group
+/// may open a client (a practitioner, from Cliniko); Cliniko must be active in the group.
+pub async fn open(deps: &Deps, caller: &Caller, group: &GroupId, raw_id: Option<&str>) -> Result<Opened, AppError> {
+    authorize(caller, Some(group), Action::ReadRecords)?;
+    let id: Id = raw_id.and_then(|raw| raw.parse().ok()).ok_or_else(|| {
+        AppError::BadBody("patient_id must be the Cliniko id of a client, as Cliniko sends it".into())
+    })?;
+    let integration = lifecycle::this_one(&lifecycle::read(deps, group).await?, IntegrationKind::Cliniko, deps);
+    if integration.value.status != IntegrationStatus::Active {
+        return Err(AppError::Conflict(format!(
+            "Cliniko is {} in this group: an integration admin enables it first",
+            integration.value.status.as_str()
+        )));
+    }
+    let Some(client) = super::client(deps, group).await?.patient(id).await? else {
+        return Err(AppError::NotFound { what: "Cliniko client" });
+    };
+    let settings = groups::load(deps, group).await?.value.settings;
+    let ctx = Context {
+        default_country: settings.default_country,
+        today: deps.clock.now().date_naive(),
+    };
+    let judged = assess(&client, &ctx);
+    keep_one(deps, group, &judged, None).await?;
+    if !judged.errors.is_empty() {
+        return Err(AppError::Invalid(ValidationErrors(problems(&client, &ctx))));
+    }
+    let vendor = VendorPatient {
+        vendor_id: client.id.to_string(),
+        input: patient_input(&client).input,
+        practitioner_vendor_id: None,
+    };
+    let items = write_patients(deps, group, None, std::slice::from_ref(&vendor), &ctx).await?;
+    let created = items.first().is_some_and(|item| item.action == PlanAction::Create);
+    let lookup = Lookup::PatientLink(ExternalSystem::Cliniko, client.id.to_string());
+    let patient = crate::finding::linked::<Patient>(deps, group, lookup)
+        .await?
+        .ok_or_else(|| AppError::Internal(format!("Cliniko client {id} was written but is not linked")))?;
+    tracing::info!(%group, cliniko_client = %id, created, "a client was opened from Cliniko");
+    Ok(Opened { patient, created })
+}
