@@ -295,11 +295,14 @@ async fn a_full_sync_takes_every_complete_client_once_and_keeps_the_rest_as_fail
         Some(Value::Array(clients)),
     )
     .await;
+    // Past the local stack's overlap (250 ms), so the incremental sync below reads only what
+    // changed after this one.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 
     let run = synced(&group, None).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["kind"], "full_sync");
-    assert_eq!(run["outcome"], json!({"synced": 950, "failed": 50}));
+    assert_eq!(run["outcome"], json!({"synced": 950, "failed": 50, "unlinked": 0}));
     assert_eq!(run["progress"], json!({"fetched": 1000, "total": 1000}));
     assert_eq!(all_patients(&group).await.len(), 950);
 
@@ -353,16 +356,75 @@ async fn a_full_sync_takes_every_complete_client_once_and_keeps_the_rest_as_fail
         )
         .await;
     }
-    let again = synced(&group, Some(json!({"mode": "full"}))).await;
-    assert_eq!(again["outcome"], json!({"synced": 970, "failed": 30}), "{again}");
-    assert_eq!(all_patients(&group).await.len(), 970, "nobody is created twice");
-    assert_eq!(every_failed(&group).await.len(), 30);
-    let counts = &again["counts"]["patients"];
+    // And archives one synced client and deletes another.
+    let (archived, deleted) = (created[0]["id"].as_u64().unwrap(), created[1]["id"].as_u64().unwrap());
+    clinic(
+        reqwest::Method::POST,
+        &format!("/accounts/{account}/patients/{archived}/archive"),
+        None,
+    )
+    .await;
+    clinic(
+        reqwest::Method::DELETE,
+        &format!("/accounts/{account}/patients/{deleted}"),
+        None,
+    )
+    .await;
+    clinic(reqwest::Method::DELETE, "/requests", None).await;
+
+    let incremental = synced(&group, Some(json!({"mode": "incremental"}))).await;
+    assert_eq!(incremental["kind"], "incremental_sync");
+    assert!(incremental["changed_since"].is_string(), "{incremental}");
     assert_eq!(
-        (counts["create"].as_u64(), counts["unchanged"].as_u64()),
-        (Some(20), Some(950)),
-        "{counts}"
+        incremental["outcome"],
+        json!({"synced": 20, "failed": 0, "unlinked": 2}),
+        "{incremental}"
     );
+    assert_eq!(
+        incremental["progress"]["total"], 20,
+        "only the changed clients are read"
+    );
+    assert_eq!(every_failed(&group).await.len(), 30);
+    assert_eq!(
+        all_patients(&group).await.len(),
+        970,
+        "nobody is created twice, nobody deleted"
+    );
+
+    let asked = clinic(reqwest::Method::GET, "/requests", None).await;
+    let asked = asked.as_array().unwrap();
+    assert!(!asked.is_empty());
+    for request in asked {
+        let path = request["path"].as_str().unwrap();
+        assert!(
+            [
+                "/au2/v1/patients",
+                "/au2/v1/patients/archived",
+                "/au2/v1/patients/deleted"
+            ]
+            .contains(&path),
+            "only lists are read, never a client one by one: {path}"
+        );
+        let filtered = request["query"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|pair| pair[0] == "q[]" && pair[1].as_str().unwrap().starts_with("updated_at:>"));
+        assert!(filtered, "every list asks only for what changed: {request}");
+    }
+
+    for (cliniko_id, reason) in [(archived, "archived"), (deleted, "deleted")] {
+        let marked = all_patients(&group)
+            .await
+            .into_iter()
+            .find(|p| p["unlinked"][0]["external_id"].as_str() == Some(cliniko_id.to_string().as_str()))
+            .unwrap_or_else(|| panic!("the patient of client {cliniko_id} is kept, marked"));
+        assert_eq!(marked["unlinked"][0]["reason"], reason);
+        assert!(
+            marked["external_ids"].get("cliniko").is_none(),
+            "and unlinked: {marked}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -397,7 +459,10 @@ async fn a_field_cliniko_keeps_cannot_be_edited_here_while_the_patient_is_linked
         Some(generated_client(1)),
     )
     .await;
-    assert_eq!(synced(&group, None).await["outcome"], json!({"synced": 1, "failed": 0}));
+    assert_eq!(
+        synced(&group, None).await["outcome"],
+        json!({"synced": 1, "failed": 0, "unlinked": 0})
+    );
     let patient = all_patients(&group).await.remove(0);
     let id = patient["id"].as_str().unwrap();
     let edit = |body: Value, version: u64| {

@@ -148,6 +148,8 @@ pub fn local_vendor_settings(stage: &str, public_url: &str, cliniko_api: &str) -
         // Vendors' webhooks reach the dev host itself.
         webhook_base_url: Some(public_url.to_owned()),
         cliniko_api: cliniko_api.to_owned(),
+        // The sandboxes share this machine's clock.
+        sync_overlap: chrono::Duration::milliseconds(250),
         ..app::VendorSettings::default()
     }
 }

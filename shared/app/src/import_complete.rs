@@ -273,6 +273,7 @@ impl Applying<'_> {
             created_at: now,
             updated_at: now,
             imported_from: Some(import_row(self.import, row)),
+            unlinked: Vec::new(),
         };
         let writes = record_writes::<Patient>(self.group, &patient, 1, None)?;
         match self.deps.records.write(writes).await {

@@ -61,6 +61,10 @@ pub struct VendorSettings {
     /// Cliniko's API for a shard, `{shard}` standing for the key's (Cliniko's own hosts, or the
     /// local sandbox).
     pub cliniko_api: String,
+    /// How far back an incremental sync reads before the last successful sync's start: the
+    /// vendor's clock and carebridge's may disagree a little, and a change made while that
+    /// sync read the vendor may have been missed.
+    pub sync_overlap: chrono::Duration,
     /// How carebridge names itself to vendors that ask (Cliniko refuses requests whose
     /// `User-Agent` lacks an app name and a contact e-mail): `VENDOR_USER_AGENT`.
     pub user_agent: String,
@@ -78,6 +82,7 @@ impl Default for VendorSettings {
             allow_local_urls: false,
             webhook_base_url: None,
             cliniko_api: connectors::cliniko::key::BASE_URL_TEMPLATE.to_owned(),
+            sync_overlap: chrono::Duration::minutes(5),
             user_agent: DEFAULT_USER_AGENT.to_owned(),
         }
     }

@@ -80,7 +80,13 @@ impl Person for Patient {
             created_at,
             updated_at,
             imported_from: None,
+            unlinked: Vec::new(),
         }
+    }
+
+    /// Links that other systems ended stay marked through every later write.
+    fn carry_over(current: &Patient, next: &mut Patient) {
+        next.unlinked = current.unlinked.clone();
     }
 
     fn may_edit(before: &PatientFields, after: &PatientFields) -> Result<(), crate::AppError> {

@@ -48,6 +48,9 @@ pub trait Person {
         created_at: DateTime<Utc>,
         updated_at: DateTime<Utc>,
     ) -> Self::Stored;
+    /// What a new version keeps of the one it replaces besides its fields (e.g. a patient's
+    /// ended links).
+    fn carry_over(_current: &Self::Stored, _next: &mut Self::Stored) {}
     /// Whether a caller may make this edit: a field a vendor keeps is not the caller's to change.
     fn may_edit(_before: &Self::Fields, _after: &Self::Fields) -> Result<(), AppError> {
         Ok(())
@@ -128,7 +131,8 @@ pub async fn update<P: Person>(
     P::may_edit(old_fields, &fields)?;
     check_references::<P>(deps, group_id, &fields).await?;
     let id = P::id(&current.value).clone();
-    let stored = P::assemble(id, group_id.clone(), fields, P::created_at(&current.value), now);
+    let mut stored = P::assemble(id, group_id.clone(), fields, P::created_at(&current.value), now);
+    P::carry_over(&current.value, &mut stored);
     let version = expected_version + 1;
     let writes = record_writes::<P>(group_id, &stored, version, Some(old_fields))?;
     apply::<P>(deps, writes, expected_version).await?;
@@ -282,19 +286,33 @@ pub(crate) fn replacement<P: Person>(
     fields: P::Fields,
     now: DateTime<Utc>,
 ) -> Result<(P::Stored, Vec<Write>), AppError> {
-    let (stored, version) = match current {
-        Some(current) => (
-            P::assemble(
+    replacement_with::<P>(group, current, fields, now, |_| {})
+}
+
+/// As [`replacement`], with `adjust` making the new version's last changes (a patient marked
+/// as unlinked, say) before it is encoded.
+pub(crate) fn replacement_with<P: Person>(
+    group: &GroupId,
+    current: Option<&Versioned<P::Stored>>,
+    fields: P::Fields,
+    now: DateTime<Utc>,
+    adjust: impl FnOnce(&mut P::Stored),
+) -> Result<(P::Stored, Vec<Write>), AppError> {
+    let (mut stored, version) = match current {
+        Some(current) => {
+            let mut next = P::assemble(
                 P::id(&current.value).clone(),
                 group.clone(),
                 fields,
                 P::created_at(&current.value),
                 now,
-            ),
-            current.version + 1,
-        ),
+            );
+            P::carry_over(&current.value, &mut next);
+            (next, current.version + 1)
+        }
         None => (P::assemble(P::new_id(), group.clone(), fields, now, now), 1),
     };
+    adjust(&mut stored);
     let before = current.map(|current| P::fields(&current.value));
     let writes = record_writes::<P>(group, &stored, version, before)?;
     Ok((stored, writes))

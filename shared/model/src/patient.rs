@@ -142,6 +142,29 @@ pub struct Patient {
     /// crash or a redelivery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_from: Option<ImportRow>,
+    /// The outside records this patient was linked to until the other system archived or
+    /// deleted them (Cliniko): carebridge keeps the patient, marked, and unlinks it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unlinked: Vec<Unlinked>,
+}
+
+/// A link that ended because the other system archived or deleted its record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Unlinked {
+    pub system: crate::external::ExternalSystem,
+    /// The record's id in that system.
+    pub external_id: String,
+    pub reason: UnlinkReason,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum UnlinkReason {
+    Archived,
+    Deleted,
 }
 
 /// One row of one participant-list import.

@@ -55,6 +55,9 @@ pub enum PlanAction {
     Unchanged,
     /// Cannot be imported as it is (see its warnings).
     Skip,
+    /// The vendor archived or deleted its record: carebridge's patient stays, unlinked and
+    /// marked so.
+    Unlink,
 }
 
 /// Something an admin should look at before enabling: a stable code and a sentence.
@@ -103,6 +106,8 @@ pub struct ActionCounts {
     pub link: u32,
     pub unchanged: u32,
     pub skip: u32,
+    #[serde(default)]
+    pub unlink: u32,
     /// Records with at least one warning.
     pub with_warnings: u32,
 }
@@ -115,12 +120,13 @@ impl ActionCounts {
             PlanAction::Link => &mut self.link,
             PlanAction::Unchanged => &mut self.unchanged,
             PlanAction::Skip => &mut self.skip,
+            PlanAction::Unlink => &mut self.unlink,
         } += 1;
         self.with_warnings += u32::from(warned);
     }
 
     pub fn total(&self) -> u32 {
-        self.create + self.update + self.link + self.unchanged + self.skip
+        self.create + self.update + self.link + self.unchanged + self.skip + self.unlink
     }
 }
 
@@ -648,6 +654,8 @@ impl SyncMode {
 pub struct SyncOutcome {
     pub synced: u32,
     pub failed: u32,
+    /// Records the vendor archived or deleted, unlinked in carebridge.
+    pub unlinked: u32,
 }
 
 impl SyncOutcome {
@@ -658,6 +666,7 @@ impl SyncOutcome {
         SyncOutcome {
             synced: p.create + p.update + p.link + p.unchanged,
             failed: p.skip,
+            unlinked: p.unlink,
         }
     }
 }
@@ -700,6 +709,10 @@ pub struct SyncRun {
     /// Per kind of record and action; for an initial import, what it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counts: Option<PlanCounts>,
+    /// For an incremental sync: the changes it reads are those after this time (the last
+    /// successful sync's start, less an overlap). None reads everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_since: Option<chrono::DateTime<chrono::Utc>>,
     /// For a sync, once it has succeeded: how many records were synced and how many failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<SyncOutcome>,
@@ -728,6 +741,7 @@ impl SyncRun {
             finished_at: None,
             progress: Progress::default(),
             counts: None,
+            changed_since: None,
             outcome: None,
             error: None,
         }

@@ -119,6 +119,11 @@ pub fn vendor_state(group: &GroupId, system: ExternalSystem, kind: LinkedKind, e
     )
 }
 
+/// Where an integration's syncs have come to (the start of the last one that succeeded).
+pub fn sync_cursor(group: &GroupId, integration: IntegrationKind) -> Key {
+    Key::new(group_partition(group), format!("SYNCCURSOR#{integration}"))
+}
+
 /// The sort-key prefix of the profiles of `system` that could not be synced.
 pub fn failed_profile_prefix(system: ExternalSystem) -> String {
     format!("FAILED#{system}#")

@@ -143,10 +143,11 @@ impl State {
     }
 
     fn now(&mut self) -> String {
-        // Whole milliseconds, as Cliniko's filters compare at the precision they are sent in.
-        let now = Utc::now().max(self.clock + chrono::Duration::milliseconds(1));
+        // Microseconds, so a clinic adding a thousand clients at once does not push the
+        // sandbox's clock ahead of the real one.
+        let now = Utc::now().max(self.clock + chrono::Duration::microseconds(1));
         self.clock = now;
-        now.to_rfc3339_opts(SecondsFormat::Millis, true)
+        now.to_rfc3339_opts(SecondsFormat::Micros, true)
     }
 
     /// The known key `given` names (with or without its suffix), when it is used on its shard,

@@ -86,11 +86,53 @@ pub async fn start_sync(
             current.value.status.as_str()
         )));
     }
-    let run = SyncRun::queued(group.clone(), kind, sync, &caller.subject, deps.clock.now());
+    let mut run = SyncRun::queued(group.clone(), kind, sync, &caller.subject, deps.clock.now());
+    if sync == RunKind::IncrementalSync {
+        let cursor = deps.read::<SyncCursor>(&keys::sync_cursor(group, kind)).await?;
+        // With no sync before it, an incremental sync reads everything.
+        run.changed_since = cursor.map(|c| c.value.up_to - deps.vendors.sync_overlap);
+    }
     deps.records.write(vec![new_run(&run)?]).await?;
     enqueue(deps, &[SyncJob::run(&run)]).await?;
     tracing::info!(%group, integration = %kind, run = %run.id, kind = ?sync, "sync queued");
     Ok(Versioned { version: 1, value: run })
+}
+
+/// Where an integration's syncs have come to: the start of the last one that succeeded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SyncCursor {
+    pub up_to: chrono::DateTime<chrono::Utc>,
+    pub run: SyncRunId,
+}
+
+/// Moves the cursor to a sync that has just succeeded (never back: an older sync finishing
+/// late leaves a newer cursor alone).
+async fn advance_cursor(deps: &Deps, run: &SyncRun) -> Result<(), AppError> {
+    let key = keys::sync_cursor(&run.group, run.integration);
+    for _ in 0..3 {
+        let before = deps.read::<SyncCursor>(&key).await?;
+        if before.as_ref().is_some_and(|c| c.value.up_to >= run.requested_at) {
+            return Ok(());
+        }
+        let next = SyncCursor {
+            up_to: run.requested_at,
+            run: run.id.clone(),
+        };
+        let (version, condition) = match &before {
+            Some(before) => (before.version + 1, Condition::AtVersion(before.version)),
+            None => (1, Condition::Absent),
+        };
+        let put = Write::Put {
+            record: Record::encode(key.clone(), version, &next)?,
+            condition,
+        };
+        match deps.records.write(vec![put]).await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::AlreadyExists(_) | StoreError::VersionConflict { .. }) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(AppError::InProgressElsewhere)
 }
 
 /// What a run wrote for one vendor record, stored in the same transaction as the write, so a
@@ -167,7 +209,7 @@ async fn read_run(
 }
 
 /// Which results a page shows.
-pub const FILTERS: [&str; 9] = [
+pub const FILTERS: [&str; 10] = [
     "all",
     "warnings",
     "practitioners",
@@ -177,6 +219,7 @@ pub const FILTERS: [&str; 9] = [
     "link",
     "unchanged",
     "skip",
+    "unlink",
 ];
 
 fn matches(filter: &str, item: &PlanItem) -> bool {
@@ -189,6 +232,7 @@ fn matches(filter: &str, item: &PlanItem) -> bool {
         "link" => item.action == PlanAction::Link,
         "unchanged" => item.action == PlanAction::Unchanged,
         "skip" => item.action == PlanAction::Skip,
+        "unlink" => item.action == PlanAction::Unlink,
         _ => true,
     }
 }
@@ -319,6 +363,10 @@ pub async fn execute(deps: &Deps, group: &GroupId, kind: IntegrationKind, id: &S
         Ok((run, counts)) => {
             let finished = run.value.succeeded(counts, deps.clock.now());
             save_run(deps, &run, finished).await?;
+            if run.value.kind.is_sync() {
+                // Only a sync that succeeded moves the cursor; one that dies is run again.
+                advance_cursor(deps, &run.value).await?;
+            }
             tracing::info!(%group, integration = %kind, run = %id, ?counts, "run finished");
             Ok(())
         }

@@ -329,6 +329,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             imported_from,
+            unlinked: Vec::new(),
         }
     }
 

@@ -4,7 +4,8 @@
 //! - The integration is enabled as soon as its API key is verified (no preview): its data is
 //!   read when asked.
 //! - [`clients`]: Cliniko's client list as carebridge would take it, the ones in error first.
-//! - [`sync`]: full syncs on demand, and the profiles they could not take.
+//! - [`sync`]: full and incremental syncs on demand, the clients Cliniko archived or deleted
+//!   unlinked, and the profiles syncs could not take.
 
 pub mod clients;
 pub mod open;
@@ -84,7 +85,7 @@ impl Vendor for Cliniko {
     }
 
     fn syncs(&self) -> &'static [RunKind] {
-        &[RunKind::FullSync]
+        &[RunKind::FullSync, RunKind::IncrementalSync]
     }
 
     async fn perform_run(

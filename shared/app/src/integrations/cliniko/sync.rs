@@ -9,7 +9,7 @@
 
 use super::clients::{Client, Reason, assess, display_name};
 use crate::integrations::runs::{Written, report, written_so_far};
-use crate::people::{counted, replacement};
+use crate::people::{counted, replacement, replacement_with};
 use crate::{AppError, Deps, backfill, finding, groups};
 use chrono::{DateTime, Utc};
 use connectors::cliniko::PatientList;
@@ -17,7 +17,8 @@ use connectors::cliniko::mapping::patient_input;
 use connectors::cliniko::types::Patient as ClinikoPatient;
 use model::GroupId;
 use model::external::ExternalSystem;
-use model::patient::{Context, Patient};
+use model::lookup::Lookup;
+use model::patient::{Context, Patient, UnlinkReason, Unlinked};
 use model::sync::{Entity, Existing, PlanAction, PlanItem, RunKind, SyncRun, VendorPatient, Warning, plan};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -40,17 +41,21 @@ pub struct FailedProfile {
 /// How often a sync plans again after patients changed under it.
 const ROUNDS: usize = 5;
 
-/// Reads Cliniko and brings its clients into carebridge.
+/// Reads Cliniko and brings its clients into carebridge: every current client (a full sync) or
+/// those changed since the run's `changed_since` (an incremental one), then the clients archived
+/// or deleted in that time, whose patients are unlinked and marked so.
 pub(super) async fn perform(
     deps: &Deps,
     run: Versioned<SyncRun>,
 ) -> Result<(Versioned<SyncRun>, Vec<PlanItem>), AppError> {
-    if run.value.kind != RunKind::FullSync {
-        return Err(AppError::Conflict(format!("Cliniko runs no {:?} runs", run.value.kind)));
-    }
+    let since = match run.value.kind {
+        RunKind::FullSync => None,
+        RunKind::IncrementalSync => run.value.changed_since,
+        other => return Err(AppError::Conflict(format!("Cliniko runs no {other:?} runs"))),
+    };
     let group = run.value.group.clone();
     let cliniko = super::client(deps, &group).await?;
-    let mut pages = cliniko.patients(PatientList::Current, None);
+    let mut pages = cliniko.patients(PatientList::Current, since);
     let mut clients: Vec<ClinikoPatient> = Vec::new();
     let mut run = run;
     while let Some(page) = pages.next_page().await? {
@@ -58,13 +63,117 @@ pub(super) async fn perform(
         let total = pages.total.map(|t| u32::try_from(t).unwrap_or(u32::MAX));
         run = report(deps, run, clients.len(), total).await?;
     }
+    let archived = cliniko.patients(PatientList::Archived, since).all().await?;
+    let deleted = cliniko.deleted_patients(since).all().await?;
     let settings = groups::load(deps, &group).await?.value.settings;
     let ctx = Context {
         default_country: settings.default_country,
         today: deps.clock.now().date_naive(),
     };
-    let items = bring_in(deps, &run.value, &clients, &ctx).await?;
+    let mut items = bring_in(deps, &run.value, &clients, &ctx).await?;
+    let gone = archived
+        .iter()
+        .map(|p| (p.id, UnlinkReason::Archived, p.archived_at))
+        .chain(
+            deleted
+                .iter()
+                .filter_map(|d| Some((d.id()?, UnlinkReason::Deleted, d.deleted_at))),
+        );
+    let written = written_so_far(deps, &run.value).await?;
+    for (id, reason, at) in gone {
+        let at = at.unwrap_or_else(|| deps.clock.now());
+        if let Some(item) = unlink(deps, &run.value, &written, &id.to_string(), reason, at).await? {
+            items.push(item);
+        }
+    }
     Ok((run, items))
+}
+
+/// Unlinks the patient linked to Cliniko client `cliniko_id`, which Cliniko archived or
+/// deleted, and marks it so; the patient itself stays. None when no patient is linked to it.
+async fn unlink(
+    deps: &Deps,
+    run: &SyncRun,
+    written: &HashMap<(Entity, String), Written>,
+    cliniko_id: &str,
+    reason: UnlinkReason,
+    at: DateTime<Utc>,
+) -> Result<Option<PlanItem>, AppError> {
+    let group = &run.group;
+    forget_failed(deps, group, cliniko_id).await?;
+    let warning = match reason {
+        UnlinkReason::Archived => Warning {
+            code: "archived_in_cliniko".into(),
+            message: "the client was archived in Cliniko: the patient stays, unlinked".into(),
+        },
+        UnlinkReason::Deleted => Warning {
+            code: "deleted_in_cliniko".into(),
+            message: "the client was deleted in Cliniko: the patient stays, unlinked".into(),
+        },
+    };
+    let item = |carebridge_id: Option<String>, name: String| PlanItem {
+        entity: Entity::Patient,
+        vendor_id: cliniko_id.to_owned(),
+        name,
+        action: PlanAction::Unlink,
+        carebridge_id,
+        changes: Vec::new(),
+        warnings: vec![warning.clone()],
+    };
+    // Unlinked by this run before it was resumed.
+    if let Some(done) = written.get(&(Entity::Patient, cliniko_id.to_owned())) {
+        return Ok((done.action == PlanAction::Unlink).then(|| item(done.carebridge_id.clone(), String::new())));
+    }
+    for _ in 0..ROUNDS {
+        let lookup = Lookup::PatientLink(ExternalSystem::Cliniko, cliniko_id.to_owned());
+        let Some(current) = finding::linked::<Patient>(deps, group, lookup).await? else {
+            return Ok(None);
+        };
+        let mut fields = current.value.fields.clone();
+        fields.external_ids.remove(&ExternalSystem::Cliniko);
+        let mark = Unlinked {
+            system: ExternalSystem::Cliniko,
+            external_id: cliniko_id.to_owned(),
+            reason,
+            at,
+        };
+        let (stored, mut writes) = replacement_with::<Patient>(group, Some(&current), fields, deps.clock.now(), |p| {
+            p.unlinked.push(mark)
+        })?;
+        let done = Written {
+            entity: Entity::Patient,
+            vendor_id: cliniko_id.to_owned(),
+            action: PlanAction::Unlink,
+            carebridge_id: Some(stored.id.to_string()),
+        };
+        writes.push(done.write(run)?);
+        match deps.records.write(writes).await {
+            Ok(()) => {
+                let name = format!("{} {}", stored.fields.first_name, stored.fields.last_name);
+                tracing::info!(%group, cliniko_client = cliniko_id, patient = %stored.id, ?reason, "a patient was unlinked from Cliniko");
+                return Ok(Some(item(Some(stored.id.to_string()), name)));
+            }
+            Err(StoreError::AlreadyExists(_) | StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => {
+                continue;
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(AppError::InProgressElsewhere)
+}
+
+/// A client no longer current in Cliniko is no longer a failed profile either.
+async fn forget_failed(deps: &Deps, group: &GroupId, cliniko_id: &str) -> Result<(), AppError> {
+    let key = keys::failed_profile(group, ExternalSystem::Cliniko, cliniko_id);
+    if deps.read::<FailedProfile>(&key).await?.is_some() {
+        deps.records
+            .write(vec![Write::Delete {
+                key,
+                condition: Condition::Always,
+            }])
+            .await?;
+    }
+    Ok(())
 }
 
 /// Writes every client carebridge can take, records the rest as failed, and answers with every
