@@ -33,6 +33,17 @@ async fn new_clinic(shard: &str) -> (String, String) {
     )
 }
 
+/// The requests the sandbox answered for one clinic's account, oldest first.
+async fn requests_of(account: &str) -> Vec<Value> {
+    let all = clinic(reqwest::Method::GET, "/requests", None).await;
+    all.as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["account"] == account)
+        .cloned()
+        .collect()
+}
+
 async fn store_key(group: &str, body: &Value) -> Reply {
     put(&format!("/v1/groups/{group}/integrations/cliniko/credentials"))
         .token(&admin(group))
@@ -370,7 +381,7 @@ async fn a_full_sync_takes_every_complete_client_once_and_keeps_the_rest_as_fail
         None,
     )
     .await;
-    clinic(reqwest::Method::DELETE, "/requests", None).await;
+    let before = requests_of(&account).await.len();
 
     let incremental = synced(&group, Some(json!({"mode": "incremental"}))).await;
     assert_eq!(incremental["kind"], "incremental_sync");
@@ -391,10 +402,9 @@ async fn a_full_sync_takes_every_complete_client_once_and_keeps_the_rest_as_fail
         "nobody is created twice, nobody deleted"
     );
 
-    let asked = clinic(reqwest::Method::GET, "/requests", None).await;
-    let asked = asked.as_array().unwrap();
+    let asked = requests_of(&account).await.split_off(before);
     assert!(!asked.is_empty());
-    for request in asked {
+    for request in &asked {
         let path = request["path"].as_str().unwrap();
         assert!(
             [
@@ -546,4 +556,59 @@ async fn opening_a_client_from_cliniko_creates_then_updates_one_profile_and_name
         .send()
         .await;
     assert_status(&stranger, 403);
+}
+
+#[tokio::test]
+async fn everything_that_reads_one_groups_cliniko_at_once_stays_under_its_limit_together() {
+    let (group, account) = connected_group().await;
+    // 2,500 clients: 25 pages each time the list is read.
+    let clients: Vec<Value> = (0..2500).map(generated_client).collect();
+    clinic(
+        reqwest::Method::POST,
+        &format!("/accounts/{account}/patients"),
+        Some(Value::Array(clients)),
+    )
+    .await;
+    let before = requests_of(&account).await.len();
+
+    // Three readers of the list at once, each through its own request to the API: 75 requests
+    // against a limit of 40 in any 2 s.
+    let read = |group: String| async move {
+        get(&format!("/v1/groups/{group}/integrations/cliniko/patients?limit=1"))
+            .token(&admin(&group))
+            .send()
+            .await
+    };
+    let (a, b, c) = tokio::join!(read(group.clone()), read(group.clone()), read(group.clone()));
+    for reply in [a, b, c] {
+        assert_status(&reply, 200);
+    }
+    let window_ms = CLINIKO_LIMIT.per.as_millis() as i64;
+    let asked = requests_of(&account).await.split_off(before);
+    assert_eq!(asked.len(), 75, "every page was read");
+    assert!(asked.iter().all(|r| r["status"] == 200), "and none was refused");
+    let mut times: Vec<i64> = asked
+        .iter()
+        .map(|r| {
+            chrono::DateTime::parse_from_rfc3339(r["at"].as_str().unwrap())
+                .unwrap()
+                .timestamp_millis()
+        })
+        .collect();
+    times.sort_unstable();
+    // The most requests within any window of the limit's length, however it is placed.
+    let most = (0..times.len())
+        .map(|first| {
+            times[first..]
+                .iter()
+                .take_while(|t| **t - times[first] < window_ms)
+                .count()
+        })
+        .max()
+        .unwrap_or(0) as u64;
+    assert!(
+        most <= u64::from(CLINIKO_LIMIT.requests),
+        "at most {} requests in any {window_ms} ms, the sandbox counted {most}",
+        CLINIKO_LIMIT.requests
+    );
 }

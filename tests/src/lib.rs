@@ -28,6 +28,13 @@ pub struct Stack {
 
 static STACK: OnceLock<Stack> = OnceLock::new();
 
+/// The rate limit the functions share per group's Cliniko in end-to-end tests: Cliniko's 200 a
+/// minute, scaled down so a test can outrun it in seconds.
+pub const CLINIKO_LIMIT: app::integrations::budget::RateLimit = app::integrations::budget::RateLimit {
+    requests: 40,
+    per: std::time::Duration::from_secs(2),
+};
+
 /// The running dev host, started on first use.
 pub fn stack() -> &'static Stack {
     STACK.get_or_init(|| {
@@ -75,7 +82,10 @@ pub fn stack() -> &'static Stack {
                     &config,
                     DevAuth::new(SECRET),
                     &url,
-                    &format!("{cliniko_url}/{{shard}}/v1"),
+                    &devhost::ClinikoAt {
+                        api: format!("{cliniko_url}/{{shard}}/v1"),
+                        limit: CLINIKO_LIMIT,
+                    },
                 )
                 .await
                 .expect("the dev host provisions the test stage from template.yaml");

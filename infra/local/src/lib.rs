@@ -132,10 +132,28 @@ fn sqs_trigger(
 /// Where the local stack's Cliniko sandbox answers for a shard, unless told otherwise.
 pub const LOCAL_CLINIKO_API: &str = "http://127.0.0.1:4020/{shard}/v1";
 
+/// Where the functions find the Cliniko sandbox (`{shard}` in `api`), and the rate limit they
+/// share for it.
+#[derive(Debug, Clone)]
+pub struct ClinikoAt {
+    pub api: String,
+    pub limit: app::integrations::budget::RateLimit,
+}
+
+impl ClinikoAt {
+    /// The sandbox at `api`, with Cliniko's own limit.
+    pub fn new(api: impl Into<String>) -> Self {
+        ClinikoAt {
+            api: api.into(),
+            limit: app::VendorSettings::default().cliniko_limit,
+        }
+    }
+}
+
 /// How vendors are called on this machine: the sandboxes answer at once, so retries wait less
 /// than in a deployment (where the defaults ride out a vendor's bad minute). `cliniko_api` is
-/// the Cliniko sandbox's address for a shard (`{shard}` in it).
-pub fn local_vendor_settings(stage: &str, public_url: &str, cliniko_api: &str) -> app::VendorSettings {
+/// where the Cliniko sandbox answers.
+pub fn local_vendor_settings(stage: &str, public_url: &str, cliniko: &ClinikoAt) -> app::VendorSettings {
     app::VendorSettings {
         stage: stage.to_owned(),
         retry: connectors::http::RetryPolicy {
@@ -147,7 +165,8 @@ pub fn local_vendor_settings(stage: &str, public_url: &str, cliniko_api: &str) -
         allow_local_urls: true,
         // Vendors' webhooks reach the dev host itself.
         webhook_base_url: Some(public_url.to_owned()),
-        cliniko_api: cliniko_api.to_owned(),
+        cliniko_api: cliniko.api.clone(),
+        cliniko_limit: cliniko.limit,
         // The sandboxes share this machine's clock.
         sync_overlap: chrono::Duration::milliseconds(250),
         ..app::VendorSettings::default()
@@ -171,14 +190,14 @@ fn sqs_triggers_of(
 
 /// Provisions `stage` from the template and builds every function the template declares;
 /// `public_url` is where the dev host will answer HTTP (vendor webhooks are sent there);
-/// `cliniko_api` where the Cliniko sandbox answers for a shard (see [`LOCAL_CLINIKO_API`]).
+/// `cliniko` where the Cliniko sandbox answers (see [`LOCAL_CLINIKO_API`]).
 pub async fn build(
     template_path: &Path,
     stage: &str,
     config: &aws_config::SdkConfig,
     auth: auth::DevAuth,
     public_url: &str,
-    cliniko_api: &str,
+    cliniko: &ClinikoAt,
 ) -> Result<Stack, StackError> {
     let template = Template::load(
         template_path,
@@ -238,7 +257,7 @@ pub async fn build(
                 store::secrets::SecretsManager::new(store::aws::secrets_manager(config)),
                 app::SECRETS_CACHED_FOR,
             );
-            let vendors = local_vendor_settings(&setting("STAGE")?, public_url, cliniko_api);
+            let vendors = local_vendor_settings(&setting("STAGE")?, public_url, cliniko);
             let mut deps =
                 app::Deps::new(Arc::new(records), Arc::new(uploads)).with_secrets(Arc::new(secrets), vendors);
             if env.contains_key("IMPORT_QUEUE_URL") {

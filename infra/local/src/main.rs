@@ -122,7 +122,7 @@ async fn provision(args: &Args) -> Result<(), String> {
         &config,
         DevAuth::from_env(),
         "http://127.0.0.1:3000",
-        devhost::LOCAL_CLINIKO_API,
+        &devhost::ClinikoAt::new(devhost::LOCAL_CLINIKO_API),
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -147,14 +147,14 @@ async fn serve(args: &Args) -> Result<(), String> {
     let cliniko_listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{cliniko_port}"))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{cliniko_port} for the Cliniko sandbox: {e}"))?;
-    let cliniko_api = format!("http://127.0.0.1:{cliniko_port}/{{shard}}/v1");
+    let cliniko_at = devhost::ClinikoAt::new(format!("http://127.0.0.1:{cliniko_port}/{{shard}}/v1"));
     let mut stack = devhost::build(
         &args.template(),
         stage,
         &config,
         DevAuth::from_env(),
         &url,
-        &cliniko_api,
+        &cliniko_at,
     )
     .await
     .map_err(|e| format!("{e}\n(are the emulators running? infra/local/up starts them)"))?;

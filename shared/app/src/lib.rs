@@ -61,6 +61,8 @@ pub struct VendorSettings {
     /// Cliniko's API for a shard, `{shard}` standing for the key's (Cliniko's own hosts, or the
     /// local sandbox).
     pub cliniko_api: String,
+    /// Cliniko's rate limit, which every function calling one group's Cliniko shares.
+    pub cliniko_limit: integrations::budget::RateLimit,
     /// How far back an incremental sync reads before the last successful sync's start: the
     /// vendor's clock and carebridge's may disagree a little, and a change made while that
     /// sync read the vendor may have been missed.
@@ -82,6 +84,11 @@ impl Default for VendorSettings {
             allow_local_urls: false,
             webhook_base_url: None,
             cliniko_api: connectors::cliniko::key::BASE_URL_TEMPLATE.to_owned(),
+            // 200 requests a minute per user, as Cliniko documents.
+            cliniko_limit: integrations::budget::RateLimit {
+                requests: 200,
+                per: std::time::Duration::from_secs(60),
+            },
             sync_overlap: chrono::Duration::minutes(5),
             user_agent: DEFAULT_USER_AGENT.to_owned(),
         }

@@ -135,6 +135,14 @@ fn expression(condition: Condition) -> Expr {
             names: None,
             values: None,
         },
+        Condition::VersionBelow(limit) => Expr {
+            condition: Some(format!("attribute_not_exists({PK}) OR #version < :limit")),
+            names: Some(HashMap::from([("#version".to_owned(), VERSION.to_owned())])),
+            values: Some(HashMap::from([(
+                ":limit".to_owned(),
+                AttributeValue::N(limit.to_string()),
+            )])),
+        },
         Condition::AtVersion(version) => Expr {
             condition: Some("#version = :expected".to_owned()),
             names: Some(HashMap::from([("#version".to_owned(), VERSION.to_owned())])),

@@ -119,6 +119,12 @@ pub fn vendor_state(group: &GroupId, system: ExternalSystem, kind: LinkedKind, e
     )
 }
 
+/// One slice of time of a request budget that every function calling one vendor account for
+/// the group shares (`name` says which, slices are numbered from the UNIX epoch).
+pub fn budget_slice(group: &GroupId, name: &str, slice: u64) -> Key {
+    Key::new(group_partition(group), format!("BUDGET#{name}#{slice}"))
+}
+
 /// Where an integration's syncs have come to (the start of the last one that succeeded).
 pub fn sync_cursor(group: &GroupId, integration: IntegrationKind) -> Key {
     Key::new(group_partition(group), format!("SYNCCURSOR#{integration}"))

@@ -82,6 +82,9 @@ pub enum Condition {
     AtVersion(u64),
     /// No condition: for records that are not shared, such as a cache.
     Always,
+    /// The record is absent or has been written fewer than this many times: how a count
+    /// (`Write::Count`, one per change) stays under a limit however many writers share it.
+    VersionBelow(u64),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -98,8 +98,10 @@ pub struct Seen {
     pub path: String,
     /// The query as sent, decoded.
     pub query: Vec<(String, String)>,
-    /// The last four characters of the key it used (never the key), if it named a known one.
+    /// A fingerprint of the key it used (never the key), if it named a known one.
     pub key: Option<String>,
+    /// The clinic's account that key belongs to.
+    pub account: Option<String>,
     pub status: u16,
     pub at: String,
 }
@@ -243,14 +245,16 @@ async fn route(sandbox: &Sandbox, request: Request) -> Response {
     match segments.as_slice() {
         ["_sandbox", rest @ ..] => control(sandbox, &request, rest),
         [shard, "v1", rest @ ..] if is_shard(shard) => {
-            let (key, response) = api(sandbox, &request, shard, rest).await;
+            let (known, response) = api(sandbox, &request, shard, rest).await;
+            let (key, account) = known.unzip();
             let mut state = sandbox.state();
             let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
             state.requests.push(Seen {
                 method: request.method.clone(),
                 path: request.path.clone(),
                 query: request.query_pairs.clone(),
-                key: key.map(|k| k[k.len().saturating_sub(4)..].to_owned()),
+                key: key.as_deref().map(fingerprint),
+                account,
                 status: response.status,
                 at,
             });
@@ -258,6 +262,14 @@ async fn route(sandbox: &Sandbox, request: Request) -> Response {
         }
         _ => not_found(),
     }
+}
+
+/// A key's stand-in in the request log: the same for one key, different between keys.
+pub fn fingerprint(key: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }
 
 /// Whether a `User-Agent` names an app and a contact e-mail: `Name (someone@example.com)`.
@@ -284,7 +296,10 @@ pub fn identifies_an_app(user_agent: &str) -> bool {
 
 /// The vendor API: who is asking (the key they used, for the log), then faults, the rate limit
 /// and the answer.
-async fn api(sandbox: &Sandbox, request: &Request, shard: &str, rest: &[&str]) -> (Option<String>, Response) {
+/// Who asked: the key it used and that key's account.
+type Asker = Option<(String, String)>;
+
+async fn api(sandbox: &Sandbox, request: &Request, shard: &str, rest: &[&str]) -> (Asker, Response) {
     let given = request
         .header("authorization")
         .and_then(|h| h.strip_prefix("Basic "))
@@ -301,7 +316,7 @@ async fn api(sandbox: &Sandbox, request: &Request, shard: &str, rest: &[&str]) -
     };
     if !request.header("user-agent").is_some_and(identifies_an_app) {
         return (
-            Some(key),
+            Some((key, account)),
             message(
                 403,
                 "Requests must identify the application in User-Agent as APP_VENDOR_NAME (APP_VENDOR_EMAIL)",
@@ -311,17 +326,22 @@ async fn api(sandbox: &Sandbox, request: &Request, shard: &str, rest: &[&str]) -
     if let Err(reset) = sandbox.state().admit(&key) {
         let mut response = message(429, "Too many requests");
         response.headers.push(("x-ratelimit-reset", reset.to_string()));
-        return (Some(key), response);
+        return (Some((key.clone(), account.clone())), response);
     }
     let fault = sandbox.state().faults.take(&request.path);
     if let Some(fault) = fault {
         match fault.kind.as_str() {
             "slow" => tokio::time::sleep(Duration::from_millis(fault.delay_ms.unwrap_or(2_000))).await,
-            "malformed" => return (Some(key), Response::raw(200, "{\"patients\": [{\"id\": ")),
+            "malformed" => {
+                return (
+                    Some((key.clone(), account.clone())),
+                    Response::raw(200, "{\"patients\": [{\"id\": "),
+                );
+            }
             // Cliniko acts on the request, but its answer never reaches the caller.
             "lost_answer" => {
                 answer(sandbox, request, shard, &account, rest);
-                return (Some(key), message(502, "Bad Gateway"));
+                return (Some((key.clone(), account.clone())), message(502, "Bad Gateway"));
             }
             _ => {
                 let status = fault.status.unwrap_or(500);
@@ -330,11 +350,14 @@ async fn api(sandbox: &Sandbox, request: &Request, shard: &str, rest: &[&str]) -
                     let reset = Utc::now().timestamp() + 1;
                     response.headers.push(("x-ratelimit-reset", reset.to_string()));
                 }
-                return (Some(key), response);
+                return (Some((key.clone(), account.clone())), response);
             }
         }
     }
-    (Some(key), answer(sandbox, request, shard, &account, rest))
+    (
+        Some((key.clone(), account.clone())),
+        answer(sandbox, request, shard, &account, rest),
+    )
 }
 
 fn answer(sandbox: &Sandbox, request: &Request, shard: &str, account: &str, rest: &[&str]) -> Response {
@@ -811,6 +834,7 @@ mod tests {
             path: "/au1/v1/patients".into(),
             query: Vec::new(),
             key: Some("abcd".into()),
+            account: Some(DEMO_ACCOUNT.into()),
             status: 200,
             at: (DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::milliseconds(ms))
                 .to_rfc3339_opts(SecondsFormat::Millis, true),

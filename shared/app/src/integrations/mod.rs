@@ -8,6 +8,7 @@
 //! line in [`vendor`] (and one in [`VendorJob`] if it has jobs of its own). A vendor's
 //! folder uses the framework and the shared use cases, never another vendor's folder.
 
+pub mod budget;
 pub mod cliniko;
 pub mod elation;
 pub mod jobs;

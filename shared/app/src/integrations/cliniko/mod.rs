@@ -11,12 +11,13 @@ pub mod clients;
 pub mod open;
 pub mod sync;
 
+use super::budget::SharedBudget;
 use super::lifecycle::stored_secret;
 use super::{Vendor, Verified};
 use crate::{AppError, Deps};
 use async_trait::async_trait;
 use connectors::cliniko::ApiKey;
-use connectors::http::Open;
+use connectors::http::{Gate, Open};
 use model::GroupId;
 use model::integration::IntegrationKind;
 use model::patient::PatientFields;
@@ -63,7 +64,8 @@ impl Vendor for Cliniko {
             )]))
         })?;
         let base_url = key.base_url(&deps.vendors.cliniko_api)?;
-        connect(deps, &key)?.check_key().await?;
+        // One request with a key not stored yet: it spends no group's budget.
+        connect(deps, &key, Arc::new(Open))?.check_key().await?;
         let secret = serde_json::to_string(&Credentials { api_key: key })
             .map_err(|e| AppError::Internal(format!("the Cliniko key could not be encoded: {e}")))?;
         Ok(Verified {
@@ -97,14 +99,14 @@ impl Vendor for Cliniko {
     }
 }
 
-/// A Cliniko client for `key`, on its shard.
-fn connect(deps: &Deps, key: &ApiKey) -> Result<connectors::cliniko::Cliniko, AppError> {
+/// A Cliniko client for `key`, on its shard, each request waiting for `gate`.
+fn connect(deps: &Deps, key: &ApiKey, gate: Arc<dyn Gate>) -> Result<connectors::cliniko::Cliniko, AppError> {
     Ok(connectors::cliniko::Cliniko::new(
         key.base_url(&deps.vendors.cliniko_api)?,
         key.clone(),
         deps.vendors.retry,
         deps.vendors.timeout,
-        Arc::new(Open),
+        gate,
         &deps.vendors.user_agent,
     )?)
 }
@@ -114,7 +116,10 @@ pub(crate) async fn client(deps: &Deps, group: &GroupId) -> Result<connectors::c
     let secret = stored_secret(deps, group, IntegrationKind::Cliniko).await?;
     let credentials: Credentials = serde_json::from_str(&secret)
         .map_err(|e| AppError::Internal(format!("the stored Cliniko key is unreadable: {e}")))?;
-    connect(deps, &credentials.api_key)
+    // Every job and request of the group spends one shared budget: together they stay under
+    // Cliniko's limit.
+    let budget = SharedBudget::new(deps, group, "Cliniko", "cliniko", deps.vendors.cliniko_limit);
+    connect(deps, &credentials.api_key, Arc::new(budget))
 }
 
 /// The profiles the latest syncs could not take, with their reasons, in Cliniko id order (role
