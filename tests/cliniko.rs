@@ -612,3 +612,33 @@ async fn everything_that_reads_one_groups_cliniko_at_once_stays_under_its_limit_
         CLINIKO_LIMIT.requests
     );
 }
+
+#[tokio::test]
+async fn cancelling_cliniko_stops_its_syncs_and_keeps_every_patient_linked_as_it_was() {
+    let (group, account) = connected_group().await;
+    clinic(
+        reqwest::Method::POST,
+        &format!("/accounts/{account}/patients"),
+        Some(generated_client(4)),
+    )
+    .await;
+    assert_eq!(synced(&group, None).await["status"], "succeeded");
+    let cancelled = post(&format!("/v1/groups/{group}/integrations/cliniko/cancel"))
+        .token(&admin(&group))
+        .send()
+        .await;
+    assert_status(&cancelled, 200);
+    assert_eq!(cancelled.body["status"], "cancelled");
+    let kept = all_patients(&group).await;
+    assert_eq!(kept.len(), 1);
+    assert!(
+        kept[0]["external_ids"]["cliniko"].is_string(),
+        "links and data stay: {}",
+        kept[0]
+    );
+    let refused = post(&format!("/v1/groups/{group}/integrations/cliniko/syncs"))
+        .token(&admin(&group))
+        .send()
+        .await;
+    assert_status(&refused, 409);
+}

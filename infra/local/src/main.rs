@@ -148,16 +148,9 @@ async fn serve(args: &Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{cliniko_port} for the Cliniko sandbox: {e}"))?;
     let cliniko_at = devhost::ClinikoAt::new(format!("http://127.0.0.1:{cliniko_port}/{{shard}}/v1"));
-    let mut stack = devhost::build(
-        &args.template(),
-        stage,
-        &config,
-        DevAuth::from_env(),
-        &url,
-        &cliniko_at,
-    )
-    .await
-    .map_err(|e| format!("{e}\n(are the emulators running? infra/local/up starts them)"))?;
+    let mut stack = devhost::build(&args.template(), stage, &config, DevAuth::from_env(), &url, &cliniko_at)
+        .await
+        .map_err(|e| format!("{e}\n(are the emulators running? infra/local/up starts them)"))?;
     stack.start_triggers();
     // The vendor sandboxes run beside the functions, so the whole flow works on a laptop.
     let elation_port = args.get("elation-port").unwrap_or("4010");
