@@ -160,6 +160,24 @@ impl Written {
     }
 }
 
+/// A plan's items as the run has carried them out: each record it wrote shows what it did and
+/// the carebridge record (a create planned again after the write reads as done, not as new).
+pub(crate) fn as_done(items: Vec<PlanItem>, written: &HashMap<(Entity, String), Written>) -> Vec<PlanItem> {
+    items
+        .into_iter()
+        .map(|mut item| {
+            if let Some(done) = written.get(&(item.entity, item.vendor_id.clone())) {
+                if done.action != item.action {
+                    item.changes.clear();
+                }
+                item.action = done.action;
+                item.carebridge_id = done.carebridge_id.clone();
+            }
+            item
+        })
+        .collect()
+}
+
 /// What `run` has written so far, by entity and vendor id.
 pub(crate) async fn written_so_far(deps: &Deps, run: &SyncRun) -> Result<HashMap<(Entity, String), Written>, AppError> {
     let records: Vec<Versioned<Written>> = all_records(deps, &run.group, &keys::sync_item_prefix(&run.id)).await?;

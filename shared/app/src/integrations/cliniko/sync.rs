@@ -8,7 +8,7 @@
 //! once a sync takes it.
 
 use super::clients::{Client, Reason, assess, display_name};
-use crate::integrations::runs::{Written, report, written_so_far};
+use crate::integrations::runs::{Written, as_done, report, written_so_far};
 use crate::people::{counted, replacement, replacement_with};
 use crate::{AppError, Deps, backfill, finding, groups};
 use chrono::{DateTime, Utc};
@@ -311,20 +311,7 @@ pub(super) async fn write_patients(
                 Some(run) => written_so_far(deps, run).await?,
                 None => HashMap::new(),
             };
-            return Ok(plan
-                .items()
-                .into_iter()
-                .map(|mut item| {
-                    if let Some(done) = written.get(&(item.entity, item.vendor_id.clone())) {
-                        if done.action != item.action {
-                            item.changes.clear();
-                        }
-                        item.action = done.action;
-                        item.carebridge_id = done.carebridge_id.clone();
-                    }
-                    item
-                })
-                .collect());
+            return Ok(as_done(plan.items(), &written));
         }
     }
     Err(AppError::InProgressElsewhere)

@@ -5,7 +5,7 @@
 //! what it already wrote, and ends with exact counts.
 
 use super::inbound::{self, Applied};
-use crate::integrations::runs::{Written, report, written_so_far};
+use crate::integrations::runs::{Written, as_done, report, written_so_far};
 use crate::people::{Person, counted, replacement};
 use crate::{AppError, Deps, backfill, finding, groups};
 use chrono::{DateTime, Utc};
@@ -207,20 +207,7 @@ async fn import(deps: &Deps, run: &SyncRun, vendor: &Vendor, ctx: &Context) -> R
         }
         if !changed_under_us {
             let written = written_so_far(deps, run).await?;
-            return Ok(plan
-                .items()
-                .into_iter()
-                .map(|mut item| {
-                    if let Some(done) = written.get(&(item.entity, item.vendor_id.clone())) {
-                        if done.action != item.action {
-                            item.changes.clear();
-                        }
-                        item.action = done.action;
-                        item.carebridge_id = done.carebridge_id.clone();
-                    }
-                    item
-                })
-                .collect());
+            return Ok(as_done(plan.items(), &written));
         }
     }
     Err(AppError::InProgressElsewhere)
