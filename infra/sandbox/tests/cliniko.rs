@@ -286,9 +286,10 @@ async fn faults_and_the_request_log_show_what_a_client_met() {
     assert_eq!(log[0]["status"], 503);
     assert_eq!(
         log[1]["key"],
-        &KEY[KEY.len() - 4..],
-        "the log names the key by its last characters only"
+        cliniko::fingerprint(KEY),
+        "the log names the key by a fingerprint only"
     );
+    assert_eq!(log[1]["account"], cliniko::DEMO_ACCOUNT);
 }
 
 #[tokio::test]
