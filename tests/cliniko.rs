@@ -44,6 +44,28 @@ async fn requests_of(account: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The most of these requests the sandbox answered within any `window_ms`, however placed.
+fn busiest(asked: &[Value], window_ms: i64) -> u64 {
+    let mut times: Vec<i64> = asked
+        .iter()
+        .map(|r| {
+            chrono::DateTime::parse_from_rfc3339(r["at"].as_str().unwrap())
+                .unwrap()
+                .timestamp_millis()
+        })
+        .collect();
+    times.sort_unstable();
+    (0..times.len())
+        .map(|first| {
+            times[first..]
+                .iter()
+                .take_while(|t| **t - times[first] < window_ms)
+                .count()
+        })
+        .max()
+        .unwrap_or(0) as u64
+}
+
 async fn store_key(group: &str, body: &Value) -> Reply {
     put(&format!("/v1/groups/{group}/integrations/cliniko/credentials"))
         .token(&admin(group))
@@ -587,25 +609,7 @@ async fn everything_that_reads_one_groups_cliniko_at_once_stays_under_its_limit_
     let asked = requests_of(&account).await.split_off(before);
     assert_eq!(asked.len(), 75, "every page was read");
     assert!(asked.iter().all(|r| r["status"] == 200), "and none was refused");
-    let mut times: Vec<i64> = asked
-        .iter()
-        .map(|r| {
-            chrono::DateTime::parse_from_rfc3339(r["at"].as_str().unwrap())
-                .unwrap()
-                .timestamp_millis()
-        })
-        .collect();
-    times.sort_unstable();
-    // The most requests within any window of the limit's length, however it is placed.
-    let most = (0..times.len())
-        .map(|first| {
-            times[first..]
-                .iter()
-                .take_while(|t| **t - times[first] < window_ms)
-                .count()
-        })
-        .max()
-        .unwrap_or(0) as u64;
+    let most = busiest(&asked, window_ms);
     assert!(
         most <= u64::from(CLINIKO_LIMIT.requests),
         "at most {} requests in any {window_ms} ms, the sandbox counted {most}",
@@ -641,4 +645,36 @@ async fn cancelling_cliniko_stops_its_syncs_and_keeps_every_patient_linked_as_it
         .send()
         .await;
     assert_status(&refused, 409);
+}
+
+#[tokio::test]
+async fn two_syncs_of_one_groups_cliniko_at_once_stay_under_its_limit_together() {
+    let (group, account) = connected_group().await;
+    // 2,000 clients: each full sync reads 20 pages of them, then the archived and deleted lists.
+    let clients: Vec<Value> = (0..2000).map(generated_client).collect();
+    clinic(
+        reqwest::Method::POST,
+        &format!("/accounts/{account}/patients"),
+        Some(Value::Array(clients)),
+    )
+    .await;
+    assert_eq!(synced(&group, None).await["status"], "succeeded");
+    let before = requests_of(&account).await.len();
+
+    // Two more at once: 44 requests against a limit of 40 in any 2 s.
+    let (a, b) = tokio::join!(synced(&group, None), synced(&group, None));
+    for run in [&a, &b] {
+        assert_eq!(run["status"], "succeeded", "{run}");
+        assert_eq!(run["outcome"]["synced"], 1900, "{run}");
+    }
+    let asked = requests_of(&account).await.split_off(before);
+    assert_eq!(asked.len(), 44, "both read every page");
+    assert!(asked.iter().all(|r| r["status"] == 200), "and none was refused");
+    let window_ms = CLINIKO_LIMIT.per.as_millis() as i64;
+    let most = busiest(&asked, window_ms);
+    assert!(
+        most <= u64::from(CLINIKO_LIMIT.requests),
+        "at most {} requests in any {window_ms} ms, the sandbox counted {most}",
+        CLINIKO_LIMIT.requests
+    );
 }
