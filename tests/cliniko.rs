@@ -678,3 +678,46 @@ async fn two_syncs_of_one_groups_cliniko_at_once_stay_under_its_limit_together()
         CLINIKO_LIMIT.requests
     );
 }
+
+#[tokio::test]
+async fn a_group_with_an_app_url_sends_a_client_opened_from_cliniko_to_its_own_page() {
+    let group = new_group_with(json!({"default_country": "AU", "app_url": "https://care.example.com/patient"})).await;
+    activated(&group).await;
+    let (key, account) = new_clinic("au2").await;
+    assert_status(&store_key(&group, &json!({"api_key": key})).await, 200);
+    let enabled = post(&format!("/v1/groups/{group}/integrations/cliniko/enable"))
+        .token(&admin(&group))
+        .send()
+        .await;
+    assert_status(&enabled, 202);
+    let client = clinic(
+        reqwest::Method::POST,
+        &format!("/accounts/{account}/patients"),
+        Some(generated_client(3)),
+    )
+    .await;
+    // As the clinic's browser would, without following the redirect out of this machine.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let opened = browser
+        .get(format!(
+            "{}/v1/groups/{group}/integrations/cliniko/open?patient_id={}",
+            stack().url,
+            client["id"]
+        ))
+        .bearer_auth(token(&[&group], &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status().as_u16(), 303);
+    let patient = all_patients(&group).await.remove(0);
+    assert_eq!(
+        opened.headers()["location"].to_str().unwrap(),
+        format!(
+            "https://care.example.com/patient?patient_id={}",
+            patient["id"].as_str().unwrap()
+        )
+    );
+}

@@ -25,6 +25,9 @@ pub struct GroupInput {
     pub default_country: Option<String>,
     /// Most rows one participant list may have. Default 5,000; at most 100,000.
     pub import_row_limit: Option<u32>,
+    /// The care platform's own page for a patient (https): a client opened from a vendor
+    /// (Cliniko's connected patient app) is redirected there with `?patient_id=<carebridge id>`.
+    pub app_url: Option<String>,
 }
 
 /// A group's settings.
@@ -34,6 +37,38 @@ pub struct GroupSettings {
     pub name: String,
     pub default_country: Country,
     pub import_row_limit: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_url: Option<String>,
+}
+
+impl GroupSettings {
+    /// Where a patient opened from a vendor is sent: the group's app with the patient's id.
+    pub fn app_page(&self, patient: &crate::PatientId) -> Option<String> {
+        let base = self.app_url.as_deref()?;
+        let joiner = if base.contains('?') { '&' } else { '?' };
+        Some(format!("{base}{joiner}patient_id={patient}"))
+    }
+}
+
+/// An app URL: https, a host, no user, no fragment, no blanks, at most 2,000 characters.
+fn app_url(raw: &str) -> Result<String, FieldError> {
+    let url = raw.trim();
+    let invalid = |why: &str| FieldError::new("app_url", "invalid_app_url", format!("app_url {why}"));
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| invalid("must be an https URL"))?;
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    if url.len() > 2_000 {
+        return Err(invalid("is longer than 2,000 characters"));
+    }
+    if host.is_empty()
+        || host.contains('@')
+        || url.contains('#')
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid("must name a host, without a user, a fragment or blanks"));
+    }
+    Ok(url.to_owned())
 }
 
 /// A customer group as carebridge keeps it.
@@ -87,6 +122,10 @@ impl GroupInput {
                 format!("import_row_limit must be between 1 and {MAX_IMPORT_ROW_LIMIT}"),
             ));
         }
+        let app_url = match self.app_url.as_deref() {
+            None => None,
+            Some(raw) => errors.check(app_url(raw)),
+        };
         match (id, name, default_country) {
             (Some(id), Some(name), Some(default_country)) if errors.is_empty() => Ok((
                 id,
@@ -94,6 +133,7 @@ impl GroupInput {
                     name,
                     default_country,
                     import_row_limit,
+                    app_url,
                 },
             )),
             _ => Err(errors),
@@ -120,12 +160,38 @@ mod tests {
     }
 
     #[test]
+    fn an_app_url_takes_the_patient_id_of_a_patient_opened_from_a_vendor() {
+        let input = GroupInput {
+            id: Some("acme".into()),
+            name: Some("Acme".into()),
+            app_url: Some(" https://care.acme.example/patients ".into()),
+            ..Default::default()
+        };
+        let (_, settings) = input.validate().unwrap();
+        let patient = crate::PatientId::generate();
+        assert_eq!(
+            settings.app_page(&patient).unwrap(),
+            format!("https://care.acme.example/patients?patient_id={patient}")
+        );
+        for bad in [
+            "https://",
+            "https://user@host/",
+            "https://host/#x",
+            "https://ho st/",
+            "ftp://host/",
+        ] {
+            assert!(app_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn bad_group_input_names_each_field() {
         let input = GroupInput {
             id: Some("Acme Health".into()),
             name: None,
             default_country: Some("Atlantis".into()),
             import_row_limit: Some(100_001),
+            app_url: Some("http://app.example.com".into()),
         };
         let errors = input.validate().unwrap_err();
         let codes: Vec<_> = errors.0.iter().map(|e| (e.field.as_str(), e.code)).collect();
@@ -135,7 +201,8 @@ mod tests {
                 ("id", "invalid_group_id"),
                 ("name", "required"),
                 ("default_country", "invalid_country"),
-                ("import_row_limit", "out_of_range")
+                ("import_row_limit", "out_of_range"),
+                ("app_url", "invalid_app_url")
             ]
         );
     }

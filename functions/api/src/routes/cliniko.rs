@@ -74,16 +74,23 @@ pub(crate) async fn list_failed(call: &Call<'_>, group: &model::GroupId) -> Answ
 
 #[utoipa::path(
     get, path = "/v1/groups/{group}/integrations/cliniko/open", tag = "integrations",
-    description = "The address a clinic enters in Cliniko as a connected patient app (Settings → Integrations): opening it from a client's page in Cliniko sends the client's id as `patient_id`. carebridge fetches that one client, creates (201) or updates (200) its profile, linked by Cliniko id, and answers with it. A client lacking what carebridge needs answers 422 with each missing field (`missing_first_name`, …) and is kept in `…/cliniko/failed`. Any caller of the group may open a client; Cliniko must be active (409 otherwise).",
+    description = "The address a clinic enters in Cliniko as a connected patient app (Settings → Integrations): opening it from a client's page in Cliniko sends the client's id as `patient_id`. carebridge fetches that one client, creates (201) or updates (200) its profile, linked by Cliniko id, and answers with it; when the group has an `app_url`, it answers 303 to that page with `?patient_id=<carebridge id>` instead. A client lacking what carebridge needs answers 422 with each missing field (`missing_first_name`, …) and is kept in `…/cliniko/failed`. Any caller of the group may open a client; Cliniko must be active (409 otherwise).",
     params(
         ("group" = String, Path, description = "Group id"),
         ("patient_id" = String, Query, description = "The client's Cliniko id, as Cliniko sends it")
     ),
-    responses((status = 200, body = Versioned<Patient>, headers(("ETag" = String))), (status = 201, body = Versioned<Patient>, headers(("ETag" = String), ("Location" = String))), Problems)
+    responses((status = 200, body = Versioned<Patient>, headers(("ETag" = String))), (status = 201, body = Versioned<Patient>, headers(("ETag" = String), ("Location" = String))), (status = 303, description = "See Other: the group's own page for the patient", headers(("Location" = String))), Problems)
 )]
 pub(crate) async fn open_client(call: &Call<'_>, group: &model::GroupId) -> Answer {
     let raw = request::query(call.request, "patient_id");
     let opened = app::integrations::cliniko::open::open(call.deps, &call.caller, group, raw).await?;
+    if let Some(page) = opened.redirect {
+        return lambda_http::Response::builder()
+            .status(303)
+            .header("location", page)
+            .body(lambda_http::Body::Empty)
+            .map_err(|_| crate::problem::Problem::internal());
+    }
     if opened.created {
         let location = format!("/v1/groups/{group}/patients/{}", opened.patient.value.id);
         return Ok(record(201, opened.patient, Some(location)));

@@ -1,7 +1,8 @@
 //! Opening a client from Cliniko: the URL a clinic enters as a "connected patient app"
 //! (Cliniko's custom patient buttons) is requested with `patient_id=<Cliniko id>` when a user of
 //! the clinic opens the app from a client's page. carebridge fetches that one client, creates or
-//! updates its profile (linked by Cliniko id) and answers with it; a client missing what the
+//! updates its profile (linked by Cliniko id) and answers with it, or sends the browser to the
+//! group's own page for the patient when the group has an `app_url`; a client missing what the
 //! guide requires answers with the list of what is missing, and is kept as failed.
 
 use super::clients::{assess, problems};
@@ -24,6 +25,8 @@ pub struct Opened {
     pub patient: Versioned<Patient>,
     /// True when carebridge had no profile for the client before.
     pub created: bool,
+    /// The group's own page for the patient, when the group has an app URL.
+    pub redirect: Option<String>,
 }
 
 /// Syncs the one client `raw_id` names and answers with its profile. Any caller of the group
@@ -45,7 +48,7 @@ pub async fn open(deps: &Deps, caller: &Caller, group: &GroupId, raw_id: Option<
     };
     let settings = groups::load(deps, group).await?.value.settings;
     let ctx = Context {
-        default_country: settings.default_country,
+        default_country: settings.default_country.clone(),
         today: deps.clock.now().date_naive(),
     };
     let judged = assess(&client, &ctx);
@@ -65,5 +68,10 @@ pub async fn open(deps: &Deps, caller: &Caller, group: &GroupId, raw_id: Option<
         .await?
         .ok_or_else(|| AppError::Internal(format!("Cliniko client {id} was written but is not linked")))?;
     tracing::info!(%group, cliniko_client = %id, created, "a client was opened from Cliniko");
-    Ok(Opened { patient, created })
+    let redirect = settings.app_page(&patient.value.id);
+    Ok(Opened {
+        patient,
+        created,
+        redirect,
+    })
 }
