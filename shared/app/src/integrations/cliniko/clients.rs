@@ -13,7 +13,7 @@ use model::FieldError;
 use model::GroupId;
 use model::access::Caller;
 use model::integration::IntegrationKind;
-use model::patient::Context;
+use model::patient::{Context, PatientInput};
 use serde::{Deserialize, Serialize};
 
 /// One Cliniko client as the list shows it.
@@ -41,9 +41,17 @@ pub struct Reason {
     pub message: String,
 }
 
+/// A client judged once: as listed, why carebridge cannot take it (as field errors), and the
+/// patient input it maps to, so a flow neither maps nor validates it twice.
+pub(crate) struct Judged {
+    pub client: Client,
+    pub problems: Vec<FieldError>,
+    pub input: PatientInput,
+}
+
 /// Why carebridge cannot take a client as it is: each required field it lacks, then each value
-/// it cannot read (none when it can be synced).
-pub(crate) fn problems(patient: &Patient, ctx: &Context) -> Vec<FieldError> {
+/// of `input` (the client mapped) it cannot read (none when it can be synced).
+fn problems(patient: &Patient, input: &PatientInput, ctx: &Context) -> Vec<FieldError> {
     let lacking = missing(patient);
     let mut errors: Vec<FieldError> = REQUIRED
         .iter()
@@ -56,7 +64,7 @@ pub(crate) fn problems(patient: &Patient, ctx: &Context) -> Vec<FieldError> {
             )
         })
         .collect();
-    if let Err(invalid) = patient_input(patient).input.validate(ctx) {
+    if let Err(invalid) = input.validate(ctx) {
         let more: Vec<FieldError> = invalid
             .0
             .into_iter()
@@ -69,15 +77,21 @@ pub(crate) fn problems(patient: &Patient, ctx: &Context) -> Vec<FieldError> {
 
 /// How a client fares: its errors (none when it can be synced) and warnings.
 pub(crate) fn assess(patient: &Patient, ctx: &Context) -> Client {
-    let errors = problems(patient, ctx)
-        .into_iter()
+    judge(patient, ctx).client
+}
+
+/// How a client fares, with what a sync or an open needs besides.
+pub(crate) fn judge(patient: &Patient, ctx: &Context) -> Judged {
+    let Mapped { input, warnings } = patient_input(patient);
+    let problems = problems(patient, &input, ctx);
+    let errors = problems
+        .iter()
         .map(|e| Reason {
             code: e.code.to_owned(),
-            field: e.field,
-            message: e.message,
+            field: e.field.clone(),
+            message: e.message.clone(),
         })
         .collect();
-    let Mapped { warnings, .. } = patient_input(patient);
     let warnings = warnings
         .into_iter()
         .map(|(code, value)| Reason {
@@ -89,11 +103,15 @@ pub(crate) fn assess(patient: &Patient, ctx: &Context) -> Client {
             },
         })
         .collect();
-    Client {
-        cliniko_id: patient.id.to_string(),
-        name: display_name(patient),
-        errors,
-        warnings,
+    Judged {
+        client: Client {
+            cliniko_id: patient.id.to_string(),
+            name: display_name(patient),
+            errors,
+            warnings,
+        },
+        problems,
+        input,
     }
 }
 

@@ -5,11 +5,10 @@
 //! group's own page for the patient when the group has an `app_url`; a client missing what the
 //! guide requires answers with the list of what is missing, and is kept as failed.
 
-use super::clients::{assess, problems};
+use super::clients::judge;
 use super::sync::{keep_one, write_patients};
 use crate::integrations::lifecycle;
 use crate::{AppError, Deps, groups};
-use connectors::cliniko::mapping::patient_input;
 use connectors::cliniko::types::Id;
 use model::access::{Action, Caller, authorize};
 use model::external::ExternalSystem;
@@ -51,14 +50,14 @@ pub async fn open(deps: &Deps, caller: &Caller, group: &GroupId, raw_id: Option<
         default_country: settings.default_country.clone(),
         today: deps.clock.now().date_naive(),
     };
-    let judged = assess(&client, &ctx);
-    keep_one(deps, group, &judged, None).await?;
-    if !judged.errors.is_empty() {
-        return Err(AppError::Invalid(ValidationErrors(problems(&client, &ctx))));
+    let judged = judge(&client, &ctx);
+    keep_one(deps, group, &judged.client).await?;
+    if !judged.problems.is_empty() {
+        return Err(AppError::Invalid(ValidationErrors(judged.problems)));
     }
     let vendor = VendorPatient {
         vendor_id: client.id.to_string(),
-        input: patient_input(&client).input,
+        input: judged.input,
         practitioner_vendor_id: None,
     };
     let items = write_patients(deps, group, None, std::slice::from_ref(&vendor), &ctx).await?;

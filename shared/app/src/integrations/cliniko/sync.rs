@@ -1,5 +1,5 @@
 //! Cliniko → carebridge syncs: every current client is read (progress `fetched / total`),
-//! judged ([`super::clients::assess`]), planned with the same rules as every vendor import
+//! judged ([`super::clients::judge`]), planned with the same rules as every vendor import
 //! (`model::sync::plan`) and written, each patient in one transaction with the record of having
 //! written it, so a run that dies and is delivered again resumes where it was.
 //!
@@ -7,13 +7,12 @@
 //! `…/integrations/cliniko/failed`), tried again by every later sync, and gone from that list
 //! once a sync takes it.
 
-use super::clients::{Client, Reason, assess, display_name};
+use super::clients::{Client, Judged, Reason, judge};
 use crate::integrations::runs::{Written, as_done, report, written_so_far};
 use crate::people::{counted, replacement, replacement_with};
 use crate::{AppError, Deps, backfill, finding, groups};
 use chrono::{DateTime, Utc};
 use connectors::cliniko::PatientList;
-use connectors::cliniko::mapping::patient_input;
 use connectors::cliniko::types::Patient as ClinikoPatient;
 use model::GroupId;
 use model::external::ExternalSystem;
@@ -162,17 +161,9 @@ async fn unlink(
     Err(AppError::InProgressElsewhere)
 }
 
-/// A client no longer current in Cliniko is no longer a failed profile either.
+/// A client no longer current in Cliniko, or taken now, is no longer a failed profile.
 async fn forget_failed(deps: &Deps, group: &GroupId, cliniko_id: &str) -> Result<(), AppError> {
-    let key = keys::failed_profile(group, ExternalSystem::Cliniko, cliniko_id);
-    if deps.read::<FailedProfile>(&key).await?.is_some() {
-        deps.records
-            .write(vec![Write::Delete {
-                key,
-                condition: Condition::Always,
-            }])
-            .await?;
-    }
+    deps.records.write(vec![forget_write(group, cliniko_id)]).await?;
     Ok(())
 }
 
@@ -184,40 +175,36 @@ async fn bring_in(
     clients: &[ClinikoPatient],
     ctx: &Context,
 ) -> Result<Vec<PlanItem>, AppError> {
-    let assessed: Vec<(&ClinikoPatient, Client)> = clients.iter().map(|c| (c, assess(c, ctx))).collect();
-    let takeable: Vec<VendorPatient> = assessed
+    let judged: Vec<Judged> = clients.iter().map(|c| judge(c, ctx)).collect();
+    let (failing, takeable): (Vec<Judged>, Vec<Judged>) = judged.into_iter().partition(|j| !j.problems.is_empty());
+    let vendor_patients: Vec<VendorPatient> = takeable
         .iter()
-        .filter(|(_, judged)| judged.errors.is_empty())
-        .map(|(client, _)| VendorPatient {
-            vendor_id: client.id.to_string(),
-            input: patient_input(client).input,
+        .map(|j| VendorPatient {
+            vendor_id: j.client.cliniko_id.clone(),
+            input: j.input.clone(),
             practitioner_vendor_id: None,
         })
         .collect();
-    let mut items = write_patients(deps, &run.group, Some(run), &takeable, ctx).await?;
+    let mut items = write_patients(deps, &run.group, Some(run), &vendor_patients, ctx).await?;
     // Warnings the mapping raised (a sex kept as other, say) go with each client's result.
-    let warnings: HashMap<&str, &Vec<Reason>> = assessed
+    let warnings: HashMap<&str, &Vec<Reason>> = takeable
         .iter()
-        .map(|(_, judged)| (judged.cliniko_id.as_str(), &judged.warnings))
+        .map(|j| (j.client.cliniko_id.as_str(), &j.client.warnings))
         .collect();
     for item in &mut items {
         for reason in warnings.get(item.vendor_id.as_str()).copied().into_iter().flatten() {
             item.warnings.push(warning(reason));
         }
     }
-    let failed: Vec<Item> = assessed
+    // Failed: what Cliniko's data lacks, and what the plan could not take (its warnings say why).
+    let failed: Vec<Client> = failing
         .iter()
-        .filter(|(_, judged)| !judged.errors.is_empty())
-        .map(|(client, judged)| Item {
-            cliniko_id: judged.cliniko_id.clone(),
-            name: display_name(client),
-            reasons: judged.errors.clone(),
-        })
+        .map(|j| j.client.clone())
         .chain(items.iter().filter(|i| i.action == PlanAction::Skip).map(|i| {
-            Item {
+            Client {
                 cliniko_id: i.vendor_id.clone(),
                 name: i.name.clone(),
-                reasons: i
+                errors: i
                     .warnings
                     .iter()
                     .map(|w| Reason {
@@ -226,6 +213,7 @@ async fn bring_in(
                         message: w.message.clone(),
                     })
                     .collect(),
+                warnings: Vec::new(),
             }
         }))
         .collect();
@@ -235,20 +223,15 @@ async fn bring_in(
         .map(|i| i.vendor_id.as_str())
         .collect();
     keep_failed(deps, run, &failed, &synced).await?;
-    items.extend(
-        assessed
-            .iter()
-            .filter(|(_, judged)| !judged.errors.is_empty())
-            .map(|(client, judged)| PlanItem {
-                entity: Entity::Patient,
-                vendor_id: judged.cliniko_id.clone(),
-                name: display_name(client),
-                action: PlanAction::Skip,
-                carebridge_id: None,
-                changes: Vec::new(),
-                warnings: judged.errors.iter().chain(&judged.warnings).map(warning).collect(),
-            }),
-    );
+    items.extend(failing.iter().map(|j| PlanItem {
+        entity: Entity::Patient,
+        vendor_id: j.client.cliniko_id.clone(),
+        name: j.client.name.clone(),
+        action: PlanAction::Skip,
+        carebridge_id: None,
+        changes: Vec::new(),
+        warnings: j.client.errors.iter().chain(&j.client.warnings).map(warning).collect(),
+    }));
     Ok(items)
 }
 
@@ -257,12 +240,6 @@ fn warning(reason: &Reason) -> Warning {
         code: reason.code.clone(),
         message: reason.message.clone(),
     }
-}
-
-struct Item {
-    cliniko_id: String,
-    name: String,
-    reasons: Vec<Reason>,
 }
 
 /// Plans the clients against the group's patients and writes each create, update and link
@@ -351,7 +328,7 @@ async fn write_one(
 
 /// Keeps every failed profile with its reasons (since when it fails, and this run), and drops
 /// those this run synced.
-async fn keep_failed(deps: &Deps, run: &SyncRun, failed: &[Item], synced: &HashSet<&str>) -> Result<(), AppError> {
+async fn keep_failed(deps: &Deps, run: &SyncRun, failed: &[Client], synced: &HashSet<&str>) -> Result<(), AppError> {
     let group = &run.group;
     let before: Vec<Versioned<FailedProfile>> = listed(deps, group).await?;
     let since: HashMap<&str, DateTime<Utc>> = before
@@ -360,29 +337,12 @@ async fn keep_failed(deps: &Deps, run: &SyncRun, failed: &[Item], synced: &HashS
         .collect();
     let now = deps.clock.now();
     let mut writes: Vec<Write> = Vec::new();
-    for item in failed {
-        let profile = FailedProfile {
-            cliniko_id: item.cliniko_id.clone(),
-            name: item.name.clone(),
-            reasons: item.reasons.clone(),
-            failing_since: since.get(item.cliniko_id.as_str()).copied().unwrap_or(now),
-            last_run: Some(run.id.clone()),
-        };
-        writes.push(Write::Put {
-            record: Record::encode(
-                keys::failed_profile(group, ExternalSystem::Cliniko, &item.cliniko_id),
-                1,
-                &profile,
-            )?,
-            // Only syncs write these, and each writes what it found last.
-            condition: Condition::Always,
-        });
+    for client in failed {
+        let failing_since = since.get(client.cliniko_id.as_str()).copied().unwrap_or(now);
+        writes.push(failed_write(group, client, failing_since, Some(run.id.clone()))?);
     }
     for fixed in before.iter().filter(|f| synced.contains(f.value.cliniko_id.as_str())) {
-        writes.push(Write::Delete {
-            key: keys::failed_profile(group, ExternalSystem::Cliniko, &fixed.value.cliniko_id),
-            condition: Condition::Always,
-        });
+        writes.push(forget_write(group, &fixed.value.cliniko_id));
     }
     // Not one transaction: each record stands alone, and a sync run again rewrites them all.
     for write in writes {
@@ -392,39 +352,51 @@ async fn keep_failed(deps: &Deps, run: &SyncRun, failed: &[Item], synced: &HashS
 }
 
 /// Keeps one client as failed, outside any run (opened from Cliniko), or drops it once taken.
-pub(super) async fn keep_one(
-    deps: &Deps,
-    group: &GroupId,
-    client: &Client,
-    last_run: Option<&model::SyncRunId>,
-) -> Result<(), AppError> {
+pub(super) async fn keep_one(deps: &Deps, group: &GroupId, client: &Client) -> Result<(), AppError> {
+    if client.errors.is_empty() {
+        return forget_failed(deps, group, &client.cliniko_id).await;
+    }
     let key = keys::failed_profile(group, ExternalSystem::Cliniko, &client.cliniko_id);
     let before = deps.read::<FailedProfile>(&key).await?;
-    if client.errors.is_empty() {
-        if before.is_some() {
-            deps.records
-                .write(vec![Write::Delete {
-                    key,
-                    condition: Condition::Always,
-                }])
-                .await?;
-        }
-        return Ok(());
-    }
+    let failing_since = before.as_ref().map_or(deps.clock.now(), |b| b.value.failing_since);
+    let last_run = before.and_then(|b| b.value.last_run);
+    deps.records
+        .write(vec![failed_write(group, client, failing_since, last_run)?])
+        .await?;
+    Ok(())
+}
+
+/// The write that keeps `client` as a failed profile. Only syncs and opens write these, and each
+/// writes what it found last.
+fn failed_write(
+    group: &GroupId,
+    client: &Client,
+    failing_since: DateTime<Utc>,
+    last_run: Option<model::SyncRunId>,
+) -> Result<Write, AppError> {
     let profile = FailedProfile {
         cliniko_id: client.cliniko_id.clone(),
         name: client.name.clone(),
         reasons: client.errors.clone(),
-        failing_since: before.as_ref().map_or(deps.clock.now(), |b| b.value.failing_since),
-        last_run: last_run.cloned().or(before.and_then(|b| b.value.last_run)),
+        failing_since,
+        last_run,
     };
-    deps.records
-        .write(vec![Write::Put {
-            record: Record::encode(key, 1, &profile)?,
-            condition: Condition::Always,
-        }])
-        .await?;
-    Ok(())
+    Ok(Write::Put {
+        record: Record::encode(
+            keys::failed_profile(group, ExternalSystem::Cliniko, &client.cliniko_id),
+            1,
+            &profile,
+        )?,
+        condition: Condition::Always,
+    })
+}
+
+/// The write that drops a client's failed profile (nothing, if it has none).
+fn forget_write(group: &GroupId, cliniko_id: &str) -> Write {
+    Write::Delete {
+        key: keys::failed_profile(group, ExternalSystem::Cliniko, cliniko_id),
+        condition: Condition::Always,
+    }
 }
 
 /// Every failed profile of the group, in Cliniko id order.
