@@ -1,7 +1,7 @@
 //! Cliniko's own routes: its client list as carebridge would take it, the profiles syncs could
 //! not take, and the address a clinic opens from Cliniko.
 
-use super::{Answer, Call, json, record};
+use super::{Answer, Call, json, record, see_other};
 use crate::openapi::{ClinikoClientPage, FailedProfilePage, Problems, Versioned};
 use crate::request;
 use app::integrations::cliniko::clients;
@@ -85,11 +85,7 @@ pub(crate) async fn open_client(call: &Call<'_>, group: &model::GroupId) -> Answ
     let raw = request::query(call.request, "patient_id");
     let opened = app::integrations::cliniko::open::open(call.deps, &call.caller, group, raw).await?;
     if let Some(page) = opened.redirect {
-        return lambda_http::Response::builder()
-            .status(303)
-            .header("location", page)
-            .body(lambda_http::Body::Empty)
-            .map_err(|_| crate::problem::Problem::internal());
+        return see_other(&page);
     }
     if opened.created {
         let location = format!("/v1/groups/{group}/patients/{}", opened.patient.value.id);

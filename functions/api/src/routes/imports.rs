@@ -1,6 +1,6 @@
 //! Participant-list (CSV) imports: the template, uploads, previews, results and completion.
 
-use super::{Answer, Call, json, record, versioned_json};
+use super::{Answer, Call, json, record, see_other, versioned_json};
 use crate::openapi::{CreatedImport, ImportPage, Problems, ResultPage, Versioned};
 use crate::problem::Problem;
 use crate::request;
@@ -198,9 +198,5 @@ pub(crate) async fn import_results(call: &Call<'_>, group: &GroupId, id: &str) -
 )]
 pub(crate) async fn import_results_csv(call: &Call<'_>, group: &GroupId, id: &str) -> Answer {
     let url = imports::results_csv(call.deps, &call.caller, group, id).await?;
-    Response::builder()
-        .status(303)
-        .header("location", url)
-        .body(Body::Empty)
-        .map_err(|_| Problem::internal())
+    see_other(&url)
 }

@@ -169,6 +169,15 @@ fn json<T: Serialize>(status: u16, value: &T) -> Response<Body> {
     }
 }
 
+/// 303 See Other: the answer is at `location` (a download, the group's own page).
+fn see_other(location: &str) -> Answer {
+    Response::builder()
+        .status(303)
+        .header("location", location)
+        .body(Body::Empty)
+        .map_err(|_| Problem::internal())
+}
+
 /// An answer with nothing to say (a deletion).
 fn no_content() -> Response<Body> {
     Response::builder()
