@@ -24,6 +24,16 @@ async fn clinic(method: reqwest::Method, path: &str, body: Option<Value>) -> Val
     answer.json().await.unwrap_or(Value::Null)
 }
 
+/// What a clinic's users add to its Cliniko account: a client, or a list of them.
+async fn add_clients(account: &str, clients: Value) -> Value {
+    clinic(
+        reqwest::Method::POST,
+        &format!("/accounts/{account}/patients"),
+        Some(clients),
+    )
+    .await
+}
+
 /// A key of a new clinic's account on `shard`, and the account's name.
 async fn new_clinic(shard: &str) -> (String, String) {
     let made = clinic(reqwest::Method::POST, "/keys", Some(json!({"shard": shard}))).await;
@@ -191,12 +201,7 @@ async fn the_client_list_shows_the_clients_in_error_first_each_with_its_reasons(
             client
         })
         .collect();
-    clinic(
-        reqwest::Method::POST,
-        &format!("/accounts/{account}/patients"),
-        Some(Value::Array(clients)),
-    )
-    .await;
+    add_clients(&account, Value::Array(clients)).await;
 
     let mut listed = Vec::new();
     let mut cursor: Option<String> = None;
@@ -249,7 +254,12 @@ async fn the_client_list_shows_the_clients_in_error_first_each_with_its_reasons(
 
 /// A group with Cliniko enabled on a new clinic's key: the group and the clinic's account.
 async fn connected_group() -> (String, String) {
-    let group = new_group_with(json!({"default_country": "AU"})).await;
+    connected_group_with(json!({"default_country": "AU"})).await
+}
+
+/// As [`connected_group`], for a group with these settings.
+async fn connected_group_with(settings: Value) -> (String, String) {
+    let group = new_group_with(settings).await;
     activated(&group).await;
     let (key, account) = new_clinic("au2").await;
     assert_status(&store_key(&group, &json!({"api_key": key})).await, 200);
@@ -322,12 +332,7 @@ fn generated_client(n: usize) -> Value {
 async fn a_full_sync_takes_every_complete_client_once_and_keeps_the_rest_as_failed_until_fixed() {
     let (group, account) = connected_group().await;
     let clients: Vec<Value> = (0..1000).map(generated_client).collect();
-    let created = clinic(
-        reqwest::Method::POST,
-        &format!("/accounts/{account}/patients"),
-        Some(Value::Array(clients)),
-    )
-    .await;
+    let created = add_clients(&account, Value::Array(clients)).await;
     // Past the local stack's overlap (250 ms), so the incremental sync below reads only what
     // changed after this one.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -485,12 +490,7 @@ async fn a_sync_is_refused_until_cliniko_is_enabled_and_an_unknown_mode_is_named
 #[tokio::test]
 async fn a_field_cliniko_keeps_cannot_be_edited_here_while_the_patient_is_linked_to_cliniko() {
     let (group, account) = connected_group().await;
-    clinic(
-        reqwest::Method::POST,
-        &format!("/accounts/{account}/patients"),
-        Some(generated_client(1)),
-    )
-    .await;
+    add_clients(&account, generated_client(1)).await;
     assert_eq!(
         synced(&group, None).await["outcome"],
         json!({"synced": 1, "failed": 0, "unlinked": 0})
@@ -519,12 +519,7 @@ async fn a_field_cliniko_keeps_cannot_be_edited_here_while_the_patient_is_linked
 #[tokio::test]
 async fn opening_a_client_from_cliniko_creates_then_updates_one_profile_and_names_what_is_missing() {
     let (group, account) = connected_group().await;
-    let client = clinic(
-        reqwest::Method::POST,
-        &format!("/accounts/{account}/patients"),
-        Some(generated_client(2)),
-    )
-    .await;
+    let client = add_clients(&account, generated_client(2)).await;
     let id = client["id"].as_u64().unwrap();
     let member = token(&[&group], &[]);
     let open = |id: String| {
@@ -555,10 +550,9 @@ async fn opening_a_client_from_cliniko_creates_then_updates_one_profile_and_name
     );
     assert_eq!(all_patients(&group).await.len(), 1, "one profile, opened twice");
 
-    let lacking = clinic(
-        reqwest::Method::POST,
-        &format!("/accounts/{account}/patients"),
-        Some(json!({"first_name": "No", "last_name": "Birthday", "sex": "Male"})),
+    let lacking = add_clients(
+        &account,
+        json!({"first_name": "No", "last_name": "Birthday", "sex": "Male"}),
     )
     .await;
     let refused = open(lacking["id"].to_string()).await;
@@ -585,12 +579,7 @@ async fn everything_that_reads_one_groups_cliniko_at_once_stays_under_its_limit_
     let (group, account) = connected_group().await;
     // 2,500 clients: 25 pages each time the list is read.
     let clients: Vec<Value> = (0..2500).map(generated_client).collect();
-    clinic(
-        reqwest::Method::POST,
-        &format!("/accounts/{account}/patients"),
-        Some(Value::Array(clients)),
-    )
-    .await;
+    add_clients(&account, Value::Array(clients)).await;
     let before = requests_of(&account).await.len();
 
     // Three readers of the list at once, each through its own request to the API: 75 requests
@@ -620,12 +609,7 @@ async fn everything_that_reads_one_groups_cliniko_at_once_stays_under_its_limit_
 #[tokio::test]
 async fn cancelling_cliniko_stops_its_syncs_and_keeps_every_patient_linked_as_it_was() {
     let (group, account) = connected_group().await;
-    clinic(
-        reqwest::Method::POST,
-        &format!("/accounts/{account}/patients"),
-        Some(generated_client(4)),
-    )
-    .await;
+    add_clients(&account, generated_client(4)).await;
     assert_eq!(synced(&group, None).await["status"], "succeeded");
     let cancelled = post(&format!("/v1/groups/{group}/integrations/cliniko/cancel"))
         .token(&admin(&group))
@@ -652,12 +636,7 @@ async fn two_syncs_of_one_groups_cliniko_at_once_stay_under_its_limit_together()
     let (group, account) = connected_group().await;
     // 2,000 clients: each full sync reads 20 pages of them, then the archived and deleted lists.
     let clients: Vec<Value> = (0..2000).map(generated_client).collect();
-    clinic(
-        reqwest::Method::POST,
-        &format!("/accounts/{account}/patients"),
-        Some(Value::Array(clients)),
-    )
-    .await;
+    add_clients(&account, Value::Array(clients)).await;
     assert_eq!(synced(&group, None).await["status"], "succeeded");
     let before = requests_of(&account).await.len();
 
@@ -681,21 +660,9 @@ async fn two_syncs_of_one_groups_cliniko_at_once_stay_under_its_limit_together()
 
 #[tokio::test]
 async fn a_group_with_an_app_url_sends_a_client_opened_from_cliniko_to_its_own_page() {
-    let group = new_group_with(json!({"default_country": "AU", "app_url": "https://care.example.com/patient"})).await;
-    activated(&group).await;
-    let (key, account) = new_clinic("au2").await;
-    assert_status(&store_key(&group, &json!({"api_key": key})).await, 200);
-    let enabled = post(&format!("/v1/groups/{group}/integrations/cliniko/enable"))
-        .token(&admin(&group))
-        .send()
-        .await;
-    assert_status(&enabled, 202);
-    let client = clinic(
-        reqwest::Method::POST,
-        &format!("/accounts/{account}/patients"),
-        Some(generated_client(3)),
-    )
-    .await;
+    let (group, account) =
+        connected_group_with(json!({"default_country": "AU", "app_url": "https://care.example.com/patient"})).await;
+    let client = add_clients(&account, generated_client(3)).await;
     // As the clinic's browser would, without following the redirect out of this machine.
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
