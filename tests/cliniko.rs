@@ -437,7 +437,10 @@ async fn a_full_sync_takes_every_complete_client_once_and_keeps_the_rest_as_fail
             [
                 "/au2/v1/patients",
                 "/au2/v1/patients/archived",
-                "/au2/v1/patients/deleted"
+                "/au2/v1/patients/deleted",
+                "/au2/v1/individual_appointments",
+                "/au2/v1/individual_appointments/cancelled",
+                "/au2/v1/individual_appointments/deleted",
             ]
             .contains(&path),
             "only lists are read, never a client one by one: {path}"
@@ -634,20 +637,21 @@ async fn cancelling_cliniko_stops_its_syncs_and_keeps_every_patient_linked_as_it
 #[tokio::test]
 async fn two_syncs_of_one_groups_cliniko_at_once_stay_under_its_limit_together() {
     let (group, account) = connected_group().await;
-    // 2,000 clients: each full sync reads 20 pages of them, then the archived and deleted lists.
+    // 2,000 clients: each full sync reads 20 pages of them, then the appointments (which name
+    // each client's coach) and the archived and deleted lists.
     let clients: Vec<Value> = (0..2000).map(generated_client).collect();
     add_clients(&account, Value::Array(clients)).await;
     assert_eq!(synced(&group, None).await["status"], "succeeded");
     let before = requests_of(&account).await.len();
 
-    // Two more at once: 44 requests against a limit of 40 in any 2 s.
+    // Two more at once: 46 requests against a limit of 40 in any 2 s.
     let (a, b) = tokio::join!(synced(&group, None), synced(&group, None));
     for run in [&a, &b] {
         assert_eq!(run["status"], "succeeded", "{run}");
         assert_eq!(run["outcome"]["synced"], 1900, "{run}");
     }
     let asked = requests_of(&account).await.split_off(before);
-    assert_eq!(asked.len(), 44, "both read every page");
+    assert_eq!(asked.len(), 46, "both read every page");
     assert!(asked.iter().all(|r| r["status"] == 200), "and none was refused");
     let window_ms = CLINIKO_LIMIT.per.as_millis() as i64;
     let most = busiest(&asked, window_ms);
@@ -687,4 +691,166 @@ async fn a_group_with_an_app_url_sends_a_client_opened_from_cliniko_to_its_own_p
             patient["id"].as_str().unwrap()
         )
     );
+}
+
+/// A practitioner added in the clinic's Cliniko (with the user account that holds its e-mail),
+/// and its Cliniko id.
+async fn add_practitioner(account: &str, first_name: &str, email: &str) -> String {
+    let made = clinic(
+        reqwest::Method::POST,
+        &format!("/accounts/{account}/practitioners"),
+        Some(json!({"first_name": first_name, "last_name": "Practitioner", "email": email})),
+    )
+    .await;
+    made["id"].as_str().unwrap().to_owned()
+}
+
+/// Books an appointment of a client with a practitioner; answers with its Cliniko id.
+async fn book(account: &str, client: &Value, practitioner: &str, starts_at: &str) -> u64 {
+    let booked = clinic(
+        reqwest::Method::POST,
+        &format!("/accounts/{account}/appointments"),
+        Some(json!({"patient_id": client["id"], "practitioner_id": practitioner, "starts_at": starts_at})),
+    )
+    .await;
+    booked["id"].as_u64().unwrap()
+}
+
+/// The carebridge coach linked to each Cliniko practitioner, by Cliniko id.
+async fn coaches_by_cliniko_id(group: &str) -> std::collections::HashMap<String, Value> {
+    let listed = get(&format!("/v1/groups/{group}/practitioners?limit=200"))
+        .token(&token(&[group], &[GROUP_ADMIN]))
+        .send()
+        .await;
+    assert_status(&listed, 200);
+    listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| Some((c["external_ids"]["cliniko"].as_str()?.to_owned(), c.clone())))
+        .collect()
+}
+
+/// A finished run's per-patient results.
+async fn results_of(group: &str, run: &str) -> Vec<Value> {
+    let reply = get(&format!(
+        "/v1/groups/{group}/integrations/cliniko/runs/{run}/results?filter=patients&limit=200"
+    ))
+    .token(&admin(group))
+    .send()
+    .await;
+    assert_status(&reply, 200);
+    reply.body["items"].as_array().unwrap().clone()
+}
+
+/// The coach (carebridge id) of the patient linked to Cliniko client `client`.
+async fn coach_of(group: &str, client: &Value) -> Value {
+    let id = client["id"].to_string();
+    let patients = all_patients(group).await;
+    let patient = patients
+        .iter()
+        .find(|p| p["external_ids"]["cliniko"] == id.as_str())
+        .unwrap_or_else(|| panic!("no patient is linked to Cliniko client {id}"));
+    patient.get("practitioner_id").cloned().unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn a_clients_coach_is_the_practitioner_of_their_latest_appointment_in_cliniko() {
+    let (group, account) = connected_group().await;
+    let randy = add_practitioner(&account, "Randy", "randy@clinic.example").await;
+    let dana = add_practitioner(&account, "Dana", "dana@clinic.example").await;
+    let ann = add_clients(&account, generated_client(0)).await;
+    let bo = add_clients(&account, generated_client(1)).await;
+    let cy = add_clients(&account, generated_client(2)).await;
+    book(&account, &ann, &randy, "2026-03-01T09:00:00Z").await;
+    book(&account, &bo, &randy, "2026-02-01T09:00:00Z").await;
+    let bos_latest = book(&account, &bo, &dana, "2026-04-01T09:00:00Z").await;
+    // Past the overlap an incremental sync reads again, so it sees only what changes below.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+
+    let full = synced(&group, None).await;
+    assert_eq!(full["status"], "succeeded", "{full}");
+    assert_eq!(full["outcome"]["synced"], 3);
+    let coaches = coaches_by_cliniko_id(&group).await;
+    assert_eq!(
+        coaches.len(),
+        2,
+        "each practitioner a client sees is a coach: {coaches:?}"
+    );
+    assert_eq!(
+        coaches[&randy]["email"], "randy@clinic.example",
+        "found by its user's e-mail"
+    );
+    assert_eq!(coaches[&randy]["kind"], "coach");
+    assert_eq!(coach_of(&group, &ann).await, coaches[&randy]["id"]);
+    assert_eq!(
+        coach_of(&group, &bo).await,
+        coaches[&dana]["id"],
+        "the latest appointment decides"
+    );
+    assert_eq!(coach_of(&group, &cy).await, Value::Null, "no appointment, no coach");
+
+    // Bo's appointment with Dana is cancelled; Cy books with a practitioner whose user has no
+    // e-mail, so carebridge cannot make them a coach.
+    clinic(
+        reqwest::Method::POST,
+        &format!("/accounts/{account}/appointments/{bos_latest}/cancel"),
+        None,
+    )
+    .await;
+    let unreachable = add_practitioner(&account, "Noemail", "").await;
+    book(&account, &cy, &unreachable, "2026-05-01T09:00:00Z").await;
+    clinic(reqwest::Method::DELETE, "/requests", None).await;
+    let incremental = synced(&group, Some(json!({"mode": "incremental"}))).await;
+    assert_eq!(incremental["status"], "succeeded", "{incremental}");
+    assert_eq!(
+        incremental["outcome"]["synced"], 2,
+        "the two clients whose appointments changed: {incremental}"
+    );
+    assert_eq!(
+        coach_of(&group, &bo).await,
+        coaches[&randy]["id"],
+        "back to the one still booked"
+    );
+    assert_eq!(coach_of(&group, &cy).await, Value::Null);
+    let cys_result = results_of(&group, incremental["id"].as_str().unwrap())
+        .await
+        .into_iter()
+        .find(|r| r["entity"] == "patient" && r["vendor_id"].as_str() == Some(cy["id"].to_string().as_str()))
+        .unwrap();
+    assert_eq!(cys_result["action"], "unchanged", "Cy keeps no coach: {cys_result}");
+    assert_eq!(
+        cys_result["warnings"][0]["code"], "physician_not_imported",
+        "{cys_result}"
+    );
+    let client_reads: Vec<Value> = requests_of(&account)
+        .await
+        .into_iter()
+        .filter(|r| r["path"].as_str().unwrap().ends_with("/patients"))
+        .collect();
+    let filters: Vec<String> = client_reads
+        .iter()
+        .flat_map(|r| r["query"].as_array().unwrap().clone())
+        .filter(|pair| pair[0] == "q[]")
+        .map(|pair| pair[1].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(filters.len(), 2, "{filters:?}");
+    assert!(filters[0].starts_with("updated_at:>"), "{filters:?}");
+    let mut asked: Vec<&str> = filters[1].trim_start_matches("id:=").split(',').collect();
+    asked.sort_unstable();
+    let mut touched = vec![bo["id"].to_string(), cy["id"].to_string()];
+    touched.sort_unstable();
+    assert_eq!(asked, touched, "only the clients whose appointments changed are read");
+
+    // Opened from Cliniko after booking with Dana: the profile comes with Dana as coach.
+    book(&account, &ann, &dana, "2026-06-01T09:00:00Z").await;
+    let opened = get(&format!(
+        "/v1/groups/{group}/integrations/cliniko/open?patient_id={}",
+        ann["id"]
+    ))
+    .token(&token(&[&group], &[]))
+    .send()
+    .await;
+    assert_status(&opened, 200);
+    assert_eq!(opened.body["practitioner_id"], coaches[&dana]["id"]);
 }

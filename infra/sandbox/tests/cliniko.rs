@@ -303,3 +303,85 @@ async fn a_key_added_through_the_control_plane_answers_on_its_shard() {
     assert_eq!(cliniko.get_as(key, "uk1", "/patients", AGENT).await.0, 200);
     assert_eq!(cliniko.get_as(key, "au2", "/patients", AGENT).await.0, 401);
 }
+
+#[tokio::test]
+async fn appointments_name_their_client_and_practitioner_by_link_and_filter_by_their_ids() {
+    let cliniko = Cliniko::start().await;
+    let randy = cliniko
+        .control(
+            reqwest::Method::POST,
+            "/practitioners",
+            Some(json!({"first_name": "Randy", "last_name": "Savage", "email": "randy@clinic.example"})),
+        )
+        .await;
+    let user_link = randy["user"]["links"]["self"].as_str().unwrap().to_owned();
+    let (_, user) = cliniko
+        .get(&format!("/users/{}", user_link.rsplit('/').next().unwrap()))
+        .await;
+    assert_eq!(
+        user["email"], "randy@clinic.example",
+        "a practitioner's e-mail is its user's"
+    );
+    let clients = cliniko
+        .add_clients(json!([{"first_name": "Ann", "last_name": "Lee"}, {"first_name": "Bo", "last_name": "Ray"}]))
+        .await;
+    let (ann, bo) = (clients[0]["id"].as_u64().unwrap(), clients[1]["id"].as_u64().unwrap());
+    let randy_id: u64 = randy["id"].as_str().unwrap().parse().unwrap();
+    let book = |patient: u64, starts_at: &str| json!({"patient_id": patient, "practitioner_id": randy_id, "starts_at": starts_at});
+    let first = cliniko
+        .control(
+            reqwest::Method::POST,
+            "/appointments",
+            Some(book(ann, "2024-03-01T09:00:00Z")),
+        )
+        .await;
+    cliniko
+        .control(
+            reqwest::Method::POST,
+            "/appointments",
+            Some(book(ann, "2024-04-01T09:00:00Z")),
+        )
+        .await;
+    cliniko
+        .control(
+            reqwest::Method::POST,
+            "/appointments",
+            Some(book(bo, "2024-05-01T09:00:00Z")),
+        )
+        .await;
+    assert!(
+        first["patient"]["links"]["self"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/patients/{ann}"))
+    );
+    assert!(
+        first.get("patient_id").is_none(),
+        "ids travel as links, as Cliniko sends them"
+    );
+
+    let (_, anns) = cliniko
+        .get(&format!(
+            "/individual_appointments?q[]=patient_id:={ann}&sort=starts_at:desc"
+        ))
+        .await;
+    assert_eq!(anns["total_entries"], 2);
+    assert_eq!(anns["individual_appointments"][0]["starts_at"], "2024-04-01T09:00:00Z");
+
+    let id = first["id"].as_u64().unwrap();
+    cliniko
+        .control(reqwest::Method::POST, &format!("/appointments/{id}/cancel"), None)
+        .await;
+    let (_, current) = cliniko.get("/individual_appointments").await;
+    assert_eq!(
+        current["total_entries"], 2,
+        "a cancelled appointment leaves the plain list"
+    );
+    let (_, cancelled) = cliniko.get("/individual_appointments/cancelled").await;
+    assert_eq!(cancelled["individual_appointments"][0]["id"], id);
+    assert!(cancelled["individual_appointments"][0]["cancelled_at"].is_string());
+
+    let (status, refused) = cliniko.get("/individual_appointments?q[]=email:=a").await;
+    assert_eq!(status, 400);
+    assert!(refused["message"].as_str().unwrap().contains("email"));
+}

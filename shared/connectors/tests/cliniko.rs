@@ -1,11 +1,12 @@
 //! The Cliniko connector against the Cliniko sandbox over HTTP: the key and its shard, paging,
-//! changes since a time, archived and deleted clients, and what it does when Cliniko
-//! rate-limits or fails.
+//! changes since a time, archived and deleted clients, appointments and the practitioners they
+//! name, and what it does when Cliniko rate-limits or fails.
 
 use async_trait::async_trait;
 use connectors::ConnectorError;
+use connectors::cliniko::mapping::coaches;
 use connectors::cliniko::types::Id;
-use connectors::cliniko::{ApiKey, Cliniko, PatientList};
+use connectors::cliniko::{ApiKey, AppointmentList, Cliniko, PatientList};
 use connectors::http::{Gate, Open, RetryPolicy};
 use sandbox::Running;
 use sandbox::cliniko::{self, Config};
@@ -264,4 +265,66 @@ async fn a_request_without_the_apps_name_and_email_is_refused_so_ours_always_car
         .await
         .unwrap();
     assert_eq!(anonymous.status().as_u16(), 403);
+}
+
+#[tokio::test]
+async fn a_clients_appointments_name_the_practitioner_whose_user_holds_their_email() {
+    let sandbox = Sandbox::start().await;
+    let post = |path: &'static str, body: Value| sandbox.control(reqwest::Method::POST, path, Some(body));
+    let randy = post(
+        "/practitioners",
+        json!({"first_name": "Randy", "last_name": "Savage", "email": "randy@clinic.example"}),
+    )
+    .await;
+    let dana = post(
+        "/practitioners",
+        json!({"first_name": "Dana", "last_name": "Scully", "email": "dana@clinic.example"}),
+    )
+    .await;
+    let ann = post("/patients", json!({"first_name": "Ann", "last_name": "Lee"})).await;
+    for (practitioner, starts_at) in [(&randy, "2026-01-05T09:00:00Z"), (&dana, "2026-02-05T09:00:00Z")] {
+        post(
+            "/appointments",
+            json!({"patient_id": ann["id"], "practitioner_id": practitioner["id"], "starts_at": starts_at}),
+        )
+        .await;
+    }
+    let cliniko = sandbox.connect();
+    let ann_id: Id = ann["id"].as_u64().map(Id).unwrap();
+    let hers = cliniko.appointments_of(ann_id).all().await.unwrap();
+    assert_eq!(hers.len(), 2);
+    assert!(hers[0].starts_at > hers[1].starts_at, "the latest first");
+    let dana_id: Id = dana["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(coaches(&hers)[&ann_id], dana_id);
+
+    let practitioner = cliniko.practitioner(dana_id).await.unwrap().unwrap();
+    let user = practitioner.user.and_then(|u| u.id()).unwrap();
+    assert_eq!(
+        cliniko.user(user).await.unwrap().unwrap().email.as_deref(),
+        Some("dana@clinic.example")
+    );
+    assert_eq!(cliniko.users().all().await.unwrap().len(), 2);
+    assert!(cliniko.practitioner(Id(42)).await.unwrap().is_none());
+
+    let all = cliniko
+        .appointments(AppointmentList::Current, None)
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    let later = cliniko
+        // The filter is sent in whole milliseconds: a millisecond past the last change.
+        .appointments(
+            AppointmentList::Current,
+            all.iter()
+                .filter_map(|a| a.updated_at)
+                .max()
+                .map(|t| t + chrono::Duration::milliseconds(1)),
+        )
+        .all()
+        .await
+        .unwrap();
+    assert!(later.is_empty(), "nothing changed after the last change");
+    let found = cliniko.patients_with_ids(&[ann_id, Id(7)]).all().await.unwrap();
+    assert_eq!(found.iter().map(|p| p.id).collect::<Vec<_>>(), [ann_id]);
 }

@@ -18,7 +18,7 @@ use crate::practitioner::{PractitionerFields, PractitionerInput};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-/// A vendor's practitioner (an Elation physician), as carebridge input.
+/// A vendor's practitioner (an Elation physician, a Cliniko practitioner), as carebridge input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VendorPractitioner {
     pub vendor_id: String,
@@ -416,7 +416,7 @@ fn plan_practitioners(
             let incoming = match fields {
                 Ok(fields) => fields,
                 Err(errors) => {
-                    item.warnings = invalid_warnings(&errors, "physician");
+                    item.warnings = invalid_warnings(&errors, "practitioner");
                     return PlannedPractitioner {
                         item,
                         fields: None,
@@ -427,7 +427,7 @@ fn plan_practitioners(
             if emails.get(incoming.email.as_str()) > Some(&1) {
                 item.warnings.push(Warning::new(
                     "duplicate_email",
-                    "Another physician has the same e-mail address; carebridge finds coaches by e-mail.",
+                    "Another of the vendor's practitioners has the same e-mail address; carebridge finds coaches by e-mail.",
                 ));
             }
             let linked = index
@@ -459,7 +459,7 @@ fn plan_practitioners(
                 item.warnings.push(Warning::new(
                     "duplicate_email",
                     format!(
-                        "carebridge coach {id} already has this e-mail address and is linked to another physician."
+                        "carebridge coach {id} already has this e-mail address and is linked to another of the vendor's practitioners."
                     ),
                 ));
             }
@@ -520,7 +520,7 @@ fn plan_patients(
             if coach == Some(Coach::NotImported) {
                 item.warnings.push(Warning::new(
                     "physician_not_imported",
-                    "The patient's primary physician is not imported (see that physician's warnings), so the patient would have no coach.",
+                    "The patient's practitioner at the vendor (their primary physician in Elation) is not imported (see that practitioner's warnings), so the patient would have no coach.",
                 ));
             }
             if let Some(Coach::Existing(id)) = &coach {

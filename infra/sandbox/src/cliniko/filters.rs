@@ -1,30 +1,70 @@
 //! Cliniko's filters (`q=` / `q[]=` with `field:<op><value>`) and ordering (`sort`, `order`), as
-//! its README's "Filtering Results" and "Ordering" sections describe them, over the patient
-//! fields its patients section lists.
+//! its README's "Filtering Results" and "Ordering" sections describe them, over the fields each
+//! resource's section lists as filterable.
 
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 
 /// What kind of value a filterable field holds, which decides its operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     DateTime,
     Date,
     Integer,
     Text,
 }
 
+/// The fields one resource can be filtered by, and what it is called in a refusal.
+pub struct Filterable {
+    pub what: &'static str,
+    pub fields: &'static [(&'static str, Kind)],
+}
+
 /// "For any route that returns a set of patients, you can filter them by" these.
-const PATIENT_FIELDS: [(&str, Kind); 8] = [
-    ("created_at", Kind::DateTime),
-    ("date_of_birth", Kind::Date),
-    ("email", Kind::Text),
-    ("first_name", Kind::Text),
-    ("id", Kind::Integer),
-    ("last_name", Kind::Text),
-    ("old_reference_id", Kind::Text),
-    ("updated_at", Kind::DateTime),
-];
+pub const PATIENTS: Filterable = Filterable {
+    what: "patients",
+    fields: &[
+        ("created_at", Kind::DateTime),
+        ("date_of_birth", Kind::Date),
+        ("email", Kind::Text),
+        ("first_name", Kind::Text),
+        ("id", Kind::Integer),
+        ("last_name", Kind::Text),
+        ("old_reference_id", Kind::Text),
+        ("updated_at", Kind::DateTime),
+    ],
+};
+
+/// `sections/individual_appointments.md`, "Filtering Individual Appointments". An `…_id` field
+/// is the id at the end of the record's link of that name (`patient.links.self`).
+pub const APPOINTMENTS: Filterable = Filterable {
+    what: "individual appointments",
+    fields: &[
+        ("appointment_type_id", Kind::Integer),
+        ("archived_at", Kind::DateTime),
+        ("business_id", Kind::Integer),
+        ("cancelled_at", Kind::DateTime),
+        ("created_at", Kind::DateTime),
+        ("ends_at", Kind::DateTime),
+        ("id", Kind::Integer),
+        ("patient_id", Kind::Integer),
+        ("practitioner_id", Kind::Integer),
+        ("repeated_from_id", Kind::Integer),
+        ("starts_at", Kind::DateTime),
+        ("updated_at", Kind::DateTime),
+    ],
+};
+
+/// `sections/users.md`, "Filtering Users"; practitioners are filtered alike (by when they were
+/// made or changed, and by id).
+pub const USERS: Filterable = Filterable {
+    what: "users",
+    fields: &[
+        ("created_at", Kind::DateTime),
+        ("id", Kind::Integer),
+        ("updated_at", Kind::DateTime),
+    ],
+};
 
 /// Longest first, so `>=` is not read as `>` followed by `=…`.
 const OPERATORS: [&str; 8] = [">=", "<=", "!=", "~~", ">", "<", "=", "~"];
@@ -39,23 +79,24 @@ pub struct Filter {
 }
 
 /// Reads every `q` and `q[]` parameter; a filter Cliniko would not take is named in the error.
-pub fn parse(pairs: &[(String, String)]) -> Result<Vec<Filter>, String> {
+pub fn parse(pairs: &[(String, String)], on: &Filterable) -> Result<Vec<Filter>, String> {
     pairs
         .iter()
         .filter(|(name, _)| name == "q" || name == "q[]")
-        .map(|(_, text)| parse_one(text))
+        .map(|(_, text)| parse_one(text, on))
         .collect()
 }
 
-fn parse_one(text: &str) -> Result<Filter, String> {
+fn parse_one(text: &str, on: &Filterable) -> Result<Filter, String> {
     let (name, rest) = text
         .split_once(':')
         .ok_or_else(|| format!("the filter {text:?} is not FIELDNAME:OPERATORVALUE"))?;
-    let (field, kind) = PATIENT_FIELDS
+    let (field, kind) = on
+        .fields
         .iter()
         .find(|(known, _)| *known == name)
         .copied()
-        .ok_or_else(|| format!("patients cannot be filtered by {name:?}"))?;
+        .ok_or_else(|| format!("{} cannot be filtered by {name:?}", on.what))?;
     let op = OPERATORS
         .iter()
         .find(|op| rest.starts_with(**op))
@@ -95,7 +136,8 @@ fn is_date_pattern(value: &str) -> bool {
 
 impl Filter {
     pub fn keeps(&self, record: &Map<String, Value>) -> bool {
-        let field = record.get(self.field).unwrap_or(&Value::Null);
+        let linked = self.field.strip_suffix("_id").and_then(|stem| linked_id(record, stem));
+        let field = record.get(self.field).or(linked.as_ref()).unwrap_or(&Value::Null);
         match self.kind {
             Kind::DateTime => {
                 let (Some(have), Ok(want)) = (
@@ -145,6 +187,13 @@ impl Filter {
             }
         }
     }
+}
+
+/// The id at the end of `record[stem].links.self`, as a number.
+fn linked_id(record: &Map<String, Value>, stem: &str) -> Option<Value> {
+    let link = record.get(stem)?.pointer("/links/self")?.as_str()?;
+    let id: u64 = link.trim_end_matches('/').rsplit('/').next()?.parse().ok()?;
+    Some(Value::from(id))
 }
 
 fn compare(op: &str, ordering: Ordering) -> bool {
@@ -232,7 +281,7 @@ mod tests {
     }
 
     fn q(text: &str) -> Result<Vec<Filter>, String> {
-        parse(&[("q[]".to_owned(), text.to_owned())])
+        parse(&[("q[]".to_owned(), text.to_owned())], &PATIENTS)
     }
 
     #[test]
@@ -264,6 +313,23 @@ mod tests {
         assert!(q("updated_at:>yesterday").is_err());
         assert!(q("no_colon").is_err());
         assert!(q("id:~1").is_err());
+    }
+
+    #[test]
+    fn an_appointment_is_filtered_by_the_ids_its_links_name() {
+        let appointment = patient(json!({"id": 3, "starts_at": "2024-03-01T09:00:00Z",
+            "patient": {"links": {"self": "https://api.au1.cliniko.com/v1/patients/82"}}}));
+        let keeps =
+            |text: &str| parse(&[("q[]".to_owned(), text.to_owned())], &APPOINTMENTS).unwrap()[0].keeps(&appointment);
+        assert!(keeps("patient_id:=82"));
+        assert!(!keeps("patient_id:=83"));
+        assert!(!keeps("practitioner_id:=82"), "no practitioner link, no match");
+        assert!(keeps("starts_at:<2024-03-02T00:00:00Z"));
+        let refused = parse(&[("q[]".to_owned(), "email:=a".to_owned())], &APPOINTMENTS).unwrap_err();
+        assert!(
+            refused.contains("individual appointments cannot be filtered by \"email\""),
+            "{refused}"
+        );
     }
 
     #[test]

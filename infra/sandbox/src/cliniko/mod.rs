@@ -7,20 +7,26 @@
 //!   `User-Agent` does not name an app and a contact e-mail (`APP_VENDOR_NAME
 //!   (APP_VENDOR_EMAIL)`) is refused, as Cliniko says it may be.
 //! - `GET /patients`, `/patients/archived`, `/patients/deleted` (only `deleted_at` and a link),
-//!   `/patients/{id}`, `/practitioners`, `/practitioners/inactive`, `/practitioners/{id}`:
-//!   `page` and `per_page` (50 by default, at most 100), `total_entries`, `links` (`self`, and
-//!   `next` and `previous` where they apply), `q`/`q[]` filters and `sort`/`order`.
-//! - Patient ids are numbers and practitioner ids strings, as Cliniko's published examples send
-//!   them.
+//!   `/patients/{id}`, `/practitioners`, `/practitioners/inactive`, `/practitioners/{id}`,
+//!   `/users`, `/users/{id}`, `/individual_appointments` (neither cancelled nor deleted),
+//!   `/individual_appointments/cancelled`, `/individual_appointments/deleted`,
+//!   `/individual_appointments/{id}`: `page` and `per_page` (50 by default, at most 100),
+//!   `total_entries`, `links` (`self`, and `next` and `previous` where they apply), `q`/`q[]`
+//!   filters and `sort`/`order`.
+//! - Patient, user and appointment ids are numbers and practitioner ids strings, as Cliniko's
+//!   published examples send them; an appointment names its patient and practitioner by link.
 //! - 200 requests a minute per key, then 429 with `X-RateLimit-Reset` (UNIX seconds).
 //!
 //! Each key belongs to one clinic's account, whose clients and practitioners it sees. The
 //! control plane (`/_sandbox/…`) adds keys (each of a new account unless told otherwise), adds,
-//! edits, archives and deletes clients and practitioners as a clinic's users would in Cliniko's
-//! own screens (`/_sandbox/accounts/{account}/…`, or the demo account without the prefix),
+//! edits, archives and deletes clients, adds practitioners (each with the user account Cliniko
+//! gives every practitioner) and books, moves, cancels and deletes appointments, as a clinic's
+//! users would in Cliniko's own screens (`/_sandbox/accounts/{account}/…`, or the demo account without the prefix),
 //! injects faults, lists the requests it answered and the most any key sent in one window.
 
 mod filters;
+
+use filters::Filterable;
 
 use crate::faults::Faults;
 use crate::http::{self, Handler, Request, Response};
@@ -112,11 +118,14 @@ struct Window {
     count: u32,
 }
 
-/// One clinic's Cliniko account: its clients and practitioners, seen by every key of its users.
+/// One clinic's Cliniko account: its clients, practitioners, users and appointments, seen by
+/// every key of its users.
 #[derive(Default)]
 struct Account {
     patients: BTreeMap<u64, Map<String, Value>>,
     practitioners: BTreeMap<u64, Map<String, Value>>,
+    users: BTreeMap<u64, Map<String, Value>>,
+    appointments: BTreeMap<u64, Map<String, Value>>,
 }
 
 /// The account the keys given at start-up belong to, and the one the control plane's
@@ -371,13 +380,13 @@ fn answer(sandbox: &Sandbox, request: &Request, shard: &str, account: &str, rest
         ["patients"] => list(
             request,
             &base,
-            "patients",
+            ("patients", &filters::PATIENTS),
             state.patients.values().filter(|p| is_live(p)).collect(),
         ),
         ["patients", "archived"] => list(
             request,
             &base,
-            "patients",
+            ("patients", &filters::PATIENTS),
             state
                 .patients
                 .values()
@@ -387,7 +396,7 @@ fn answer(sandbox: &Sandbox, request: &Request, shard: &str, account: &str, rest
         ["patients", "deleted"] => {
             let deleted: Vec<&Map<String, Value>> =
                 state.patients.values().filter(|p| is_set(p, "deleted_at")).collect();
-            let mut response = list(request, &base, "patients", deleted);
+            let mut response = list(request, &base, ("patients", &filters::PATIENTS), deleted);
             // Cliniko answers a deleted patient with only when it was deleted and its link.
             if response.status == 200
                 && let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(&response.body)
@@ -408,7 +417,7 @@ fn answer(sandbox: &Sandbox, request: &Request, shard: &str, account: &str, rest
         ["practitioners"] => list(
             request,
             &base,
-            "practitioners",
+            ("practitioners", &filters::USERS),
             state
                 .practitioners
                 .values()
@@ -418,19 +427,47 @@ fn answer(sandbox: &Sandbox, request: &Request, shard: &str, account: &str, rest
         ["practitioners", "inactive"] => list(
             request,
             &base,
-            "practitioners",
+            ("practitioners", &filters::USERS),
             state
                 .practitioners
                 .values()
                 .filter(|p| p.get("active") == Some(&json!(false)))
                 .collect(),
         ),
-        ["practitioners", id] => match id.parse::<u64>().ok().and_then(|id| state.practitioners.get(&id)) {
-            Some(practitioner) => Response::json(200, Value::Object(practitioner.clone())),
-            None => not_found(),
+        ["practitioners", id] => stored(&state.practitioners, id),
+        ["users"] => list(
+            request,
+            &base,
+            ("users", &filters::USERS),
+            state.users.values().collect(),
+        ),
+        ["users", id] => stored(&state.users, id),
+        ["individual_appointments"] => appointments(request, &base, state, |a| {
+            !is_set(a, "cancelled_at") && !is_set(a, "deleted_at")
+        }),
+        ["individual_appointments", "cancelled"] => appointments(request, &base, state, |a| {
+            is_set(a, "cancelled_at") && !is_set(a, "deleted_at")
+        }),
+        ["individual_appointments", "deleted"] => appointments(request, &base, state, |a| is_set(a, "deleted_at")),
+        ["individual_appointments", id] => match id.parse::<u64>().ok().and_then(|id| state.appointments.get(&id)) {
+            Some(appointment) if !is_set(appointment, "deleted_at") => {
+                Response::json(200, Value::Object(appointment.clone()))
+            }
+            _ => not_found(),
         },
         _ => not_found(),
     }
+}
+
+/// One of the individual appointment lists: those `keep` takes.
+fn appointments(
+    request: &Request,
+    base: &str,
+    state: &Account,
+    keep: impl Fn(&Map<String, Value>) -> bool,
+) -> Response {
+    let kept = state.appointments.values().filter(|a| keep(a)).collect();
+    list(request, base, ("individual_appointments", &filters::APPOINTMENTS), kept)
 }
 
 fn is_set(record: &Map<String, Value>, field: &str) -> bool {
@@ -441,9 +478,15 @@ fn is_live(patient: &Map<String, Value>) -> bool {
     !is_set(patient, "archived_at") && !is_set(patient, "deleted_at")
 }
 
-/// One page of `records` under `name`, filtered and ordered as the query asks.
-fn list(request: &Request, base: &str, name: &str, records: Vec<&Map<String, Value>>) -> Response {
-    let filters = match filters::parse(&request.query_pairs) {
+/// One page of `records` under `name`, filtered (by the fields `filterable` names) and ordered
+/// as the query asks.
+fn list(
+    request: &Request,
+    base: &str,
+    (name, filterable): (&str, &Filterable),
+    records: Vec<&Map<String, Value>>,
+) -> Response {
+    let filters = match filters::parse(&request.query_pairs, filterable) {
         Ok(filters) => filters,
         Err(reason) => return message(400, reason),
     };
@@ -525,7 +568,8 @@ const PATIENT_FIELDS: [&str; 26] = [
     "custom_fields",
 ];
 
-const PRACTITIONER_FIELDS: [&str; 7] = [
+/// Cliniko's practitioner fields, and `email` for the user account made with one.
+const PRACTITIONER_FIELDS: [&str; 8] = [
     "title",
     "first_name",
     "last_name",
@@ -533,6 +577,7 @@ const PRACTITIONER_FIELDS: [&str; 7] = [
     "description",
     "label",
     "active",
+    "email",
 ];
 
 /// A body's fields as a clinic's user sets them; anything else is named.
@@ -701,19 +746,38 @@ fn clinic(sandbox: &Sandbox, request: &Request, account: &str, rest: &[&str]) ->
             Ok(())
         }),
         ("POST", ["practitioners"]) => {
-            let fields = match request
+            let mut fields = match request
                 .object()
                 .and_then(|body| user_fields(&body, &PRACTITIONER_FIELDS))
             {
                 Ok(fields) => fields,
                 Err(response) => return response,
             };
+            // Every practitioner has a user account, which holds the e-mail they sign in with.
+            let email = fields.remove("email").unwrap_or(json!(""));
             let mut guard = sandbox.state();
+            let user_id = guard.new_id();
             let id = guard.new_id();
             let now = guard.now();
+            let mut user = Map::new();
+            for field in ["title", "first_name", "last_name"] {
+                user.insert(field.into(), fields.get(field).cloned().unwrap_or(json!("")));
+            }
+            user.insert("id".into(), json!(user_id));
+            user.insert("email".into(), email);
+            user.insert("role".into(), json!("practitioner"));
+            user.insert("user_active".into(), json!(true));
+            user.insert("created_at".into(), json!(now));
+            user.insert("updated_at".into(), json!(now));
+            user.insert("links".into(), json!({"self": format!("{base}/users/{user_id}")}));
+            guard.account(account).users.insert(user_id, user);
             let mut practitioner = Map::new();
             practitioner.insert("active".into(), json!(true));
             practitioner.extend(fields);
+            practitioner.insert(
+                "user".into(),
+                json!({"links": {"self": format!("{base}/users/{user_id}")}}),
+            );
             // Cliniko's published practitioner examples send the id as a string.
             practitioner.insert("id".into(), json!(id.to_string()));
             if !practitioner.contains_key("label") {
@@ -725,8 +789,178 @@ fn clinic(sandbox: &Sandbox, request: &Request, account: &str, rest: &[&str]) ->
             guard.account(account).practitioners.insert(id, practitioner.clone());
             Response::json(201, Value::Object(practitioner))
         }
+        ("GET", ["users"]) => {
+            let mut state = sandbox.state();
+            Response::json(200, json!(state.account(account).users.values().collect::<Vec<_>>()))
+        }
+        ("POST", ["appointments"]) => {
+            let body = match request.object() {
+                Ok(body) => body,
+                Err(response) => return response,
+            };
+            book(sandbox, account, &base, &body)
+        }
+        ("PATCH", ["appointments", id]) => {
+            let body = match request.object() {
+                Ok(body) => body,
+                Err(response) => return response,
+            };
+            reschedule(sandbox, account, &base, id, &body)
+        }
+        ("POST", ["appointments", id, "cancel"]) => stamp_appointment(sandbox, account, id, "cancelled_at"),
+        ("DELETE", ["appointments", id]) => stamp_appointment(sandbox, account, id, "deleted_at"),
         _ => not_found(),
     }
+}
+
+/// What a clinic's user may say about an appointment: who, with whom, when, and whether the
+/// client came.
+const APPOINTMENT_FIELDS: [&str; 5] = [
+    "patient_id",
+    "practitioner_id",
+    "starts_at",
+    "ends_at",
+    "did_not_arrive",
+];
+
+/// Books an individual appointment of a client with a practitioner, both of the account.
+fn book(sandbox: &Sandbox, account: &str, base: &str, body: &Map<String, Value>) -> Response {
+    if let Err(response) = user_fields(body, &APPOINTMENT_FIELDS) {
+        return response;
+    }
+    let mut guard = sandbox.state();
+    let id = guard.new_id();
+    let now = guard.now();
+    let mut appointment = Map::new();
+    appointment.insert("id".into(), json!(id));
+    appointment.insert("created_at".into(), json!(now));
+    for field in [
+        "cancelled_at",
+        "deleted_at",
+        "archived_at",
+        "notes",
+        "cancellation_note",
+    ] {
+        appointment.insert(field.into(), Value::Null);
+    }
+    appointment.insert("did_not_arrive".into(), json!(false));
+    appointment.insert("patient_arrived".into(), json!(false));
+    appointment.insert(
+        "links".into(),
+        json!({"self": format!("{base}/individual_appointments/{id}")}),
+    );
+    if let Err(response) = set_appointment(guard.account(account), base, &mut appointment, body) {
+        return response;
+    }
+    if !appointment.contains_key("patient") || !appointment.contains_key("practitioner") {
+        return message(400, "an appointment needs a patient_id and a practitioner_id");
+    }
+    if !appointment.contains_key("starts_at") {
+        return message(400, "an appointment needs starts_at");
+    }
+    appointment.insert("updated_at".into(), json!(now));
+    guard.account(account).appointments.insert(id, appointment.clone());
+    Response::json(201, Value::Object(appointment))
+}
+
+/// Moves an appointment, gives it to another practitioner, or marks that the client did not come.
+fn reschedule(sandbox: &Sandbox, account: &str, base: &str, id: &str, body: &Map<String, Value>) -> Response {
+    if let Err(response) = user_fields(body, &APPOINTMENT_FIELDS) {
+        return response;
+    }
+    let mut guard = sandbox.state();
+    let now = guard.now();
+    let clinic = guard.account(account);
+    let Some(mut appointment) = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| clinic.appointments.get(&id))
+        .cloned()
+    else {
+        return not_found();
+    };
+    if let Err(response) = set_appointment(clinic, base, &mut appointment, body) {
+        return response;
+    }
+    appointment.insert("updated_at".into(), json!(now));
+    let id = appointment["id"].as_u64().unwrap_or_default();
+    clinic.appointments.insert(id, appointment.clone());
+    Response::json(200, Value::Object(appointment))
+}
+
+/// Sets what `body` says on `appointment`: its client and practitioner (by id, stored as links,
+/// as Cliniko sends them), times and attendance.
+fn set_appointment(
+    clinic: &Account,
+    base: &str,
+    appointment: &mut Map<String, Value>,
+    body: &Map<String, Value>,
+) -> Result<(), Response> {
+    let id_of = |field: &str| -> Result<Option<u64>, Response> {
+        match body.get(field) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| message(400, format!("{field} must be an id"))),
+            Some(Value::String(s)) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| message(400, format!("{field} must be an id"))),
+            Some(_) => Err(message(400, format!("{field} must be an id"))),
+        }
+    };
+    if let Some(patient) = id_of("patient_id")? {
+        let Some(record) = clinic.patients.get(&patient) else {
+            return Err(message(400, format!("no patient {patient} in this account")));
+        };
+        appointment.insert(
+            "patient".into(),
+            json!({"links": {"self": format!("{base}/patients/{patient}")}}),
+        );
+        appointment.insert("patient_name".into(), json!(label(record)));
+    }
+    if let Some(practitioner) = id_of("practitioner_id")? {
+        if !clinic.practitioners.contains_key(&practitioner) {
+            return Err(message(400, format!("no practitioner {practitioner} in this account")));
+        }
+        appointment.insert(
+            "practitioner".into(),
+            json!({"links": {"self": format!("{base}/practitioners/{practitioner}")}}),
+        );
+    }
+    for field in ["starts_at", "ends_at"] {
+        if let Some(value) = body.get(field) {
+            let Some(time) = value.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()) else {
+                return Err(message(
+                    400,
+                    format!("{field} must be a UTC time such as 2024-03-01T09:00:00Z"),
+                ));
+            };
+            let time = time.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Secs, true);
+            appointment.insert(field.into(), json!(time));
+        }
+    }
+    if let Some(value) = body.get("did_not_arrive") {
+        let Some(flag) = value.as_bool() else {
+            return Err(message(400, "did_not_arrive must be true or false"));
+        };
+        appointment.insert("did_not_arrive".into(), json!(flag));
+    }
+    Ok(())
+}
+
+/// Cancels or deletes an appointment: `stamp` is set to now, and so is `updated_at`.
+fn stamp_appointment(sandbox: &Sandbox, account: &str, id: &str, stamp: &str) -> Response {
+    let mut guard = sandbox.state();
+    let now = guard.now();
+    let clinic = guard.account(account);
+    let Some(appointment) = id.parse::<u64>().ok().and_then(|id| clinic.appointments.get_mut(&id)) else {
+        return not_found();
+    };
+    appointment.insert(stamp.into(), json!(now));
+    appointment.insert("updated_at".into(), json!(now));
+    Response::json(200, Value::Object(appointment.clone()))
 }
 
 /// Per key, the most requests it sent within any `window_ms` (a sliding window over the log).

@@ -3,7 +3,7 @@
 //! (the key's shared rate budget) and retried as every connector retries.
 
 use super::key::ApiKey;
-use super::types::{DeletedPatient, Id, Page, Patient, Practitioner};
+use super::types::{Appointment, DeletedPatient, Id, Page, Patient, Practitioner, User};
 use crate::error::ConnectorError;
 use crate::http::{self, Answer, Gate, Repeat, RetryPolicy};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -37,6 +37,20 @@ pub enum PatientList {
     /// `/patients/archived`.
     Archived,
 }
+
+/// Which of Cliniko's individual appointment lists to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppointmentList {
+    /// `/individual_appointments`.
+    Current,
+    /// `/individual_appointments/cancelled`.
+    Cancelled,
+    /// `/individual_appointments/deleted`.
+    Deleted,
+}
+
+/// How many ids one `q[]=id:=…` filter names, so its URL stays short.
+pub const IDS_PER_REQUEST: usize = 50;
 
 impl Cliniko {
     /// `base_url` is the key's shard's API (see [`ApiKey::base_url`]); `user_agent` names the
@@ -88,15 +102,65 @@ impl Cliniko {
         self.pages("/patients/deleted", "patients", changed_after)
     }
 
+    /// Current patients with these ids (at most [`IDS_PER_REQUEST`]), in one filtered list.
+    pub fn patients_with_ids(&self, ids: &[Id]) -> Pages<'_, Patient> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        self.filtered("/patients", "patients", vec![("q[]", format!("id:={}", ids.join(",")))])
+    }
+
     /// Active practitioners.
     pub fn practitioners(&self) -> Pages<'_, Practitioner> {
         self.pages("/practitioners", "practitioners", None)
     }
 
+    /// Practitioners no longer active, whom older appointments still name.
+    pub fn inactive_practitioners(&self) -> Pages<'_, Practitioner> {
+        self.pages("/practitioners/inactive", "practitioners", None)
+    }
+
+    /// The account's users (a practitioner's e-mail is its user's).
+    pub fn users(&self) -> Pages<'_, User> {
+        self.pages("/users", "users", None)
+    }
+
+    /// Individual appointments of `list`, those changed after `changed_after` when given.
+    pub fn appointments(&self, list: AppointmentList, changed_after: Option<DateTime<Utc>>) -> Pages<'_, Appointment> {
+        let path = match list {
+            AppointmentList::Current => "/individual_appointments",
+            AppointmentList::Cancelled => "/individual_appointments/cancelled",
+            AppointmentList::Deleted => "/individual_appointments/deleted",
+        };
+        self.pages(path, "individual_appointments", changed_after)
+    }
+
+    /// One patient's current individual appointments, the latest first.
+    pub fn appointments_of(&self, patient: Id) -> Pages<'_, Appointment> {
+        let query = vec![
+            ("q[]", format!("patient_id:={patient}")),
+            ("sort", "starts_at:desc".to_owned()),
+        ];
+        self.filtered("/individual_appointments", "individual_appointments", query)
+    }
+
+    /// One practitioner, active or not; `None` when Cliniko has none with that id.
+    pub async fn practitioner(&self, id: Id) -> Result<Option<Practitioner>, ConnectorError> {
+        self.one(&format!("/practitioners/{id}")).await
+    }
+
+    /// One user; `None` when Cliniko has none with that id.
+    pub async fn user(&self, id: Id) -> Result<Option<User>, ConnectorError> {
+        self.one(&format!("/users/{id}")).await
+    }
+
     /// One patient (archived ones too); `None` when Cliniko has none with that id (or it was
     /// deleted).
     pub async fn patient(&self, id: Id) -> Result<Option<Patient>, ConnectorError> {
-        let url = self.url(&format!("/patients/{id}"), &[])?;
+        self.one(&format!("/patients/{id}")).await
+    }
+
+    /// The record at `path`, or `None` when Cliniko answers 404.
+    async fn one<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, ConnectorError> {
+        let url = self.url(path, &[])?;
         let answer = self.get(&url).await?;
         if answer.status == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -105,13 +169,20 @@ impl Cliniko {
     }
 
     fn pages<T>(&self, path: &str, name: &'static str, changed_after: Option<DateTime<Utc>>) -> Pages<'_, T> {
-        let mut query = vec![("per_page", PAGE_SIZE.to_string())];
-        if let Some(after) = changed_after {
-            query.push((
-                "q[]",
-                format!("updated_at:>{}", after.to_rfc3339_opts(SecondsFormat::Millis, true)),
-            ));
-        }
+        let query = changed_after
+            .map(|after| {
+                let after = after.to_rfc3339_opts(SecondsFormat::Millis, true);
+                ("q[]", format!("updated_at:>{after}"))
+            })
+            .into_iter()
+            .collect();
+        self.filtered(path, name, query)
+    }
+
+    /// The list at `path`, a hundred a page, as `query` filters and orders it.
+    fn filtered<T>(&self, path: &str, name: &'static str, query: Vec<(&str, String)>) -> Pages<'_, T> {
+        let mut query = query;
+        query.insert(0, ("per_page", PAGE_SIZE.to_string()));
         Pages {
             client: self,
             name,

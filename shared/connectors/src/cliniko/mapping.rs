@@ -11,11 +11,23 @@
 //! | `email` | `email` |
 //! | `patient_phone_numbers` by `phone_type` | Mobile → `mobile_phone`, Home → `home_phone`, Work → `office_phone` (the first of each); other types are left, with a warning |
 //! | `address_1`, `address_2` + `address_3`, `city`, `state`, `post_code`, `country_code` | `address_line1`, `address_line2` (joined with ", "), `city`, `state`, `zip`, `country` |
+//! | the practitioner of the client's latest individual appointment that was neither cancelled, deleted nor missed (`did_not_arrive`) | `practitioner_id`: that practitioner's carebridge coach; with no such appointment Cliniko names no coach and carebridge keeps the one it has |
+//!
+//! And a Cliniko practitioner becomes a carebridge coach:
+//!
+//! | Cliniko | carebridge |
+//! |---|---|
+//! | `id` | `external_ids.cliniko` |
+//! | `title`, `first_name`, `last_name` | `name_prefix`, `first_name`, `last_name` |
+//! | its user's `email` | `email` (carebridge finds coaches by it) |
+//! | | `kind`: `coach` |
 
-use super::types::Patient;
+use super::types::{Appointment, Id, Patient, Practitioner};
 use model::external::ExternalSystem;
 use model::patient::{PatientFields, PatientInput, Sex};
-use std::collections::BTreeMap;
+use model::practitioner::PractitionerInput;
+use model::sync::VendorPractitioner;
+use std::collections::{BTreeMap, HashMap};
 
 /// The carebridge fields a Cliniko client sets: while a patient is linked to Cliniko, these are
 /// Cliniko's to change, not carebridge callers'.
@@ -134,6 +146,52 @@ pub fn patient_input(patient: &Patient) -> Mapped {
     Mapped { input, warnings }
 }
 
+/// For each client the appointments name, the practitioner Cliniko says they see (the table's
+/// rule): the one of their latest appointment that was neither cancelled, deleted nor missed; of
+/// two at the same time, the one booked later (the higher id).
+pub fn coaches(appointments: &[Appointment]) -> HashMap<Id, Id> {
+    let mut latest: HashMap<Id, &Appointment> = HashMap::new();
+    let counts = appointments
+        .iter()
+        .filter(|a| a.cancelled_at.is_none() && a.deleted_at.is_none() && !a.did_not_arrive && a.starts_at.is_some());
+    for appointment in counts {
+        let (Some(patient), Some(_)) = (
+            appointment.patient.as_ref().and_then(|p| p.id()),
+            appointment.practitioner.as_ref().and_then(|p| p.id()),
+        ) else {
+            continue;
+        };
+        let later = |held: &&Appointment| (appointment.starts_at, appointment.id) > (held.starts_at, held.id);
+        if latest.get(&patient).is_none_or(later) {
+            latest.insert(patient, appointment);
+        }
+    }
+    latest
+        .into_iter()
+        .filter_map(|(patient, a)| Some((patient, a.practitioner.as_ref()?.id()?)))
+        .collect()
+}
+
+/// A Cliniko practitioner as the coach a plan reads, with its user's e-mail (`None` when its
+/// user has none, which the plan reports).
+pub fn vendor_practitioner(practitioner: &Practitioner, email: Option<&str>) -> VendorPractitioner {
+    VendorPractitioner {
+        vendor_id: practitioner.id.to_string(),
+        input: PractitionerInput {
+            name_prefix: practitioner.title.clone(),
+            first_name: practitioner.first_name.clone(),
+            last_name: practitioner.last_name.clone(),
+            email: email.map(str::to_owned),
+            kind: Some("coach".to_owned()),
+            external_ids: Some(BTreeMap::from([(
+                ExternalSystem::Cliniko.as_str().to_owned(),
+                practitioner.id.to_string(),
+            )])),
+            ..PractitionerInput::default()
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +263,60 @@ mod tests {
         assert_eq!(
             missing(&patient),
             ["missing_first_name", "missing_sex", "missing_email"]
+        );
+    }
+
+    fn appointment(id: u64, patient: u64, practitioner: u64, starts_at: &str) -> Appointment {
+        serde_json::from_value(serde_json::json!({
+            "id": id,
+            "starts_at": starts_at,
+            "patient": {"links": {"self": format!("https://api.au1.cliniko.com/v1/patients/{patient}")}},
+            "practitioner": {"links": {"self": format!("https://api.au1.cliniko.com/v1/practitioners/{practitioner}")}},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_clients_coach_is_the_practitioner_of_their_latest_appointment_that_counts() {
+        let mut cancelled = appointment(4, 1, 30, "2024-06-01T09:00:00Z");
+        cancelled.cancelled_at = cancelled.starts_at;
+        let mut missed = appointment(5, 1, 40, "2024-07-01T09:00:00Z");
+        missed.did_not_arrive = true;
+        let appointments = [
+            appointment(1, 1, 10, "2024-01-01T09:00:00Z"),
+            appointment(2, 1, 20, "2024-05-01T09:00:00Z"),
+            cancelled,
+            missed,
+            appointment(6, 2, 10, "2024-03-01T09:00:00Z"),
+            appointment(7, 2, 50, "2024-03-01T09:00:00Z"),
+        ];
+        let coaches = coaches(&appointments);
+        assert_eq!(coaches[&Id(1)], Id(20), "cancelled and missed appointments say nothing");
+        assert_eq!(coaches[&Id(2)], Id(50), "at the same time, the one booked later");
+        assert_eq!(coaches.len(), 2);
+        assert!(super::coaches(&[]).is_empty(), "no appointments, no coach");
+    }
+
+    #[test]
+    fn a_practitioner_becomes_a_coach_found_by_its_users_email() {
+        let practitioner: Practitioner =
+            serde_json::from_str(include_str!("../../fixtures/cliniko-practitioner.json")).unwrap();
+        let coach = vendor_practitioner(&practitioner, Some("randy@clinic.example"));
+        assert_eq!(coach.vendor_id, "514810972972521916");
+        let fields = coach.input.validate(&context().default_country).unwrap();
+        assert_eq!(
+            (fields.first_name.as_str(), fields.last_name.as_str()),
+            ("Randy", "Savage")
+        );
+        assert_eq!(fields.email, "randy@clinic.example");
+        assert_eq!(fields.name_prefix.as_deref(), Some("Mr"));
+        assert_eq!(fields.kind, model::practitioner::PractitionerKind::Coach);
+        assert_eq!(fields.external_ids[&ExternalSystem::Cliniko], "514810972972521916");
+        assert!(
+            vendor_practitioner(&practitioner, None)
+                .input
+                .validate(&context().default_country)
+                .is_err()
         );
     }
 

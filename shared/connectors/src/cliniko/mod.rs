@@ -11,5 +11,5 @@ pub mod key;
 pub mod mapping;
 pub mod types;
 
-pub use client::{Cliniko, Pages, PatientList};
+pub use client::{AppointmentList, Cliniko, IDS_PER_REQUEST, Pages, PatientList};
 pub use key::ApiKey;

@@ -129,8 +129,34 @@ pub struct DeletedPatient {
 impl DeletedPatient {
     /// The id at the end of the patient's `self` link.
     pub fn id(&self) -> Option<Id> {
-        self.links
-            .this
+        self.links.id()
+    }
+}
+
+/// Another record, as Cliniko names it from inside one: by its link.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Linked {
+    pub links: Links,
+}
+
+impl Linked {
+    pub fn id(&self) -> Option<Id> {
+        self.links.id()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Links {
+    #[serde(default, rename = "self")]
+    pub this: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+impl Links {
+    /// The id at the end of the `self` link.
+    pub fn id(&self) -> Option<Id> {
+        self.this
             .as_deref()?
             .trim_end_matches('/')
             .rsplit('/')
@@ -140,12 +166,36 @@ impl DeletedPatient {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Links {
-    #[serde(default, rename = "self")]
-    pub this: Option<String>,
+/// An individual appointment: which client saw which practitioner, and when.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Appointment {
+    pub id: Id,
+    #[serde(default, deserialize_with = "time")]
+    pub starts_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "time")]
+    pub cancelled_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "time")]
+    pub deleted_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "flag")]
+    pub did_not_arrive: bool,
     #[serde(default)]
-    pub next: Option<String>,
+    pub patient: Option<Linked>,
+    #[serde(default)]
+    pub practitioner: Option<Linked>,
+    #[serde(default, deserialize_with = "time")]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(deserializer)?.unwrap_or(false))
+}
+
+/// A user of the clinic's account; every practitioner has one, which holds their e-mail.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct User {
+    pub id: Id,
+    #[serde(default, deserialize_with = "text")]
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -161,6 +211,9 @@ pub struct Practitioner {
     pub designation: Option<String>,
     #[serde(default, deserialize_with = "text")]
     pub label: Option<String>,
+    /// The practitioner's user account, which holds their e-mail.
+    #[serde(default)]
+    pub user: Option<Linked>,
 }
 
 /// One page of a list: the records under the list's own name, the total, and the next page.
@@ -194,6 +247,19 @@ mod tests {
         assert_eq!(practitioner.id, Id(514_810_972_972_521_916));
         assert_eq!(practitioner.designation.as_deref(), Some("Osteopath"));
         assert!(serde_json::from_str::<Id>("\"12a\"").is_err());
+    }
+
+    #[test]
+    fn reads_clinikos_published_appointment_which_names_its_client_and_practitioner_by_link() {
+        let appointment: Appointment =
+            serde_json::from_str(include_str!("../../fixtures/cliniko-individual-appointment.json")).unwrap();
+        assert_eq!(appointment.id, Id(1));
+        assert_eq!(appointment.patient.and_then(|p| p.id()), Some(Id(82)));
+        assert_eq!(appointment.practitioner.and_then(|p| p.id()), Some(Id(1)));
+        assert_eq!(appointment.cancelled_at, None);
+        assert!(!appointment.did_not_arrive);
+        let user: User = serde_json::from_str(include_str!("../../fixtures/cliniko-user.json")).unwrap();
+        assert_eq!(user.email.as_deref(), Some("john@example.com"));
     }
 
     #[test]

@@ -6,8 +6,11 @@
 //! - [`clients`]: Cliniko's client list as carebridge would take it, the ones in error first.
 //! - [`sync`]: full and incremental syncs on demand, the clients Cliniko archived or deleted
 //!   unlinked, and the profiles syncs could not take.
+//! - `coaches`: the practitioner each client sees, as Cliniko's appointments say, becomes their
+//!   coach.
 
 pub mod clients;
+mod coaches;
 pub mod open;
 pub mod sync;
 

@@ -1,11 +1,13 @@
 //! Opening a client from Cliniko: the URL a clinic enters as a "connected patient app"
 //! (Cliniko's custom patient buttons) is requested with `patient_id=<Cliniko id>` when a user of
 //! the clinic opens the app from a client's page. carebridge fetches that one client, creates or
-//! updates its profile (linked by Cliniko id) and answers with it, or sends the browser to the
+//! updates its profile (linked by Cliniko id, with the coach Cliniko's appointments name) and
+//! answers with it, or sends the browser to the
 //! group's own page for the patient when the group has an `app_url`; a client missing what the
 //! guide requires answers with the list of what is missing, and is kept as failed.
 
 use super::clients::judge;
+use super::coaches::Coaches;
 use super::sync::{keep_one, write_patients};
 use crate::integrations::lifecycle;
 use crate::{AppError, Deps, groups};
@@ -15,7 +17,7 @@ use model::external::ExternalSystem;
 use model::integration::{IntegrationKind, IntegrationStatus};
 use model::lookup::Lookup;
 use model::patient::{Context, Patient};
-use model::sync::{PlanAction, VendorPatient};
+use model::sync::{Entity, PlanAction, VendorPatient};
 use model::{GroupId, ValidationErrors};
 use store::Versioned;
 
@@ -42,7 +44,8 @@ pub async fn open(deps: &Deps, caller: &Caller, group: &GroupId, raw_id: Option<
             integration.value.status.as_str()
         )));
     }
-    let Some(client) = super::client(deps, group).await?.patient(id).await? else {
+    let cliniko = super::client(deps, group).await?;
+    let Some(client) = cliniko.patient(id).await? else {
         return Err(AppError::NotFound { what: "Cliniko client" });
     };
     let settings = groups::load(deps, group).await?.value.settings;
@@ -55,13 +58,24 @@ pub async fn open(deps: &Deps, caller: &Caller, group: &GroupId, raw_id: Option<
     if !judged.problems.is_empty() {
         return Err(AppError::Invalid(ValidationErrors(judged.problems)));
     }
+    let coaches = Coaches::of_one(&cliniko, id).await?;
     let vendor = VendorPatient {
         vendor_id: client.id.to_string(),
         input: judged.input,
-        practitioner_vendor_id: None,
+        practitioner_vendor_id: coaches.of(&judged.client.cliniko_id),
     };
-    let items = write_patients(deps, group, None, std::slice::from_ref(&vendor), &ctx).await?;
-    let created = items.first().is_some_and(|item| item.action == PlanAction::Create);
+    let items = write_patients(
+        deps,
+        group,
+        None,
+        &coaches.practitioners,
+        std::slice::from_ref(&vendor),
+        &ctx,
+    )
+    .await?;
+    let created = items
+        .iter()
+        .any(|item| item.entity == Entity::Patient && item.action == PlanAction::Create);
     let lookup = Lookup::PatientLink(ExternalSystem::Cliniko, client.id.to_string());
     let patient = crate::finding::linked::<Patient>(deps, group, lookup)
         .await?

@@ -1,24 +1,29 @@
 //! Cliniko → carebridge syncs: every current client is read (progress `fetched / total`),
-//! judged ([`super::clients::judge`]), planned with the same rules as every vendor import
-//! (`model::sync::plan`) and written, each patient in one transaction with the record of having
-//! written it, so a run that dies and is delivered again resumes where it was.
+//! judged ([`super::clients::judge`]), given the coach Cliniko names for it ([`Coaches`]),
+//! planned with the same rules as every vendor import (`model::sync::plan`) and written, coaches
+//! first, each record in one transaction with the record of having written it, so a run that
+//! dies and is delivered again resumes where it was.
 //!
 //! A client carebridge cannot take is a failed profile: kept with its reasons (listed at
 //! `…/integrations/cliniko/failed`), tried again by every later sync, and gone from that list
 //! once a sync takes it.
 
 use super::clients::{Client, Judged, Reason, judge};
+use super::coaches::Coaches;
 use crate::integrations::runs::{Written, as_done, report, written_so_far};
-use crate::people::{counted, replacement, replacement_with};
+use crate::people::{Person, counted, replacement, replacement_with};
 use crate::{AppError, Deps, backfill, finding, groups};
 use chrono::{DateTime, Utc};
-use connectors::cliniko::PatientList;
-use connectors::cliniko::types::Patient as ClinikoPatient;
+use connectors::cliniko::types::{Id, Patient as ClinikoPatient};
+use connectors::cliniko::{IDS_PER_REQUEST, PatientList};
 use model::GroupId;
 use model::external::ExternalSystem;
 use model::lookup::Lookup;
 use model::patient::{Context, Patient, UnlinkReason, Unlinked};
-use model::sync::{Entity, Existing, PlanAction, PlanItem, RunKind, SyncRun, VendorPatient, Warning, plan};
+use model::practitioner::Practitioner;
+use model::sync::{
+    Entity, Existing, PlanAction, PlanItem, RunKind, SyncRun, VendorPatient, VendorPractitioner, Warning, plan,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use store::{Condition, Record, StoreError, Versioned, Write, keys};
@@ -41,7 +46,8 @@ pub struct FailedProfile {
 const ROUNDS: usize = 5;
 
 /// Reads Cliniko and brings its clients into carebridge: every current client (a full sync) or
-/// those changed since the run's `changed_since` (an incremental one), then the clients archived
+/// those changed since the run's `changed_since` (an incremental one, which also takes the
+/// clients whose appointments changed, since their coach may have), then the clients archived
 /// or deleted in that time, whose patients are unlinked and marked so.
 pub(super) async fn perform(
     deps: &Deps,
@@ -62,6 +68,27 @@ pub(super) async fn perform(
         let total = pages.total.map(|t| u32::try_from(t).unwrap_or(u32::MAX));
         run = report(deps, run, clients.len(), total).await?;
     }
+    let coaches = match since {
+        None => Coaches::of_everyone(&cliniko).await?,
+        Some(since) => {
+            let (touched, coaches) = Coaches::changed_since(&cliniko, since).await?;
+            let read: HashSet<Id> = clients.iter().map(|c| c.id).collect();
+            let more: Vec<Id> = touched.into_iter().filter(|id| !read.contains(id)).collect();
+            for ids in more.chunks(IDS_PER_REQUEST) {
+                clients.extend(cliniko.patients_with_ids(ids).all().await?);
+            }
+            if !more.is_empty() {
+                run = report(
+                    deps,
+                    run,
+                    clients.len(),
+                    Some(u32::try_from(clients.len()).unwrap_or(u32::MAX)),
+                )
+                .await?;
+            }
+            coaches
+        }
+    };
     let archived = cliniko.patients(PatientList::Archived, since).all().await?;
     let deleted = cliniko.deleted_patients(since).all().await?;
     let settings = groups::load(deps, &group).await?.value.settings;
@@ -69,7 +96,7 @@ pub(super) async fn perform(
         default_country: settings.default_country,
         today: deps.clock.now().date_naive(),
     };
-    let mut items = bring_in(deps, &run.value, &clients, &ctx).await?;
+    let mut items = bring_in(deps, &run.value, &clients, &coaches, &ctx).await?;
     let gone = archived
         .iter()
         .map(|p| (p.id, UnlinkReason::Archived, p.archived_at))
@@ -167,12 +194,13 @@ async fn forget_failed(deps: &Deps, group: &GroupId, cliniko_id: &str) -> Result
     Ok(())
 }
 
-/// Writes every client carebridge can take, records the rest as failed, and answers with every
-/// client's outcome.
+/// Writes every client carebridge can take, with their coaches, records the rest as failed, and
+/// answers with every record's outcome.
 async fn bring_in(
     deps: &Deps,
     run: &SyncRun,
     clients: &[ClinikoPatient],
+    coaches: &Coaches,
     ctx: &Context,
 ) -> Result<Vec<PlanItem>, AppError> {
     let judged: Vec<Judged> = clients.iter().map(|c| judge(c, ctx)).collect();
@@ -182,16 +210,24 @@ async fn bring_in(
         .map(|j| VendorPatient {
             vendor_id: j.client.cliniko_id.clone(),
             input: j.input.clone(),
-            practitioner_vendor_id: None,
+            practitioner_vendor_id: coaches.of(&j.client.cliniko_id),
         })
         .collect();
-    let mut items = write_patients(deps, &run.group, Some(run), &vendor_patients, ctx).await?;
+    let mut items = write_patients(
+        deps,
+        &run.group,
+        Some(run),
+        &coaches.practitioners,
+        &vendor_patients,
+        ctx,
+    )
+    .await?;
     // Warnings the mapping raised (a sex kept as other, say) go with each client's result.
     let warnings: HashMap<&str, &Vec<Reason>> = takeable
         .iter()
         .map(|j| (j.client.cliniko_id.as_str(), &j.client.warnings))
         .collect();
-    for item in &mut items {
+    for item in items.iter_mut().filter(|i| i.entity == Entity::Patient) {
         for reason in warnings.get(item.vendor_id.as_str()).copied().into_iter().flatten() {
             item.warnings.push(warning(reason));
         }
@@ -200,26 +236,29 @@ async fn bring_in(
     let failed: Vec<Client> = failing
         .iter()
         .map(|j| j.client.clone())
-        .chain(items.iter().filter(|i| i.action == PlanAction::Skip).map(|i| {
-            Client {
-                cliniko_id: i.vendor_id.clone(),
-                name: i.name.clone(),
-                errors: i
-                    .warnings
-                    .iter()
-                    .map(|w| Reason {
-                        code: w.code.clone(),
-                        field: String::new(),
-                        message: w.message.clone(),
-                    })
-                    .collect(),
-                warnings: Vec::new(),
-            }
-        }))
+        .chain(
+            items
+                .iter()
+                .filter(|i| i.entity == Entity::Patient && i.action == PlanAction::Skip)
+                .map(|i| Client {
+                    cliniko_id: i.vendor_id.clone(),
+                    name: i.name.clone(),
+                    errors: i
+                        .warnings
+                        .iter()
+                        .map(|w| Reason {
+                            code: w.code.clone(),
+                            field: String::new(),
+                            message: w.message.clone(),
+                        })
+                        .collect(),
+                    warnings: Vec::new(),
+                }),
+        )
         .collect();
     let synced: HashSet<&str> = items
         .iter()
-        .filter(|i| i.action != PlanAction::Skip)
+        .filter(|i| i.entity == Entity::Patient && i.action != PlanAction::Skip)
         .map(|i| i.vendor_id.as_str())
         .collect();
     keep_failed(deps, run, &failed, &synced).await?;
@@ -242,46 +281,67 @@ fn warning(reason: &Reason) -> Warning {
     }
 }
 
-/// Plans the clients against the group's patients and writes each create, update and link
-/// once (within `run`, when one does it); answers with each client's outcome (what was done, or
-/// found already done).
+/// Plans the clients and their coaches against the group's people and writes each create,
+/// update and link once (within `run`, when one does it), coaches first; answers with each
+/// record's outcome (what was done, or found already done).
 pub(super) async fn write_patients(
     deps: &Deps,
     group: &GroupId,
     run: Option<&SyncRun>,
+    coaches: &[VendorPractitioner],
     clients: &[VendorPatient],
     ctx: &Context,
 ) -> Result<Vec<PlanItem>, AppError> {
-    for _ in 0..ROUNDS {
+    // One more round than the patients need: the first may only create their coaches.
+    for _ in 0..=ROUNDS {
         let written = match run {
             Some(run) => written_so_far(deps, run).await?,
             None => HashMap::new(),
         };
         let census = finding::census(deps, group).await?;
         backfill::start_if_needed(deps, &census).await;
-        let search = model::sync::search(ExternalSystem::Cliniko, &[], clients, ctx);
+        let search = model::sync::search(ExternalSystem::Cliniko, coaches, clients, ctx);
         let found = finding::read(deps, group, census.plans(Some(&search)), search).await?;
+        let practitioners: Vec<_> = found
+            .practitioners
+            .iter()
+            .map(|p| (p.value.id.clone(), p.value.fields.clone()))
+            .collect();
         let patients: Vec<_> = found
             .patients
             .iter()
             .map(|p| (p.value.id.clone(), p.value.fields.clone()))
             .collect();
         let existing = Existing {
-            practitioners: &[],
+            practitioners: &practitioners,
             patients: &patients,
         };
-        let plan = plan(ExternalSystem::Cliniko, &[], clients, existing, ctx);
+        let plan = plan(ExternalSystem::Cliniko, coaches, clients, existing, ctx);
+        let to_write = |item: &PlanItem| {
+            matches!(item.action, PlanAction::Create | PlanAction::Update | PlanAction::Link)
+                && !written.contains_key(&(item.entity, item.vendor_id.clone()))
+        };
+        // Coaches first: a patient names its coach by carebridge id, so the coach must exist.
+        let coaches_by_id: HashMap<_, _> = found.practitioners.iter().map(|p| (&p.value.id, p)).collect();
+        let new_coaches: Vec<_> = plan.practitioners.iter().filter(|p| to_write(&p.item)).collect();
+        if !new_coaches.is_empty() {
+            for planned in new_coaches {
+                let Some(fields) = planned.fields.clone() else { continue };
+                let target = planned.target.as_ref().and_then(|id| coaches_by_id.get(id).copied());
+                // One that changed under us is planned again in the next round.
+                write_one::<Practitioner>(deps, group, run, &planned.item, fields, target).await?;
+            }
+            continue; // plan the patients again, now that their coaches exist
+        }
         let by_id: HashMap<_, _> = found.patients.iter().map(|p| (&p.value.id, p)).collect();
         let mut changed_under_us = false;
         for planned in &plan.patients {
             let item = &planned.item;
-            let to_write = matches!(item.action, PlanAction::Create | PlanAction::Update | PlanAction::Link)
-                && !written.contains_key(&(item.entity, item.vendor_id.clone()));
-            let Some(fields) = planned.fields.clone().filter(|_| to_write) else {
+            let Some(fields) = planned.fields.clone().filter(|_| to_write(item)) else {
                 continue;
             };
             let target = planned.target.as_ref().and_then(|id| by_id.get(id).copied());
-            changed_under_us |= !write_one(deps, group, run, item, fields, target).await?;
+            changed_under_us |= !write_one::<Patient>(deps, group, run, item, fields, target).await?;
         }
         if !changed_under_us {
             let written = match run {
@@ -294,30 +354,30 @@ pub(super) async fn write_patients(
     Err(AppError::InProgressElsewhere)
 }
 
-/// Writes one patient, with the record of having written it when a run does it; false when
-/// something changed under us (the sync plans again).
-async fn write_one(
+/// Writes one patient or coach, with the record of having written it when a run does it; false
+/// when something changed under us (the sync plans again).
+async fn write_one<P: Person>(
     deps: &Deps,
     group: &GroupId,
     run: Option<&SyncRun>,
     item: &PlanItem,
-    fields: model::patient::PatientFields,
-    target: Option<&Versioned<Patient>>,
+    fields: P::Fields,
+    target: Option<&Versioned<P::Stored>>,
 ) -> Result<bool, AppError> {
-    let (stored, mut writes) = replacement::<Patient>(group, target, fields, deps.clock.now())?;
+    let (stored, mut writes) = replacement::<P>(group, target, fields, deps.clock.now())?;
     if let Some(run) = run {
         let done = Written {
             entity: item.entity,
             vendor_id: item.vendor_id.clone(),
             action: item.action,
-            carebridge_id: Some(stored.id.to_string()),
+            carebridge_id: Some(P::id(&stored).to_string()),
         };
         writes.push(done.write(run)?);
     }
     match deps.records.write(writes).await {
         Ok(()) => {
             if target.is_none() {
-                counted::<Patient>(deps, group, 1).await;
+                counted::<P>(deps, group, 1).await;
             }
             Ok(true)
         }
