@@ -383,7 +383,7 @@ async fn an_edit_in_elation_arrives_by_signed_webhook_and_replayed_or_stale_copi
         )
         .await;
     patient_becomes(&group, ada, |p| p["first_name"] == "Augusta").await;
-    let first_edit = practice.all_delivered().await.last().unwrap()["event_uuid"].clone();
+    let first_edit = practice.all_delivered().await.last().unwrap()["event"].clone();
     practice
         .control(
             reqwest::Method::PATCH,

@@ -1,6 +1,6 @@
 //! `carebridge-dev`: the local stack's command line.
 //!
-//!     carebridge-dev serve [--port 3000] [--elation-port 4010] [--cliniko-port 4020] [--stage local] [--template template.yaml]
+//!     carebridge-dev serve [--port 3000] [--elation-port 4010] [--cliniko-port 4020] [--hint-port 4030] [--stage local] [--template template.yaml]
 //!     carebridge-dev token --groups acme[,beta] [--roles group_admin,...] [--sub dev-user] [--ttl 3600]
 //!     carebridge-dev provision [--stage local] [--template template.yaml]
 //!     carebridge-dev help (or --help after any command)
@@ -66,7 +66,7 @@ impl Args {
 }
 
 const USAGE: &str = "usage:
-  carebridge-dev serve [--port 3000] [--elation-port 4010] [--cliniko-port 4020] [--stage local] [--template template.yaml]
+  carebridge-dev serve [--port 3000] [--elation-port 4010] [--cliniko-port 4020] [--hint-port 4030] [--stage local] [--template template.yaml]
   carebridge-dev token --groups acme[,beta] [--roles platform_admin,group_admin,...] [--sub dev-user] [--ttl 3600]
   carebridge-dev provision [--stage local] [--template template.yaml]";
 
@@ -174,6 +174,19 @@ async fn serve(args: &Args) -> Result<(), String> {
         },
     )
     .map_err(|e| format!("cannot start the Cliniko sandbox: {e}"))?;
+    let hint_port = args.get("hint-port").unwrap_or("4030");
+    let hint_listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{hint_port}"))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{hint_port} for the Hint sandbox: {e}"))?;
+    let hint_practice = sandbox::hint::demo_practice();
+    let hint = sandbox::hint::start(
+        hint_listener,
+        sandbox::hint::Config {
+            practices: vec![hint_practice.clone()],
+            ..Default::default()
+        },
+    )
+    .map_err(|e| format!("cannot start the Hint sandbox: {e}"))?;
     let functions: String = stack
         .functions
         .iter()
@@ -190,6 +203,8 @@ async fn serve(args: &Args) -> Result<(), String> {
          \x20   its control plane {elation_url}/_sandbox/\n\
          \x20 Cliniko sandbox {cliniko_url}/{{shard}}/v1/ (API key {cliniko_key})\n\
          \x20   its control plane {cliniko_url}/_sandbox/\n\
+         \x20 Hint sandbox {hint_url}/api/provider/ (practice {hint_id}, API key {hint_key}, webhook signature key {hint_signing})\n\
+         \x20   its control plane {hint_url}/_sandbox/\n\
          \x20 Functions{functions}\n\n\
          Mint a token:  TOKEN=$(infra/local/token --groups acme --roles platform_admin,group_admin)\n\
          Try it:        curl -s -H \"Authorization: Bearer $TOKEN\" {url}/v1/groups\n\
@@ -201,6 +216,10 @@ async fn serve(args: &Args) -> Result<(), String> {
         client_secret = demo.client_secret,
         cliniko_url = cliniko.base_url(),
         cliniko_key = sandbox::cliniko::DEMO_KEY,
+        hint_url = hint.base_url(),
+        hint_id = hint_practice.id,
+        hint_key = hint_practice.api_key,
+        hint_signing = hint_practice.signature_key,
     );
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -208,6 +227,7 @@ async fn serve(args: &Args) -> Result<(), String> {
     devhost::server::serve(listener, stack.host, shutdown).await;
     elation.stop();
     cliniko.stop();
+    hint.stop();
     Ok(())
 }
 

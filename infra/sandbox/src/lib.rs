@@ -9,8 +9,12 @@
 //!   malformed or lost answers) and shows what the sandbox saw and sent.
 
 pub mod cliniko;
+mod courier;
 pub mod elation;
 mod faults;
+pub mod hint;
 mod http;
+mod random;
+mod rate;
 
 pub use http::Running;

@@ -3,13 +3,12 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+mod common;
+
+use common::receiver;
 use sandbox::Running;
 use sandbox::elation::{self, Client, Config, Retry};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const APP: (&str, &str) = ("app-one", "secret-one");
@@ -95,72 +94,6 @@ impl Elation {
     async fn deliveries(&self) -> Vec<Value> {
         let (_, deliveries) = self.call("GET", "/_sandbox/deliveries", None, None).await;
         deliveries.as_array().unwrap().clone()
-    }
-}
-
-/// A webhook as received: its signature header and raw body.
-type Received = (Option<String>, Bytes);
-
-/// A webhook receiver that records what it gets and answers each request with the next status
-/// of `answers` (the last one once they run out).
-#[derive(Clone)]
-struct Receiver {
-    url: String,
-    got: Arc<Mutex<Vec<Received>>>,
-}
-
-async fn receiver(answers: Vec<u16>) -> Receiver {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/webhooks/elation/g1", listener.local_addr().unwrap());
-    let got: Arc<Mutex<Vec<Received>>> = Arc::default();
-    let answers = Arc::new(Mutex::new(answers));
-    let recorded = got.clone();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let (recorded, answers) = (recorded.clone(), answers.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let (recorded, answers) = (recorded.clone(), answers.clone());
-                    async move {
-                        let signature = request
-                            .headers()
-                            .get("El8-Ed25519-Signature")
-                            .map(|h| h.to_str().unwrap().to_owned());
-                        let body = request.into_body().collect().await.unwrap().to_bytes();
-                        recorded.lock().unwrap().push((signature, body));
-                        let status = {
-                            let mut answers = answers.lock().unwrap();
-                            if answers.len() > 1 {
-                                answers.remove(0)
-                            } else {
-                                answers[0]
-                            }
-                        };
-                        let mut response = hyper::Response::new(Full::new(Bytes::new()));
-                        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-                        Ok::<_, std::convert::Infallible>(response)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    Receiver { url, got }
-}
-
-impl Receiver {
-    /// Waits (briefly) until `count` requests have arrived, and returns them.
-    async fn wait_for(&self, count: usize) -> Vec<Received> {
-        for _ in 0..200 {
-            if self.got.lock().unwrap().len() >= count {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        self.got.lock().unwrap().clone()
     }
 }
 
@@ -439,7 +372,10 @@ async fn subscribe(elation: &Elation, token: &str, target: &str) -> VerifyingKey
 #[tokio::test]
 async fn webhooks_are_signed_over_the_raw_body_and_never_echo_the_apps_own_writes() {
     let elation = Elation::start().await;
-    let (mine, others) = (receiver(vec![200]).await, receiver(vec![200]).await);
+    let (mine, others) = (
+        receiver("/webhooks/elation/g1", "El8-Ed25519-Signature", vec![200]).await,
+        receiver("/webhooks/elation/g1", "El8-Ed25519-Signature", vec![200]).await,
+    );
     let token = elation.token(APP).await;
     let key = subscribe(&elation, &token, &mine.url).await;
     let other_token = elation.token(OTHER_APP).await;
@@ -520,7 +456,7 @@ async fn the_control_plane_reads_records_back_exactly_as_stored() {
 #[tokio::test]
 async fn a_webhook_is_retried_until_it_is_answered_200() {
     let elation = Elation::start().await;
-    let flaky = receiver(vec![500, 503, 200]).await;
+    let flaky = receiver("/webhooks/elation/g1", "El8-Ed25519-Signature", vec![500, 503, 200]).await;
     let token = elation.token(APP).await;
     subscribe(&elation, &token, &flaky.url).await;
     let physician = elation.physician().await;

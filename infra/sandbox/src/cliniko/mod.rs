@@ -30,6 +30,8 @@ use filters::Filterable;
 
 use crate::faults::Faults;
 use crate::http::{self, Handler, Request, Response};
+use crate::random::random_text;
+use crate::rate::Windows;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -112,12 +114,6 @@ pub struct Seen {
     pub at: String,
 }
 
-struct Window {
-    started: std::time::Instant,
-    started_at: DateTime<Utc>,
-    count: u32,
-}
-
 /// One clinic's Cliniko account: its clients, practitioners, users and appointments, seen by
 /// every key of its users.
 #[derive(Default)]
@@ -136,14 +132,12 @@ struct State {
     /// Every key, with the account whose user made it.
     keys: Vec<(String, String)>,
     accounts: BTreeMap<String, Account>,
-    windows: BTreeMap<String, Window>,
+    windows: Windows,
     faults: Faults,
     requests: Vec<Seen>,
     next_id: u64,
     /// The latest change time handed out, so each change is strictly later than the last.
     clock: DateTime<Utc>,
-    rate_limit: u32,
-    rate_window: Duration,
 }
 
 impl State {
@@ -174,28 +168,12 @@ impl State {
         self.accounts.entry(name.to_owned()).or_default()
     }
 
-    /// Counts a request of `key` in its window: the moment the window resets if it is full.
+    /// Counts a request of `key` in its window: the UNIX second the window resets if it is full
+    /// (rounded up, so waiting until then is always enough).
     fn admit(&mut self, key: &str) -> Result<(), i64> {
-        let (limit, length) = (self.rate_limit, self.rate_window);
-        let window = self.windows.entry(key.to_owned()).or_insert_with(|| Window {
-            started: std::time::Instant::now(),
-            started_at: Utc::now(),
-            count: 0,
-        });
-        if window.started.elapsed() >= length {
-            *window = Window {
-                started: std::time::Instant::now(),
-                started_at: Utc::now(),
-                count: 0,
-            };
-        }
-        if window.count >= limit {
-            let reset = window.started_at + chrono::Duration::from_std(length).unwrap_or_default();
-            // Rounded up, so waiting until then is always enough.
-            return Err(reset.timestamp() + i64::from(reset.timestamp_subsec_nanos() > 0));
-        }
-        window.count += 1;
-        Ok(())
+        self.windows
+            .admit(key)
+            .map_err(|reset| reset.timestamp() + i64::from(reset.timestamp_subsec_nanos() > 0))
     }
 }
 
@@ -224,13 +202,11 @@ pub fn start(listener: TcpListener, config: Config) -> std::io::Result<http::Run
                 .map(|key| (key, DEMO_ACCOUNT.to_owned()))
                 .collect(),
             accounts: BTreeMap::from([(DEMO_ACCOUNT.to_owned(), Account::default())]),
-            windows: BTreeMap::new(),
+            windows: Windows::new(config.rate_limit, config.rate_window),
             faults: Faults::default(),
             requests: Vec::new(),
             next_id: 0,
             clock: DateTime::<Utc>::MIN_UTC,
-            rate_limit: config.rate_limit,
-            rate_window: config.rate_window,
         }),
         base_url: format!("http://{address}"),
     });
@@ -1026,16 +1002,6 @@ fn change(
     }
     patient.insert("updated_at".into(), json!(now));
     Response::json(200, Value::Object(patient.clone()))
-}
-
-fn random_text(length: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut bytes = vec![0u8; length];
-    let _ = getrandom::getrandom(&mut bytes);
-    bytes
-        .iter()
-        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-        .collect()
 }
 
 #[cfg(test)]

@@ -20,7 +20,8 @@
 mod records;
 mod webhooks;
 
-pub use webhooks::{Delivery, Retry};
+use crate::courier::Courier;
+pub use crate::courier::{Delivery, Retry};
 
 use crate::faults::Faults;
 use crate::http::{self, Handler, Request, Response};
@@ -144,7 +145,7 @@ impl State {
 struct Sandbox {
     state: Mutex<State>,
     base_url: String,
-    courier: webhooks::Courier,
+    courier: Courier,
 }
 
 impl Sandbox {
@@ -164,15 +165,7 @@ pub fn start(listener: TcpListener, config: Config) -> std::io::Result<http::Run
     let sandbox = Arc::new(Sandbox {
         state: Mutex::new(state),
         base_url: format!("http://{address}"),
-        courier: webhooks::Courier {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
-            log: Arc::default(),
-            retry: config.retry,
-            stopped,
-        },
+        courier: Courier::new(webhooks::SIGNATURE_HEADER, webhooks::delivered, config.retry, stopped),
     });
     let handler: Handler = Arc::new(move |request| {
         let sandbox = sandbox.clone();
@@ -674,7 +667,7 @@ fn publish(
         .into_bytes();
         let signature = webhooks::sign(&key, &body);
         let delivery = Delivery {
-            event_uuid,
+            event: event_uuid,
             resource: resource.to_owned(),
             action: action.to_owned(),
             target,
@@ -699,11 +692,7 @@ fn redeliver(sandbox: &Sandbox, request: &Request, event_uuid: &str) -> Response
             Err(response) => return response,
         }
     };
-    let original = {
-        let log = sandbox.courier.log.lock().unwrap_or_else(|p| p.into_inner());
-        log.iter().find(|d| d.event_uuid == event_uuid).cloned()
-    };
-    let Some(mut delivery) = original else {
+    let Some(mut delivery) = sandbox.courier.find(event_uuid) else {
         return not_found();
     };
     let (mut body, mut signature) = (delivery.body.clone(), delivery.signature.clone());
@@ -719,15 +708,15 @@ fn redeliver(sandbox: &Sandbox, request: &Request, event_uuid: &str) -> Response
             return not_found();
         };
         state.next_event += 1;
-        delivery.event_uuid = uuid::Uuid::now_v7().to_string();
+        delivery.event = uuid::Uuid::now_v7().to_string();
         event.insert("event_id".into(), json!(state.next_event));
-        event.insert("event_uuid".into(), json!(delivery.event_uuid));
+        event.insert("event_uuid".into(), json!(delivery.event));
         body = Value::Object(event).to_string().into_bytes();
         signature = webhooks::sign(&key, &body);
     }
     delivery.attempts = Vec::new();
     delivery.delivered = false;
-    let answer = json!({"event_uuid": delivery.event_uuid});
+    let answer = json!({"event_uuid": delivery.event});
     sandbox.courier.send(delivery, body, signature);
     Response::json(202, answer)
 }
@@ -836,10 +825,7 @@ fn control(sandbox: &Sandbox, request: &Request, rest: &[&str]) -> Response {
         }
         ("GET", ["requests"]) => Response::json(200, json!(sandbox.state().requests)),
         ("POST", ["deliveries", event_uuid, "redeliver"]) => redeliver(sandbox, request, event_uuid),
-        ("GET", ["deliveries"]) => {
-            let log = sandbox.courier.log.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            Response::json(200, json!(log))
-        }
+        ("GET", ["deliveries"]) => Response::json(200, json!(sandbox.courier.all())),
         _ => not_found(),
     }
 }
