@@ -1,6 +1,6 @@
 //! `carebridge-dev`: the local stack's command line.
 //!
-//!     carebridge-dev serve [--port 3000] [--elation-port 4010] [--cliniko-port 4020] [--hint-port 4030] [--stage local] [--template template.yaml]
+//!     carebridge-dev serve [--port 3000] [--elation-port 4010] [--cliniko-port 4020] [--hint-port 4030] [--salesforce-port 4040] [--stage local] [--template template.yaml]
 //!     carebridge-dev token --groups acme[,beta] [--roles group_admin,...] [--sub dev-user] [--ttl 3600]
 //!     carebridge-dev provision [--stage local] [--template template.yaml]
 //!     carebridge-dev help (or --help after any command)
@@ -66,7 +66,7 @@ impl Args {
 }
 
 const USAGE: &str = "usage:
-  carebridge-dev serve [--port 3000] [--elation-port 4010] [--cliniko-port 4020] [--hint-port 4030] [--stage local] [--template template.yaml]
+  carebridge-dev serve [--port 3000] [--elation-port 4010] [--cliniko-port 4020] [--hint-port 4030] [--salesforce-port 4040] [--stage local] [--template template.yaml]
   carebridge-dev token --groups acme[,beta] [--roles platform_admin,group_admin,...] [--sub dev-user] [--ttl 3600]
   carebridge-dev provision [--stage local] [--template template.yaml]";
 
@@ -187,6 +187,19 @@ async fn serve(args: &Args) -> Result<(), String> {
         },
     )
     .map_err(|e| format!("cannot start the Hint sandbox: {e}"))?;
+    let salesforce_port = args.get("salesforce-port").unwrap_or("4040");
+    let salesforce_listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{salesforce_port}"))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{salesforce_port} for the Salesforce sandbox: {e}"))?;
+    let salesforce_org = sandbox::salesforce::demo_org();
+    let salesforce = sandbox::salesforce::start(
+        salesforce_listener,
+        sandbox::salesforce::Config {
+            orgs: vec![salesforce_org.clone()],
+            ..Default::default()
+        },
+    )
+    .map_err(|e| format!("cannot start the Salesforce sandbox: {e}"))?;
     let functions: String = stack
         .functions
         .iter()
@@ -205,6 +218,8 @@ async fn serve(args: &Args) -> Result<(), String> {
          \x20   its control plane {cliniko_url}/_sandbox/\n\
          \x20 Hint sandbox {hint_url}/api/provider/ (practice {hint_id}, API key {hint_key}, webhook signature key {hint_signing})\n\
          \x20   its control plane {hint_url}/_sandbox/\n\
+         \x20 Salesforce sandbox {salesforce_url}/{sf_org}/ (My Domain of org {sf_org}; client_id {sf_id}, client_secret {sf_secret}, account {sf_account})\n\
+         \x20   its control plane {salesforce_url}/_sandbox/\n\
          \x20 Functions{functions}\n\n\
          Mint a token:  TOKEN=$(infra/local/token --groups acme --roles platform_admin,group_admin)\n\
          Try it:        curl -s -H \"Authorization: Bearer $TOKEN\" {url}/v1/groups\n\
@@ -220,6 +235,11 @@ async fn serve(args: &Args) -> Result<(), String> {
         hint_id = hint_practice.id,
         hint_key = hint_practice.api_key,
         hint_signing = hint_practice.signature_key,
+        salesforce_url = salesforce.base_url(),
+        sf_org = salesforce_org.name,
+        sf_id = salesforce_org.app.client_id,
+        sf_secret = salesforce_org.app.client_secret,
+        sf_account = salesforce_org.account_id,
     );
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -228,6 +248,7 @@ async fn serve(args: &Args) -> Result<(), String> {
     elation.stop();
     cliniko.stop();
     hint.stop();
+    salesforce.stop();
     Ok(())
 }
 

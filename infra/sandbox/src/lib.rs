@@ -16,5 +16,6 @@ pub mod hint;
 mod http;
 mod random;
 mod rate;
+pub mod salesforce;
 
 pub use http::Running;
