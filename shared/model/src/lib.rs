@@ -8,6 +8,7 @@ mod checks;
 pub mod error;
 pub mod external;
 pub mod group;
+pub mod hint_salesforce;
 pub mod ids;
 pub mod import;
 pub mod integration;
