@@ -7,6 +7,8 @@
 pub mod cliniko;
 pub mod elation;
 pub mod error;
+pub mod hint;
 pub mod http;
+pub mod salesforce;
 
 pub use error::ConnectorError;

@@ -17,13 +17,14 @@ pub enum Kind {
 }
 
 /// Fields a caller may write, with their kinds.
-pub const WRITABLE: [(&str, Kind); 27] = [
+pub const WRITABLE: [(&str, Kind); 28] = [
     ("Salutation", Kind::Text(40)),
     ("FirstName", Kind::Text(40)),
     ("MiddleName", Kind::Text(40)),
     ("LastName", Kind::Text(80)),
     ("Suffix", Kind::Text(40)),
     ("Birthdate", Kind::Date),
+    ("Gender__c", Kind::Text(40)),
     ("Email", Kind::Email),
     ("MobilePhone", Kind::Text(40)),
     ("HomePhone", Kind::Text(40)),

@@ -1,0 +1,8 @@
+//! Hint Health (direct primary care), provider API: see VENDOR_APIS.md §3 beside the repository.
+//!
+//! - [`mapping`]: the one table of how a Hint patient reads as the fields kept in sync with
+//!   Salesforce, and how they are written back;
+//! - [`types`]: Hint's records and webhook envelope as the API sends them.
+
+pub mod mapping;
+pub mod types;
