@@ -57,6 +57,28 @@ impl Request {
         }
     }
 
+    /// A control-plane body of one record or a list of them (a user adding one, or importing
+    /// many); `what` names them in the 400 otherwise.
+    pub fn objects(&self, what: &str) -> Result<Vec<serde_json::Map<String, Value>>, Response> {
+        let refused = || {
+            Response::json(
+                400,
+                serde_json::json!({"message": format!("send a {what} or a list of them, each an object")}),
+            )
+        };
+        match serde_json::from_slice::<Value>(&self.body) {
+            Ok(Value::Object(one)) => Ok(vec![one]),
+            Ok(Value::Array(items)) => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::Object(one) => Ok(one),
+                    _ => Err(refused()),
+                })
+                .collect(),
+            _ => Err(refused()),
+        }
+    }
+
     /// The body as an HTML form (`application/x-www-form-urlencoded`).
     pub fn form(&self) -> HashMap<String, String> {
         form_urlencoded::parse(&self.body).into_owned().collect()
@@ -78,6 +100,14 @@ impl Response {
             content_type: "application/json",
             body: Bytes::from(body.to_string()),
             headers: Vec::new(),
+        }
+    }
+
+    /// 201 with the one record a control-plane call made, or the list when it made several.
+    pub fn created(mut made: Vec<Value>) -> Response {
+        match made.len() {
+            1 => Response::json(201, made.remove(0)),
+            _ => Response::json(201, Value::Array(made)),
         }
     }
 

@@ -666,18 +666,13 @@ fn clinic(sandbox: &Sandbox, request: &Request, account: &str, rest: &[&str]) ->
     match (request.method.as_str(), rest) {
         ("POST", ["patients"]) => {
             // One client, or a list of them (a clinic importing its client list).
-            let bodies = match request.json() {
-                Ok(Value::Array(items)) => items,
-                Ok(item @ Value::Object(_)) => vec![item],
-                Ok(_) => return message(400, "send a client or a list of clients"),
+            let bodies = match request.objects("client") {
+                Ok(bodies) => bodies,
                 Err(response) => return response,
             };
             let mut guard = sandbox.state();
             let mut created = Vec::new();
             for body in bodies {
-                let Value::Object(body) = body else {
-                    return message(400, "each client must be an object");
-                };
                 let fields = match user_fields(&body, &PATIENT_FIELDS) {
                     Ok(fields) => fields,
                     Err(response) => return response,
@@ -687,10 +682,7 @@ fn clinic(sandbox: &Sandbox, request: &Request, account: &str, rest: &[&str]) ->
                 guard.account(account).patients.insert(id, patient.clone());
                 created.push(Value::Object(patient));
             }
-            match created.len() {
-                1 => Response::json(201, created.remove(0)),
-                _ => Response::json(201, Value::Array(created)),
-            }
+            Response::created(created)
         }
         ("GET", ["patients"]) => {
             let mut state = sandbox.state();

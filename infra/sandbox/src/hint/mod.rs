@@ -731,17 +731,12 @@ fn practice_control(sandbox: &Sandbox, request: &Request, practice: &str, rest: 
             Response::json(201, practitioner)
         }
         ("POST", ["patients"]) => {
-            let bodies = match request.json() {
-                Ok(Value::Array(items)) => items,
-                Ok(item @ Value::Object(_)) => vec![item],
-                Ok(_) => return message(400, "send a patient or a list of patients"),
+            let bodies = match request.objects("patient") {
+                Ok(bodies) => bodies,
                 Err(response) => return response,
             };
             let mut created = Vec::new();
             for body in bodies {
-                let Value::Object(body) = body else {
-                    return message(400, "each patient must be an object");
-                };
                 let patient = {
                     let mut state = sandbox.state();
                     let Some(clinic) = state.practices.get(practice) else {
@@ -761,10 +756,7 @@ fn practice_control(sandbox: &Sandbox, request: &Request, practice: &str, rest: 
                 announce(sandbox, practice, "patient.created", &patient);
                 created.push(Value::Object(patient));
             }
-            match created.len() {
-                1 => Response::json(201, created.remove(0)),
-                _ => Response::json(201, Value::Array(created)),
-            }
+            Response::created(created)
         }
         ("GET", ["patients"]) => {
             let state = sandbox.state();

@@ -914,17 +914,13 @@ fn org_control(sandbox: &Sandbox, request: &Request, org: &str, rest: &[&str]) -
             Response::empty(204)
         }
         ("POST", ["contacts"]) => {
-            let bodies = match request.json() {
-                Ok(Value::Array(items)) => items,
-                Ok(item @ Value::Object(_)) => vec![item],
-                _ => return one_error(400, "JSON_PARSER_ERROR", "send a contact or a list of contacts"),
+            let bodies = match request.objects("contact") {
+                Ok(bodies) => bodies,
+                Err(response) => return response,
             };
             let mut made = Vec::new();
             let mut state = sandbox.state();
-            for body in bodies {
-                let Value::Object(mut body) = body else {
-                    return one_error(400, "JSON_PARSER_ERROR", "each contact must be an object");
-                };
+            for mut body in bodies {
                 // A contact a user saved some minutes ago, for tests of what changed when.
                 let minutes_ago = body.remove("_minutes_ago").and_then(|m| m.as_i64());
                 let Some(found) = state.orgs.get(org) else {
@@ -947,10 +943,7 @@ fn org_control(sandbox: &Sandbox, request: &Request, org: &str, rest: &[&str]) -
                 }
                 made.push(Value::Object(contact));
             }
-            match made.len() {
-                1 => Response::json(201, made.remove(0)),
-                _ => Response::json(201, Value::Array(made)),
-            }
+            Response::created(made)
         }
         ("GET", ["contacts"]) => {
             let state = sandbox.state();
