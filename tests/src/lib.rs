@@ -22,6 +22,10 @@ pub struct Stack {
     pub observations: Arc<Observations>,
     /// The Cliniko sandbox the functions call (`/{shard}/v1`, and its `/_sandbox/` control plane).
     pub cliniko: String,
+    /// The Hint sandbox (`/api/provider/…`, and its control plane).
+    pub hint: String,
+    /// The Salesforce sandbox (`/{org}/services/…`, and its control plane).
+    pub salesforce: String,
     pub auth: DevAuth,
     http: reqwest::Client,
 }
@@ -76,15 +80,34 @@ pub fn stack() -> &'static Stack {
                 )
                 .expect("the Cliniko sandbox starts");
                 let cliniko_url = cliniko.base_url();
+                // One Hint and one Salesforce sandbox too: each test makes its own practice and
+                // org through the control planes.
+                let hint = sandbox::hint::start(
+                    tokio::net::TcpListener::bind("127.0.0.1:0")
+                        .await
+                        .expect("a loopback port"),
+                    sandbox::hint::Config::default(),
+                )
+                .expect("the Hint sandbox starts");
+                let hint_url = hint.base_url();
+                let salesforce = sandbox::salesforce::start(
+                    tokio::net::TcpListener::bind("127.0.0.1:0")
+                        .await
+                        .expect("a loopback port"),
+                    sandbox::salesforce::Config::default(),
+                )
+                .expect("the Salesforce sandbox starts");
+                let salesforce_url = salesforce.base_url();
                 let mut built = devhost::build(
                     &devhost::default_template_path(),
                     &stage,
                     &config,
                     DevAuth::new(SECRET),
                     &url,
-                    &devhost::ClinikoAt {
-                        api: format!("{cliniko_url}/{{shard}}/v1"),
-                        limit: CLINIKO_LIMIT,
+                    &devhost::SandboxesAt {
+                        cliniko_api: format!("{cliniko_url}/{{shard}}/v1"),
+                        cliniko_limit: CLINIKO_LIMIT,
+                        hint_api: format!("{hint_url}/api"),
                     },
                 )
                 .await
@@ -94,13 +117,20 @@ pub fn stack() -> &'static Stack {
                 let bucket = built.provisioned.buckets["UploadsBucket"].clone();
                 let observations = Arc::clone(&built.observations);
                 ready
-                    .send((url, stage, table, bucket, observations, cliniko_url))
+                    .send((
+                        url,
+                        stage,
+                        table,
+                        bucket,
+                        observations,
+                        (cliniko_url, hint_url, salesforce_url),
+                    ))
                     .expect("the test thread is waiting");
                 devhost::server::serve(listener, built.host, std::future::pending()).await;
-                drop(cliniko);
+                drop((cliniko, hint, salesforce));
             });
         });
-        let (url, stage, table, bucket, observations, cliniko) = started
+        let (url, stage, table, bucket, observations, (cliniko, hint, salesforce)) = started
             .recv()
             .expect("the dev host did not start (see the panic above)");
         Stack {
@@ -110,6 +140,8 @@ pub fn stack() -> &'static Stack {
             bucket,
             observations,
             cliniko,
+            hint,
+            salesforce,
             auth: DevAuth::new(SECRET),
             // Each test has its own runtime; a pooled connection would die with the test that opened it.
             http: reqwest::Client::builder()

@@ -131,29 +131,39 @@ fn sqs_trigger(
 
 /// Where the local stack's Cliniko sandbox answers for a shard, unless told otherwise.
 pub const LOCAL_CLINIKO_API: &str = "http://127.0.0.1:4020/{shard}/v1";
+/// Where the local stack's Hint sandbox answers, unless told otherwise.
+pub const LOCAL_HINT_API: &str = "http://127.0.0.1:4030/api";
 
-/// Where the functions find the Cliniko sandbox (`{shard}` in `api`), and the rate limit they
-/// share for it.
+/// Where the functions find the vendor sandboxes whose address is not part of an integration's
+/// credentials: Cliniko (`{shard}` in `cliniko_api`, and the rate limit the functions share for
+/// it) and Hint.
 #[derive(Debug, Clone)]
-pub struct ClinikoAt {
-    pub api: String,
-    pub limit: app::integrations::budget::RateLimit,
+pub struct SandboxesAt {
+    pub cliniko_api: String,
+    pub cliniko_limit: app::integrations::budget::RateLimit,
+    pub hint_api: String,
 }
 
-impl ClinikoAt {
-    /// The sandbox at `api`, with Cliniko's own limit.
-    pub fn new(api: impl Into<String>) -> Self {
-        ClinikoAt {
-            api: api.into(),
-            limit: app::VendorSettings::default().cliniko_limit,
+impl SandboxesAt {
+    /// The sandboxes at these addresses, with Cliniko's own limit.
+    pub fn new(cliniko_api: impl Into<String>, hint_api: impl Into<String>) -> Self {
+        SandboxesAt {
+            cliniko_api: cliniko_api.into(),
+            cliniko_limit: app::VendorSettings::default().cliniko_limit,
+            hint_api: hint_api.into(),
         }
+    }
+
+    /// The local stack's sandboxes on their usual ports.
+    pub fn local() -> Self {
+        SandboxesAt::new(LOCAL_CLINIKO_API, LOCAL_HINT_API)
     }
 }
 
 /// How vendors are called on this machine: the sandboxes answer at once, so retries wait less
-/// than in a deployment (where the defaults ride out a vendor's bad minute). `cliniko_api` is
-/// where the Cliniko sandbox answers.
-pub fn local_vendor_settings(stage: &str, public_url: &str, cliniko: &ClinikoAt) -> app::VendorSettings {
+/// than in a deployment (where the defaults ride out a vendor's bad minute). `sandboxes` says
+/// where the sandboxes answer.
+pub fn local_vendor_settings(stage: &str, public_url: &str, sandboxes: &SandboxesAt) -> app::VendorSettings {
     app::VendorSettings {
         stage: stage.to_owned(),
         retry: connectors::http::RetryPolicy {
@@ -165,8 +175,9 @@ pub fn local_vendor_settings(stage: &str, public_url: &str, cliniko: &ClinikoAt)
         allow_local_urls: true,
         // Vendors' webhooks reach the dev host itself.
         webhook_base_url: Some(public_url.to_owned()),
-        cliniko_api: cliniko.api.clone(),
-        cliniko_limit: cliniko.limit,
+        cliniko_api: sandboxes.cliniko_api.clone(),
+        cliniko_limit: sandboxes.cliniko_limit,
+        hint_api: sandboxes.hint_api.clone(),
         // The sandboxes share this machine's clock.
         sync_overlap: chrono::Duration::milliseconds(250),
         ..app::VendorSettings::default()
@@ -190,14 +201,14 @@ fn sqs_triggers_of(
 
 /// Provisions `stage` from the template and builds every function the template declares;
 /// `public_url` is where the dev host will answer HTTP (vendor webhooks are sent there);
-/// `cliniko` where the Cliniko sandbox answers (see [`LOCAL_CLINIKO_API`]).
+/// `sandboxes` where the vendor sandboxes answer (see [`SandboxesAt::local`]).
 pub async fn build(
     template_path: &Path,
     stage: &str,
     config: &aws_config::SdkConfig,
     auth: auth::DevAuth,
     public_url: &str,
-    cliniko: &ClinikoAt,
+    sandboxes: &SandboxesAt,
 ) -> Result<Stack, StackError> {
     let template = Template::load(
         template_path,
@@ -257,7 +268,7 @@ pub async fn build(
                 store::secrets::SecretsManager::new(store::aws::secrets_manager(config)),
                 app::SECRETS_CACHED_FOR,
             );
-            let vendors = local_vendor_settings(&setting("STAGE")?, public_url, cliniko);
+            let vendors = local_vendor_settings(&setting("STAGE")?, public_url, sandboxes);
             let mut deps =
                 app::Deps::new(Arc::new(records), Arc::new(uploads)).with_secrets(Arc::new(secrets), vendors);
             if env.contains_key("IMPORT_QUEUE_URL") {

@@ -122,7 +122,7 @@ async fn provision(args: &Args) -> Result<(), String> {
         &config,
         DevAuth::from_env(),
         "http://127.0.0.1:3000",
-        &devhost::ClinikoAt::new(devhost::LOCAL_CLINIKO_API),
+        &devhost::SandboxesAt::local(),
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -142,13 +142,21 @@ async fn serve(args: &Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let url = format!("http://127.0.0.1:{port}");
-    // The Cliniko sandbox's port is taken first: the functions are told where it answers.
+    // The Cliniko and Hint sandboxes' ports are taken first: the functions are told where they
+    // answer.
     let cliniko_port = args.get("cliniko-port").unwrap_or("4020");
     let cliniko_listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{cliniko_port}"))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{cliniko_port} for the Cliniko sandbox: {e}"))?;
-    let cliniko_at = devhost::ClinikoAt::new(format!("http://127.0.0.1:{cliniko_port}/{{shard}}/v1"));
-    let mut stack = devhost::build(&args.template(), stage, &config, DevAuth::from_env(), &url, &cliniko_at)
+    let hint_port = args.get("hint-port").unwrap_or("4030");
+    let hint_listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{hint_port}"))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{hint_port} for the Hint sandbox: {e}"))?;
+    let sandboxes = devhost::SandboxesAt::new(
+        format!("http://127.0.0.1:{cliniko_port}/{{shard}}/v1"),
+        format!("http://127.0.0.1:{hint_port}/api"),
+    );
+    let mut stack = devhost::build(&args.template(), stage, &config, DevAuth::from_env(), &url, &sandboxes)
         .await
         .map_err(|e| format!("{e}\n(are the emulators running? infra/local/up starts them)"))?;
     stack.start_triggers();
@@ -174,10 +182,6 @@ async fn serve(args: &Args) -> Result<(), String> {
         },
     )
     .map_err(|e| format!("cannot start the Cliniko sandbox: {e}"))?;
-    let hint_port = args.get("hint-port").unwrap_or("4030");
-    let hint_listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{hint_port}"))
-        .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{hint_port} for the Hint sandbox: {e}"))?;
     let hint_practice = sandbox::hint::demo_practice();
     let hint = sandbox::hint::start(
         hint_listener,

@@ -63,6 +63,8 @@ pub struct VendorSettings {
     pub cliniko_api: String,
     /// Cliniko's rate limit, which every function calling one group's Cliniko shares.
     pub cliniko_limit: integrations::budget::RateLimit,
+    /// Hint's provider API root (`https://api.hint.com/api`, or the local sandbox's).
+    pub hint_api: String,
     /// How far back an incremental sync reads before the last successful sync's start: the
     /// vendor's clock and carebridge's may disagree a little, and a change made while that
     /// sync read the vendor may have been missed.
@@ -89,6 +91,7 @@ impl Default for VendorSettings {
                 requests: 200,
                 per: std::time::Duration::from_secs(60),
             },
+            hint_api: connectors::hint::client::BASE_URL.to_owned(),
             sync_overlap: chrono::Duration::minutes(5),
             user_agent: DEFAULT_USER_AGENT.to_owned(),
         }

@@ -268,6 +268,27 @@ fn jitter(wait: Duration) -> Duration {
     wait.mul_f64(fraction)
 }
 
+/// A vendor address an admin entered: https, or http on this machine when `allow_local` (the
+/// local stack's sandboxes); no query, fragment or user in it. Deployed functions do not allow
+/// local URLs, so an admin cannot point carebridge at services inside its own runtime.
+pub fn parse_base_url(vendor: &'static str, raw: &str, allow_local: bool) -> Result<reqwest::Url, ConnectorError> {
+    let settings = |detail: String| ConnectorError::Settings { vendor, detail };
+    let url = reqwest::Url::parse(raw.trim().trim_end_matches('/'))
+        .map_err(|e| settings(format!("the address is not a URL ({e})")))?;
+    let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match url.scheme() {
+        "https" => {}
+        "http" if local && allow_local => {}
+        _ => return Err(settings("the address must be an https URL".into())),
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(settings(
+            "the address must not carry a query, a fragment or a user".into(),
+        ));
+    }
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@
 pub mod budget;
 pub mod cliniko;
 pub mod elation;
+pub mod hint;
 pub mod jobs;
 pub mod lifecycle;
 pub mod runs;
@@ -110,6 +111,7 @@ pub fn vendor(kind: IntegrationKind) -> Option<&'static dyn Vendor> {
     match kind {
         IntegrationKind::Elation => Some(&elation::Elation),
         IntegrationKind::Cliniko => Some(&cliniko::Cliniko),
+        IntegrationKind::Hint => Some(&hint::Hint),
         _ => None,
     }
 }

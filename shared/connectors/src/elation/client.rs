@@ -44,23 +44,9 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// Checks a base URL for Elation's API: https, or, when `allow_local`, also http to this
-/// machine (the local sandbox). Deployed functions do not allow local URLs, so an admin cannot
-/// point carebridge at services inside its own runtime.
+/// A base URL as Elation's settings give it (see [`crate::http::parse_base_url`]).
 pub fn parse_base_url(raw: &str, allow_local: bool) -> Result<Url, ConnectorError> {
-    let settings = |detail: String| ConnectorError::Settings { vendor: VENDOR, detail };
-    let url =
-        Url::parse(raw.trim().trim_end_matches('/')).map_err(|e| settings(format!("base_url is not a URL ({e})")))?;
-    let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-    match url.scheme() {
-        "https" => {}
-        "http" if local && allow_local => {}
-        _ => return Err(settings("base_url must be an https URL".into())),
-    }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-        return Err(settings("base_url must not carry a query, a fragment or a user".into()));
-    }
-    Ok(url)
+    http::parse_base_url(VENDOR, raw, allow_local)
 }
 
 /// A connection to one Elation practice, for one app's credentials.

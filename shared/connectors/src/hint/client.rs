@@ -15,6 +15,9 @@ use std::time::Duration;
 
 const VENDOR: &str = "Hint";
 
+/// Hint's API root for every practice (sandbox keys, `sbx-…`, are served there too).
+pub const BASE_URL: &str = "https://api.hint.com/api";
+
 /// Hint's page size cap.
 pub const PAGE_SIZE: usize = 100;
 

@@ -1,0 +1,242 @@
+//! Hint Health ⇄ Salesforce: a practice's Hint patients and its Salesforce contacts, linked and
+//! kept in sync both ways (the rules are `model::hint_salesforce`).
+//!
+//! Connecting takes three secrets, each checked at once where it can be: the practice's Hint
+//! API key (one read of Hint), the webhook signature key Hint signs deliveries with (its form;
+//! Hint offers no call that proves it), and the Salesforce connected app (a token from the
+//! org's My Domain). They are kept together in Secrets Manager, never returned or logged. Like
+//! Cliniko, the integration is enabled as soon as they are verified: nothing is imported until
+//! a batch is asked for.
+
+use super::budget::{RateLimit, SharedBudget};
+use super::lifecycle::stored_secret;
+use super::{Vendor, Verified};
+use crate::{AppError, Deps};
+use async_trait::async_trait;
+use connectors::hint::{Hint as HintApi, PracticeKey};
+use connectors::http::{Gate, Open};
+use connectors::salesforce::{Connection, Salesforce, SalesforceInput};
+use model::integration::IntegrationKind;
+use model::sync::{PlanItem, SyncRun};
+use model::{FieldError, GroupId, ValidationErrors};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use store::Versioned;
+
+/// Hint ⇄ Salesforce, as the framework sees it.
+pub struct Hint;
+
+/// Hint's lower published limit: 20 requests a second per practice key, shared by every
+/// function calling one group's Hint.
+pub const HINT_LIMIT: RateLimit = RateLimit {
+    requests: 20,
+    per: std::time::Duration::from_secs(1),
+};
+
+/// The shortest webhook signature key carebridge accepts: Hint's are long random texts, and a
+/// short one would be easy to guess.
+const MIN_SIGNATURE_KEY: usize = 16;
+
+/// What `PUT …/integrations/hint/credentials` takes.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialsInput {
+    practice_api_key: Option<String>,
+    webhook_signature_key: Option<String>,
+    salesforce: Option<SalesforceInput>,
+}
+
+/// What Secrets Manager keeps.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Credentials {
+    pub practice_api_key: PracticeKey,
+    pub webhook_signature_key: String,
+    pub salesforce: Connection,
+}
+
+impl CredentialsInput {
+    /// Every problem at once, before any vendor is called.
+    fn validate(self, allow_local: bool) -> Result<Credentials, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let key = match self
+            .practice_api_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+        {
+            None => {
+                errors.push(FieldError::required("practice_api_key"));
+                None
+            }
+            Some(raw) => match PracticeKey::parse(raw) {
+                Ok(key) => Some(key),
+                Err(error) => {
+                    let detail = match error {
+                        connectors::ConnectorError::Settings { detail, .. } => detail,
+                        other => other.to_string(),
+                    };
+                    errors.push(FieldError::new("practice_api_key", "invalid_api_key", detail));
+                    None
+                }
+            },
+        };
+        let signing = self
+            .webhook_signature_key
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !k.is_empty());
+        match &signing {
+            None => errors.push(FieldError::required("webhook_signature_key")),
+            Some(key) if key.chars().count() < MIN_SIGNATURE_KEY || key.chars().any(char::is_whitespace) => {
+                errors.push(FieldError::new(
+                    "webhook_signature_key",
+                    "invalid_signature_key",
+                    format!("the webhook signature key is one word of at least {MIN_SIGNATURE_KEY} characters, as Hint's partner portal shows it"),
+                ));
+            }
+            Some(_) => {}
+        }
+        let salesforce = match self.salesforce {
+            None => {
+                errors.push(FieldError::required("salesforce"));
+                None
+            }
+            Some(input) => match input.validate("salesforce", allow_local) {
+                Ok(connection) => Some(connection),
+                Err(found) => {
+                    errors.0.extend(found.0);
+                    None
+                }
+            },
+        };
+        match (key, signing, salesforce) {
+            (Some(practice_api_key), Some(webhook_signature_key), Some(salesforce)) if errors.is_empty() => {
+                Ok(Credentials {
+                    practice_api_key,
+                    webhook_signature_key,
+                    salesforce,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+#[async_trait]
+impl Vendor for Hint {
+    fn kind(&self) -> IntegrationKind {
+        IntegrationKind::Hint
+    }
+
+    /// The practice key (one read of Hint) and the Salesforce app (a token); refused with the
+    /// vendor's own reason.
+    async fn verify_credentials(&self, deps: &Deps, body: serde_json::Value) -> Result<Verified, AppError> {
+        let input: CredentialsInput = serde_json::from_value(body).map_err(|e| AppError::BadBody(e.to_string()))?;
+        let credentials = input.validate(deps.vendors.allow_local_urls)?;
+        // Calls with credentials not stored yet: they spend no group's budget.
+        hint_with(deps, &credentials, Arc::new(Open))?.check_key().await?;
+        salesforce_with(deps, &credentials.salesforce, Arc::new(Open))?
+            .check_credentials()
+            .await?;
+        let secret = serde_json::to_string(&credentials)
+            .map_err(|e| AppError::Internal(format!("the Hint credentials could not be encoded: {e}")))?;
+        Ok(Verified {
+            secret,
+            base_url: deps.vendors.hint_api.clone(),
+        })
+    }
+
+    fn previews_then_imports(&self) -> bool {
+        false
+    }
+
+    async fn perform_run(
+        &self,
+        _deps: &Deps,
+        run: Versioned<SyncRun>,
+    ) -> Result<(Versioned<SyncRun>, Vec<PlanItem>), AppError> {
+        Err(AppError::Conflict(format!(
+            "Hint ⇄ Salesforce runs no {:?} runs",
+            run.value.kind
+        )))
+    }
+}
+
+fn hint_with(deps: &Deps, credentials: &Credentials, gate: Arc<dyn Gate>) -> Result<HintApi, AppError> {
+    let base = connectors::http::parse_base_url("Hint", &deps.vendors.hint_api, deps.vendors.allow_local_urls)?;
+    Ok(HintApi::new(
+        base,
+        credentials.practice_api_key.clone(),
+        deps.vendors.retry,
+        deps.vendors.timeout,
+        gate,
+    )?)
+}
+
+fn salesforce_with(deps: &Deps, connection: &Connection, gate: Arc<dyn Gate>) -> Result<Salesforce, AppError> {
+    let domain = connectors::http::parse_base_url("Salesforce", &connection.my_domain, deps.vendors.allow_local_urls)?;
+    Ok(Salesforce::new(
+        domain,
+        connection.grant.clone(),
+        deps.vendors.retry,
+        deps.vendors.timeout,
+        gate,
+    )?)
+}
+
+/// The group's stored credentials.
+pub async fn credentials(deps: &Deps, group: &GroupId) -> Result<Credentials, AppError> {
+    let secret = stored_secret(deps, group, IntegrationKind::Hint).await?;
+    serde_json::from_str(&secret)
+        .map_err(|e| AppError::Internal(format!("the stored Hint credentials are unreadable: {e}")))
+}
+
+/// A Hint client with the group's key; every function calling it shares one budget.
+pub async fn hint_client(deps: &Deps, group: &GroupId) -> Result<HintApi, AppError> {
+    let credentials = credentials(deps, group).await?;
+    let budget = SharedBudget::new(deps, group, "Hint", "hint", HINT_LIMIT);
+    hint_with(deps, &credentials, Arc::new(budget))
+}
+
+/// A Salesforce client for the group's org.
+pub async fn salesforce_client(deps: &Deps, group: &GroupId) -> Result<Salesforce, AppError> {
+    let credentials = credentials(deps, group).await?;
+    salesforce_with(deps, &credentials.salesforce, Arc::new(Open))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(body: serde_json::Value) -> Vec<(String, &'static str)> {
+        let input: CredentialsInput = serde_json::from_value(body).unwrap();
+        match input.validate(false) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.0.into_iter().map(|e| (e.field, e.code)).collect(),
+        }
+    }
+
+    #[test]
+    fn every_missing_or_unusable_secret_is_named_before_any_vendor_is_called() {
+        assert_eq!(
+            codes(serde_json::json!({})),
+            [
+                ("practice_api_key".into(), "required"),
+                ("webhook_signature_key".into(), "required"),
+                ("salesforce".into(), "required"),
+            ]
+        );
+        assert_eq!(
+            codes(
+                serde_json::json!({"practice_api_key": "has spaces in it", "webhook_signature_key": "short",
+                "salesforce": {"my_domain": "https://acme.my.salesforce.com", "client_id": "3MVG9", "client_secret": "s"}})
+            ),
+            [
+                ("practice_api_key".into(), "invalid_api_key"),
+                ("webhook_signature_key".into(), "invalid_signature_key"),
+            ]
+        );
+        assert!(codes(serde_json::json!({"practice_api_key": "sbx-practice-key-1", "webhook_signature_key": "a-long-enough-signing-key",
+            "salesforce": {"my_domain": "https://acme.my.salesforce.com", "client_id": "3MVG9", "client_secret": "s"}}))
+        .is_empty());
+    }
+}
