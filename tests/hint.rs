@@ -154,3 +154,58 @@ async fn hint_cannot_be_connected_while_elation_is_in_use_in_the_group() {
     assert_status(&refused, 409);
     assert!(refused.text.contains("Elation"), "{}", refused.text);
 }
+
+async fn settings(group: &str, body: Option<Value>) -> Reply {
+    let path = format!("/v1/groups/{group}/integrations/hint/settings");
+    match body {
+        Some(body) => put(&path).token(&admin(group)).json(&body).send().await,
+        None => get(&path).token(&admin(group)).send().await,
+    }
+}
+
+#[tokio::test]
+async fn the_default_account_must_be_one_of_the_orgs_and_creating_contacts_needs_it() {
+    let group = new_group().await;
+    activated(&group).await;
+    let (practice, org) = practice_and_org().await;
+    assert_status(&store(&group, &credentials(&practice, &org)).await, 200);
+
+    let defaults = settings(&group, None).await;
+    assert_status(&defaults, 200);
+    assert_eq!(defaults.body, json!({"create_contacts_for_unmatched": false}));
+
+    let without_account = settings(&group, Some(json!({"create_contacts_for_unmatched": true}))).await;
+    assert_status(&without_account, 422);
+    assert_eq!(
+        without_account.field_errors(),
+        [("default_account_id".to_owned(), "account_required".to_owned())]
+    );
+    let unknown = settings(&group, Some(json!({"default_account_id": "001000000000000AAA"}))).await;
+    assert_status(&unknown, 422);
+    assert_eq!(
+        unknown.field_errors(),
+        [("default_account_id".to_owned(), "unknown_account".to_owned())],
+        "looked up in the org"
+    );
+
+    let account = org["account_id"].as_str().unwrap();
+    let on = settings(
+        &group,
+        Some(json!({"default_account_id": account, "create_contacts_for_unmatched": true})),
+    )
+    .await;
+    assert_status(&on, 200);
+    assert_eq!(on.body["default_account_id"], account);
+    let read = settings(&group, None).await;
+    assert_eq!(read.body, on.body, "kept");
+    let off = settings(&group, Some(json!({"create_contacts_for_unmatched": false}))).await;
+    assert_eq!(
+        off.body["default_account_id"], account,
+        "a field left out keeps its value"
+    );
+    let stranger = get(&format!("/v1/groups/{group}/integrations/hint/settings"))
+        .token(&token(&[&group], &[GROUP_ADMIN]))
+        .send()
+        .await;
+    assert_status(&stranger, 403);
+}

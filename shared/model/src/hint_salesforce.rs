@@ -418,9 +418,109 @@ pub fn is_record_id(text: &str) -> bool {
     matches!(text.len(), 15 | 18) && text.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// How a group's Hint ⇄ Salesforce behaves where the guide leaves it to the practice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Settings {
+    /// The Salesforce account contacts created by sync belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_account_id: Option<String>,
+    /// "Create a new contact for patients without a demographics match".
+    #[serde(default)]
+    pub create_contacts_for_unmatched: bool,
+}
+
+/// The settings as an admin sends them; a field left out keeps its value.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SettingsInput {
+    /// An Account id (15 or 18 characters, `001…`); `null` clears it.
+    #[serde(default, with = "serde_with_null")]
+    pub default_account_id: Option<Option<String>>,
+    pub create_contacts_for_unmatched: Option<bool>,
+}
+
+/// Tells a field left out (`None`) from one sent as `null` (`Some(None)`).
+mod serde_with_null {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+        Ok(Some(Option::deserialize(deserializer)?))
+    }
+}
+
+impl SettingsInput {
+    /// `current` with this input applied, or every reason it cannot be.
+    pub fn apply(&self, current: &Settings) -> Result<Settings, crate::ValidationErrors> {
+        let mut errors = crate::ValidationErrors::default();
+        let mut next = current.clone();
+        if let Some(account) = &self.default_account_id {
+            next.default_account_id = account
+                .as_deref()
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned);
+            if let Some(id) = &next.default_account_id
+                && !(is_record_id(id) && id.starts_with("001"))
+            {
+                errors.push(crate::FieldError::new(
+                    "default_account_id",
+                    "invalid_account_id",
+                    "an Account id is 15 or 18 letters and digits starting 001, as Salesforce shows it",
+                ));
+            }
+        }
+        if let Some(create) = self.create_contacts_for_unmatched {
+            next.create_contacts_for_unmatched = create;
+        }
+        if next.create_contacts_for_unmatched && next.default_account_id.is_none() && errors.is_empty() {
+            errors.push(crate::FieldError::new(
+                "default_account_id",
+                "account_required",
+                "contacts created for patients without a match go to the default account: name one first",
+            ));
+        }
+        if errors.is_empty() { Ok(next) } else { Err(errors) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_change_only_what_is_sent_and_creating_contacts_needs_an_account() {
+        let input = |json: serde_json::Value| serde_json::from_value::<SettingsInput>(json).unwrap();
+        let on = input(
+            serde_json::json!({"default_account_id": "0015g00000AbCdEAAZ", "create_contacts_for_unmatched": true}),
+        )
+        .apply(&Settings::default())
+        .unwrap();
+        assert!(on.create_contacts_for_unmatched);
+        let kept = input(serde_json::json!({"create_contacts_for_unmatched": false}))
+            .apply(&on)
+            .unwrap();
+        assert_eq!(
+            kept.default_account_id, on.default_account_id,
+            "a field left out keeps its value"
+        );
+        let cleared = input(serde_json::json!({"default_account_id": null}))
+            .apply(&on)
+            .unwrap_err();
+        assert_eq!(
+            cleared.0[0].code, "account_required",
+            "clearing the account while creating is on"
+        );
+        let wrong = input(serde_json::json!({"default_account_id": "0035g00000AbCdEAAZ"}))
+            .apply(&Settings::default())
+            .unwrap_err();
+        assert_eq!(
+            wrong.0[0].code, "invalid_account_id",
+            "a contact id is not an account id"
+        );
+        assert!(serde_json::from_value::<SettingsInput>(serde_json::json!({"create": true})).is_err());
+    }
 
     fn person(first: &str, last: &str, dob: &str) -> Demographics {
         Demographics {

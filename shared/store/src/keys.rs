@@ -144,6 +144,11 @@ pub fn failed_profile(group: &GroupId, system: ExternalSystem, external_id: &str
     )
 }
 
+/// An integration's settings that are not secrets (Hint ⇄ Salesforce's default account, say).
+pub fn integration_settings(group: &GroupId, kind: &str) -> Key {
+    Key::new(group_partition(group), format!("SETTINGS#{kind}"))
+}
+
 /// The record an idempotent consumer claims before handling an event (`scope` names the
 /// consumer, `key` the event).
 pub fn idempotency(group: &GroupId, scope: &str, key: &str) -> Key {

@@ -157,7 +157,7 @@ pub(crate) async fn activate_integration(call: &Call<'_>, group: &GroupId, kind:
 #[utoipa::path(
     put, path = "/v1/groups/{group}/integrations/{integration}/credentials", tag = "integrations",
     description = "Stores the integration's credentials after checking them with the vendor: Elation's app credentials by getting a token, a Cliniko API key (`{\"api_key\"}`; its suffix names the shard, and so the host) with one read, Hint ⇄ Salesforce's practice key (one read of Hint), webhook signature key and Salesforce app (`{\"practice_api_key\", \"webhook_signature_key\", \"salesforce\": {\"my_domain\", \"client_id\", \"client_secret\"}}`, or `username` and `private_key_pem` for the JWT bearer flow; a token from the org's My Domain). Bad credentials are refused with the vendor's reason (422, `vendor-refused`); a vendor that cannot be reached gives 502. Credentials are kept in Secrets Manager and never returned. The integration must be pending or active. Role: integration_admin.",
-    params(("group" = String, Path, description = "Group id"), ("integration" = String, Path, description = "elation or cliniko")),
+    params(("group" = String, Path, description = "Group id"), ("integration" = String, Path, description = "elation, cliniko or hint")),
     request_body = VendorCredentials,
     responses((status = 200, body = Versioned<Integration>, headers(("ETag" = String))), Problems)
 )]

@@ -8,6 +8,7 @@
 mod cliniko;
 mod elation;
 mod groups;
+mod hint;
 mod imports;
 mod integrations;
 mod people;
@@ -32,6 +33,7 @@ pub enum Route {
     Integrations(integrations::Route),
     Elation(elation::Route),
     Cliniko(cliniko::Route),
+    Hint(hint::Route),
 }
 
 /// Every route: its path template and the methods it allows. The OpenAPI test checks that the
@@ -44,6 +46,7 @@ pub fn routes() -> impl Iterator<Item = (Route, &'static str, &'static str)> {
         .chain(of(integrations::ROUTES, Route::Integrations))
         .chain(of(elation::ROUTES, Route::Elation))
         .chain(of(cliniko::ROUTES, Route::Cliniko))
+        .chain(of(hint::ROUTES, Route::Hint))
 }
 
 /// The OpenAPI document of every route served.
@@ -52,7 +55,7 @@ pub fn document() -> serde_json::Value {
 }
 
 /// The operations each file documents.
-fn documented() -> [utoipa::openapi::OpenApi; 6] {
+fn documented() -> [utoipa::openapi::OpenApi; 7] {
     [
         groups::Paths::openapi(),
         people::Paths::openapi(),
@@ -60,6 +63,7 @@ fn documented() -> [utoipa::openapi::OpenApi; 6] {
         integrations::Paths::openapi(),
         elation::Paths::openapi(),
         cliniko::Paths::openapi(),
+        hint::Paths::openapi(),
     ]
 }
 
@@ -87,6 +91,7 @@ pub async fn dispatch(deps: &Deps, request: &Request, matched: Matched<'_>) -> A
         Route::Integrations(route) => integrations::dispatch(&call, route, method, params).await,
         Route::Elation(route) => elation::dispatch(&call, route, method, params).await,
         Route::Cliniko(route) => cliniko::dispatch(&call, route, method, params).await,
+        Route::Hint(route) => hint::dispatch(&call, route, method, params).await,
     }
 }
 

@@ -491,6 +491,9 @@ fn query(sandbox: &Sandbox, org: &str, version: &str, text: &str) -> Response {
         Ok(parsed) => parsed,
         Err(reason) => return one_error(400, "MALFORMED_QUERY", &reason),
     };
+    if parsed.object.eq_ignore_ascii_case("Account") {
+        return accounts(sandbox, org, version, &parsed);
+    }
     if !parsed.object.eq_ignore_ascii_case("Contact") {
         return one_error(
             400,
@@ -520,6 +523,48 @@ fn query(sandbox: &Sandbox, org: &str, version: &str, text: &str) -> Response {
         .collect();
     let total = ids.len();
     page(sandbox.config.batch_size, found, version, ids, parsed.fields, total)
+}
+
+/// A query of the org's accounts (`Id`, `Name`), in one page.
+fn accounts(sandbox: &Sandbox, org: &str, version: &str, parsed: &soql::Query) -> Response {
+    if let Some(unknown) = parsed
+        .named_fields()
+        .into_iter()
+        .find(|f| !f.eq_ignore_ascii_case("Id") && !f.eq_ignore_ascii_case("Name"))
+    {
+        return one_error(
+            400,
+            "INVALID_FIELD",
+            &format!("No such column '{unknown}' on entity 'Account'."),
+        );
+    }
+    let state = sandbox.state();
+    let Some(found) = state.orgs.get(org) else {
+        return not_found();
+    };
+    let records: Vec<Value> = found
+        .accounts
+        .iter()
+        .map(|(id, name)| Map::from_iter([("Id".to_owned(), json!(id)), ("Name".to_owned(), json!(name))]))
+        .filter(|account| parsed.keeps(account))
+        .take(parsed.limit.unwrap_or(usize::MAX))
+        .map(|account| {
+            let mut out = Map::new();
+            let id = account["Id"].as_str().unwrap_or_default().to_owned();
+            out.insert(
+                "attributes".into(),
+                json!({"type": "Account", "url": format!("/services/data/{version}/sobjects/Account/{id}")}),
+            );
+            for field in &parsed.fields {
+                out.insert(field.clone(), soql::get(&account, field).clone());
+            }
+            Value::Object(out)
+        })
+        .collect();
+    Response::json(
+        200,
+        json!({"totalSize": records.len(), "done": true, "records": records}),
+    )
 }
 
 /// One page of `ids` (with `fields`), keeping the rest behind a cursor.

@@ -259,6 +259,14 @@ impl Salesforce {
         Ok(found)
     }
 
+    /// Whether the org has an Account with this id.
+    pub async fn account_exists(&self, id: &str) -> Result<bool, ConnectorError> {
+        let found: Vec<Value> = self
+            .query(&format!("SELECT Id FROM Account WHERE Id = {}", soql_text(id)))
+            .await?;
+        Ok(!found.is_empty())
+    }
+
     /// One contact; `None` when the org has none with that id.
     pub async fn contact(&self, id: &str) -> Result<Option<Contact>, ConnectorError> {
         let answer = self

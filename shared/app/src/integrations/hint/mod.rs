@@ -8,6 +8,8 @@
 //! Cliniko, the integration is enabled as soon as they are verified: nothing is imported until
 //! a batch is asked for.
 
+pub mod settings;
+
 use super::budget::{RateLimit, SharedBudget};
 use super::lifecycle::stored_secret;
 use super::{Vendor, Verified};

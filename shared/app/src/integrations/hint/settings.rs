@@ -1,0 +1,68 @@
+//! A group's Hint ⇄ Salesforce settings (not secrets): the Salesforce account contacts created by
+//! sync belong to, and whether a patient without a demographics match gets a new contact.
+
+use crate::integrations::lifecycle::allowed_kind;
+use crate::{AppError, Deps};
+use model::access::Caller;
+use model::hint_salesforce::{Settings, SettingsInput};
+use model::integration::IntegrationKind;
+use model::{FieldError, GroupId, ValidationErrors};
+use store::{Condition, Record, Write, keys};
+
+fn key(group: &GroupId) -> store::Key {
+    keys::integration_settings(group, IntegrationKind::Hint.as_str())
+}
+
+/// The group's settings (the defaults when none were set): role `integration_admin`.
+pub async fn get(deps: &Deps, caller: &Caller, group: &GroupId) -> Result<Settings, AppError> {
+    allowed_kind(caller, group, IntegrationKind::Hint.as_str())?;
+    current(deps, group).await
+}
+
+/// The settings the flows read.
+pub async fn current(deps: &Deps, group: &GroupId) -> Result<Settings, AppError> {
+    Ok(deps
+        .read::<Settings>(&key(group))
+        .await?
+        .map(|s| s.value)
+        .unwrap_or_default())
+}
+
+/// Changes what `input` sends; a default account is checked in the group's Salesforce org (it
+/// needs stored credentials), so contacts are never created under one that does not exist.
+pub async fn put(deps: &Deps, caller: &Caller, group: &GroupId, input: SettingsInput) -> Result<Settings, AppError> {
+    allowed_kind(caller, group, IntegrationKind::Hint.as_str())?;
+    let before = deps.read::<Settings>(&key(group)).await?;
+    let next = input.apply(&before.as_ref().map(|s| s.value.clone()).unwrap_or_default())?;
+    if let Some(account) = next.default_account_id.as_deref()
+        && before.as_ref().and_then(|b| b.value.default_account_id.as_deref()) != Some(account)
+        && !super::salesforce_client(deps, group)
+            .await?
+            .account_exists(account)
+            .await?
+    {
+        return Err(AppError::Invalid(ValidationErrors(vec![FieldError::new(
+            "default_account_id",
+            "unknown_account",
+            "the group's Salesforce org has no account with this id",
+        )])));
+    }
+    let condition = before
+        .as_ref()
+        .map_or(Condition::Absent, |b| Condition::AtVersion(b.version));
+    let version = before.as_ref().map_or(1, |b| b.version + 1);
+    deps.records
+        .write(vec![Write::Put {
+            record: Record::encode(key(group), version, &next)?,
+            condition,
+        }])
+        .await
+        .map_err(|error| match error {
+            store::StoreError::AlreadyExists(_) | store::StoreError::VersionConflict { .. } => {
+                AppError::Conflict("the settings changed while this change was checked; send it again".into())
+            }
+            other => other.into(),
+        })?;
+    tracing::info!(%group, create_contacts_for_unmatched = next.create_contacts_for_unmatched, "Hint ⇄ Salesforce settings changed");
+    Ok(next)
+}
