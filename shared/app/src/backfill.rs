@@ -286,6 +286,7 @@ async fn recount(deps: &Deps, group: &GroupId, kind: PersonKind, prefix: &str) -
                 key: key.clone(),
                 by: counted - held,
                 condition,
+                expires_at: None,
             }])
             .await
         {

@@ -163,6 +163,17 @@ struct InPlace {
 
 fn in_place(write: &Write) -> Option<InPlace> {
     let (change, values): (&str, Item) = match write {
+        Write::Count {
+            by,
+            expires_at: Some(expires_at),
+            ..
+        } => (
+            "SET #expires_at = :expires_at ADD #count :by, #version :one",
+            HashMap::from([
+                (":by".to_owned(), AttributeValue::N(by.to_string())),
+                (":expires_at".to_owned(), AttributeValue::N(expires_at.to_string())),
+            ]),
+        ),
         Write::AddMember { member, .. } => (
             "ADD #members :member, #version :one",
             HashMap::from([(":member".to_owned(), AttributeValue::Ss(vec![member.clone()]))]),
@@ -184,6 +195,7 @@ fn in_place(write: &Write) -> Option<InPlace> {
         ("#version", VERSION),
         ("#members", MEMBERS),
         ("#count", COUNT),
+        ("#expires_at", EXPIRES_AT),
     ] {
         if change.contains(name) || name == "#data" || name == "#version" {
             names.insert(name.to_owned(), attribute.to_owned());
@@ -193,11 +205,13 @@ fn in_place(write: &Write) -> Option<InPlace> {
     all_values.extend(values);
     all_values.insert(":one".to_owned(), AttributeValue::N("1".into()));
     all_values.insert(":empty".to_owned(), AttributeValue::M(HashMap::new()));
-    Some(InPlace {
-        // A new record gets an empty `data`, so it reads like every other record.
-        update: format!("SET #data = if_not_exists(#data, :empty) {change}"),
-        expr,
-    })
+    // A new record gets an empty `data`, so it reads like every other record; DynamoDB takes
+    // one SET clause, so a change that sets more joins it.
+    let update = match change.strip_prefix("SET ") {
+        Some(more) => format!("SET #data = if_not_exists(#data, :empty), {more}"),
+        None => format!("SET #data = if_not_exists(#data, :empty) {change}"),
+    };
+    Some(InPlace { update, expr })
 }
 
 fn current_version(item: Option<&Item>) -> Option<u64> {

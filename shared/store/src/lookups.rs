@@ -124,6 +124,7 @@ pub fn count_change(group: &GroupId, kind: PersonKind, by: i64) -> Write {
         key: count_key(group, kind),
         by,
         condition: Condition::Always,
+        expires_at: None,
     }
 }
 

@@ -117,11 +117,13 @@ pub enum Write {
         member: String,
     },
     /// Adds `by` (negative to subtract) to the count kept at `key`, creating it at 0 first,
-    /// if `condition` holds. Readers find it as `data.count`.
+    /// if `condition` holds. Readers find it as `data.count`. With `expires_at` (UNIX
+    /// seconds) the store deletes the record after then (a count of a passing time slice).
     Count {
         key: Key,
         by: i64,
         condition: Condition,
+        expires_at: Option<i64>,
     },
 }
 

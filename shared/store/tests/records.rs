@@ -375,6 +375,7 @@ async fn a_count_moves_by_its_changes_and_a_conditioned_correction_is_refused_wh
         key: key.clone(),
         by,
         condition,
+        expires_at: None,
     };
     table.write(vec![count(1, Condition::Always)]).await.unwrap();
     table.write(vec![count(1, Condition::Always)]).await.unwrap();
@@ -397,10 +398,35 @@ async fn a_count_moves_by_its_changes_and_a_conditioned_correction_is_refused_wh
         key: Key::new("G#acme", "COUNT#NEW"),
         by: 5,
         condition: Condition::Absent,
+        expires_at: None,
     };
     table.write(vec![fresh.clone()]).await.unwrap();
     assert!(matches!(
         table.write(vec![fresh]).await,
         Err(StoreError::AlreadyExists(_))
     ));
+}
+
+#[tokio::test]
+async fn a_count_of_a_passing_slice_carries_when_it_may_be_deleted() {
+    let table = common::fresh_table().await;
+    let key = Key::new("G#acme", "BUDGET#hint#1");
+    let slice = |by: i64| Write::Count {
+        key: key.clone(),
+        by,
+        condition: Condition::VersionBelow(2),
+        expires_at: Some(1_900_000_000),
+    };
+    table.write(vec![slice(1)]).await.unwrap();
+    table.write(vec![slice(1)]).await.unwrap();
+    let read = table.get(&key).await.unwrap().unwrap();
+    assert_eq!(
+        (read.version, read.data, read.expires_at),
+        (2, json!({"count": 2}), Some(1_900_000_000))
+    );
+    let full = table.write(vec![slice(1)]).await;
+    assert!(
+        matches!(full, Err(StoreError::VersionConflict { .. })),
+        "a full slice admits no more: {full:?}"
+    );
 }

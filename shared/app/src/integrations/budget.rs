@@ -76,6 +76,8 @@ impl Gate for SharedBudget {
                 key: keys::budget_slice(&self.group, self.name, slice),
                 by: 1,
                 condition: Condition::VersionBelow(self.per_slice),
+                // A slice counts only while it lasts; DynamoDB's TTL removes it a day later.
+                expires_at: Some(i64::try_from((slice + 1) * slice_ms / 1_000).unwrap_or(i64::MAX) + 86_400),
             };
             match self.deps.records.write(vec![take]).await {
                 Ok(()) => return Ok(()),
