@@ -7,6 +7,8 @@
 //! - [`on_new_patient`], [`batch_patient_to_contact`], [`batch_contact_to_patient`],
 //!   [`manual_link`]: what linking does, with who wins.
 //! - [`reconcile`]: a linked pair changed on both sides since the last sync.
+//! - [`as_edit`], [`sync_pair`]: a linked pair ([`Link`]) after either side changed, with what
+//!   each side cannot hold never read as an edit.
 //! - [`is_echo`], [`is_stale`]: carebridge's own writes coming back, and changes older than one
 //!   already applied, are dropped.
 //! - [`report_contact_ids`]: the contact ids of a Salesforce report's CSV export.
@@ -14,7 +16,6 @@
 use crate::patient::Sex;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// The fields kept in sync both ways, as either side holds them (texts trimmed; `None` for
 /// blank).
@@ -329,18 +330,95 @@ pub fn reconcile(
     )
 }
 
-/// A fingerprint of what carebridge wrote to one side, kept with the link: equal records give
-/// equal fingerprints, and no value can be read back from one.
-pub fn fingerprint(record: &Demographics) -> String {
-    let canonical = serde_json::to_vec(record).unwrap_or_default();
-    let digest = Sha256::digest(&canonical);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+/// A side's record read as an edit of a linked pair: a field it still holds as carebridge last
+/// left it there (`seen`) counts as unchanged (`base`, what the pair agreed on), so what one side
+/// cannot hold (a gender Salesforce has no value for) never reads as an edit on that side.
+pub fn as_edit(base: &Demographics, seen: &Demographics, incoming: &Demographics) -> Demographics {
+    fn unless_seen<T: Clone + PartialEq>(base: &Option<T>, seen: &Option<T>, incoming: &Option<T>) -> Option<T> {
+        if incoming == seen {
+            base.clone()
+        } else {
+            incoming.clone()
+        }
+    }
+    macro_rules! edit {
+        ($($field:ident),*) => {
+            Demographics { $($field: unless_seen(&base.$field, &seen.$field, &incoming.$field),)* }
+        };
+    }
+    edit!(
+        name_prefix,
+        first_name,
+        middle_name,
+        last_name,
+        date_of_birth,
+        gender,
+        email,
+        mobile_phone,
+        home_phone,
+        office_phone,
+        address_line1,
+        address_line2,
+        city,
+        state,
+        zip,
+        country
+    )
 }
 
-/// A change that only repeats what carebridge itself last wrote to that side: dropped, so
-/// nothing loops between the two.
-pub fn is_echo(last_written: Option<&str>, incoming: &Demographics) -> bool {
-    last_written.is_some_and(|written| written == fingerprint(incoming))
+/// A change that only repeats what carebridge itself last left on that side (`seen`): dropped,
+/// so nothing loops between the two.
+pub fn is_echo(seen: &Demographics, incoming: &Demographics) -> bool {
+    seen == incoming
+}
+
+/// A linked pair as carebridge keeps it: what both sides agreed on after the last sync (`base`),
+/// how each side holds that (`in_hint`, `in_salesforce`: a side may hold less, such as a gender
+/// Salesforce has no value for), the Hint-only fields last written to the contact, and the
+/// vendor's own modified time of the last change applied from each side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub patient_id: String,
+    pub contact_id: String,
+    pub base: Demographics,
+    pub in_hint: Demographics,
+    pub in_salesforce: Demographics,
+    #[serde(default)]
+    pub hint_only: HintOnly,
+    #[serde(default)]
+    pub patient_changed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub contact_changed_at: Option<DateTime<Utc>>,
+    pub linked_at: DateTime<Utc>,
+}
+
+/// What a linked pair becomes when either side changed: each side's record read as an edit
+/// ([`as_edit`]), then [`reconcile`]d; and which sides must be written to hold the result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairSync {
+    pub result: Demographics,
+    pub write_hint: bool,
+    pub write_salesforce: bool,
+}
+
+/// Both sides are read as edits of `link.base`, so a pair where only one side changed copies
+/// that side's change to the other, and one where both changed keeps each side's own fields and
+/// the later change where both touched the same field.
+pub fn sync_pair(
+    link: &Link,
+    patient: &Demographics,
+    patient_changed_at: DateTime<Utc>,
+    contact: &Demographics,
+    contact_changed_at: DateTime<Utc>,
+) -> PairSync {
+    let patient = as_edit(&link.base, &link.in_hint, patient);
+    let contact = as_edit(&link.base, &link.in_salesforce, contact);
+    let result = reconcile(&link.base, &patient, patient_changed_at, &contact, contact_changed_at);
+    PairSync {
+        write_hint: patient != result,
+        write_salesforce: contact != result,
+        result,
+    }
 }
 
 /// A change no newer than one already applied from the same side: dropped, so a late or
@@ -671,18 +749,66 @@ mod tests {
     #[test]
     fn an_echo_of_carebridges_own_write_and_a_stale_change_are_dropped() {
         let written = person("Ann", "Lee", "1980-02-03");
-        let print = fingerprint(&written);
-        assert!(is_echo(Some(&print), &written));
+        assert!(is_echo(&written, &written.clone()));
         let mut edited = written.clone();
         edited.email = Some("new@example.org".into());
-        assert!(!is_echo(Some(&print), &edited));
-        assert!(!is_echo(None, &written));
-        assert!(!print.contains("Ann"), "a fingerprint holds no value");
+        assert!(!is_echo(&written, &edited));
         let t = |s: i64| DateTime::<Utc>::from_timestamp(1_700_000_000 + s, 0).unwrap();
         assert!(is_stale(Some(t(10)), t(10)));
         assert!(is_stale(Some(t(10)), t(5)));
         assert!(!is_stale(Some(t(10)), t(11)));
         assert!(!is_stale(None, t(1)));
+    }
+
+    #[test]
+    fn a_value_a_side_cannot_hold_is_not_read_as_an_edit_of_that_side() {
+        let mut base = person("Ann", "Lee", "1980-02-03");
+        base.gender = Some(Sex::Other);
+        // Salesforce holds no gender for "other": the contact as carebridge left it.
+        let mut in_salesforce = base.clone();
+        in_salesforce.gender = None;
+        let mut contact = in_salesforce.clone();
+        contact.city = Some("Portland".into());
+        let edit = as_edit(&base, &in_salesforce, &contact);
+        assert_eq!(edit.gender, Some(Sex::Other), "the unheld gender is not an edit");
+        assert_eq!(edit.city.as_deref(), Some("Portland"), "the city is an edit");
+        // A field changed away from what carebridge left is an edit, even to blank.
+        let mut cleared = in_salesforce.clone();
+        cleared.first_name = None;
+        assert_eq!(as_edit(&base, &in_salesforce, &cleared).first_name, None);
+    }
+
+    #[test]
+    fn a_linked_pair_copies_a_change_on_one_side_to_the_other_and_writes_only_what_differs() {
+        let t = |s: i64| DateTime::<Utc>::from_timestamp(1_700_000_000 + s, 0).unwrap();
+        let base = person("Ann", "Lee", "1980-02-03");
+        let link = Link {
+            patient_id: "pat-1".into(),
+            contact_id: "003000000000001AAA".into(),
+            base: base.clone(),
+            in_hint: base.clone(),
+            in_salesforce: base.clone(),
+            hint_only: HintOnly::default(),
+            patient_changed_at: None,
+            contact_changed_at: None,
+            linked_at: t(0),
+        };
+        let mut patient = base.clone();
+        patient.email = Some("ann@example.org".into());
+        let hint_changed = sync_pair(&link, &patient, t(20), &base, t(10));
+        assert_eq!(hint_changed.result, patient);
+        assert!(hint_changed.write_salesforce && !hint_changed.write_hint);
+
+        let mut contact = base.clone();
+        contact.city = Some("Salem".into());
+        let both = sync_pair(&link, &patient, t(20), &contact, t(30));
+        assert_eq!(both.result.email.as_deref(), Some("ann@example.org"));
+        assert_eq!(both.result.city.as_deref(), Some("Salem"));
+        assert!(both.write_hint && both.write_salesforce);
+
+        let nothing = sync_pair(&link, &base, t(20), &base, t(30));
+        assert_eq!(nothing.result, base);
+        assert!(!nothing.write_hint && !nothing.write_salesforce);
     }
 
     #[test]
