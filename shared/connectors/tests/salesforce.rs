@@ -194,3 +194,38 @@ async fn a_contact_reads_by_the_table_and_the_changed_window_names_it_once_its_m
         "a poll with nothing new is one call that names nothing"
     );
 }
+
+#[tokio::test]
+async fn contacts_are_found_by_identity_and_linked_ones_by_their_last_change() {
+    let sandbox = Sandbox::start_with(Config::default()).await;
+    let org = sandbox.org().await;
+    let name = org["org"].as_str().unwrap();
+    let salesforce = sandbox.connect(&org, client_credentials(&org));
+    let path = format!("/orgs/{name}/contacts");
+    let add = |body: Value| sandbox.control(reqwest::Method::POST, &path, Some(body));
+    let linked = add(
+        json!({"FirstName": "Ann", "LastName": "O'Lee", "Birthdate": "1980-02-03",
+        "Synced_to_Hint__c": true, "Hint_Patient_Id__c": "pat-1", "_minutes_ago": 3}),
+    )
+    .await;
+    add(json!({"FirstName": "Ann", "LastName": "O'Lee", "Birthdate": "1980-02-04"})).await;
+    add(json!({"FirstName": "Bea", "LastName": "Kim", "Birthdate": "1990-01-01"})).await;
+
+    let born = chrono::NaiveDate::from_ymd_opt(1980, 2, 3).unwrap();
+    let same = salesforce.contacts_of_identity(" ann ", "o'lee", born).await.unwrap();
+    assert_eq!(same.len(), 1, "one contact has that name and birthday");
+    assert_eq!(same[0].id, linked["Id"].as_str().unwrap());
+    assert_eq!(same[0].hint_patient_id.as_deref(), Some("pat-1"));
+
+    let now = chrono::Utc::now();
+    let recent = salesforce
+        .changed_linked_since(now - chrono::Duration::minutes(10))
+        .await
+        .unwrap();
+    assert_eq!(recent.len(), 1, "only the linked contact, not the unlinked ones");
+    assert!(recent[0].system_modstamp.is_some());
+    assert!(
+        salesforce.changed_linked_since(now).await.unwrap().is_empty(),
+        "nothing changed since"
+    );
+}

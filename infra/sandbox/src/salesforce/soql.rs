@@ -359,11 +359,10 @@ fn compare(have: &Value, want: &Literal) -> Option<Ordering> {
     match (have, want) {
         (Value::String(have), Literal::Text(want)) => Some(have.to_lowercase().cmp(&want.to_lowercase())),
         (Value::String(have), Literal::When(want)) => {
-            match (
-                chrono::DateTime::parse_from_rfc3339(have),
-                chrono::DateTime::parse_from_rfc3339(want),
-            ) {
-                (Ok(a), Ok(b)) => Some(a.cmp(&b)),
+            // Stored times are Salesforce's `…+0000`; literals are RFC 3339.
+            let time = super::contacts::parse_salesforce_time;
+            match (time(have), time(want)) {
+                (Some(a), Some(b)) => Some(a.cmp(&b)),
                 _ => Some(have.as_str().cmp(want.as_str())),
             }
         }
@@ -435,6 +434,10 @@ mod tests {
             q("SELECT Id FROM Contact WHERE (LastName LIKE 'l%' OR FirstName = 'x') AND NOT Id = '003B'").keeps(&ann)
         );
         assert!(q("SELECT Id FROM Contact WHERE LastName LIKE 'O\\'Br%'").fields == ["Id"]);
+        let stamped = contact(json!({"Id": "003A", "SystemModstamp": "2026-12-04T10:15:30.250+0000"}));
+        assert!(q("SELECT Id FROM Contact WHERE SystemModstamp >= 2026-12-04T10:15:30Z").keeps(&stamped));
+        assert!(!q("SELECT Id FROM Contact WHERE SystemModstamp >= 2026-12-04T10:15:31Z").keeps(&stamped));
+        assert!(q("SELECT Id FROM Contact WHERE SystemModstamp > 2026-12-04T11:15:00+01:00").keeps(&stamped));
         let query = q("select Id, FirstName from Contact order by LastName desc limit 5");
         assert_eq!((query.limit, query.object.as_str()), (Some(5), "Contact"));
         assert_eq!(query.named_fields(), ["Id", "FirstName", "LastName"]);

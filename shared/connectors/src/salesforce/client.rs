@@ -259,6 +259,35 @@ impl Salesforce {
         Ok(found)
     }
 
+    /// The contacts of one identity (first name, last name, date of birth; names compared as
+    /// Salesforce compares text, without regard to case), linked or not.
+    pub async fn contacts_of_identity(
+        &self,
+        first_name: &str,
+        last_name: &str,
+        date_of_birth: chrono::NaiveDate,
+    ) -> Result<Vec<Contact>, ConnectorError> {
+        let soql = format!(
+            "SELECT {} FROM Contact WHERE FirstName = {} AND LastName = {} AND Birthdate = {}",
+            super::types::CONTACT_FIELDS.join(", "),
+            soql_text(first_name.trim()),
+            soql_text(last_name.trim()),
+            date_of_birth.format("%Y-%m-%d")
+        );
+        self.query(&soql).await
+    }
+
+    /// The contacts linked to Hint whose `SystemModstamp` is at or after `since` (to the second),
+    /// oldest change first: one query, so a poll with nothing new costs one call.
+    pub async fn changed_linked_since(&self, since: DateTime<Utc>) -> Result<Vec<Contact>, ConnectorError> {
+        let soql = format!(
+            "SELECT {} FROM Contact WHERE Synced_to_Hint__c = true AND SystemModstamp >= {} ORDER BY SystemModstamp",
+            super::types::CONTACT_FIELDS.join(", "),
+            since.format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        self.query(&soql).await
+    }
+
     /// Whether the org has an Account with this id.
     pub async fn account_exists(&self, id: &str) -> Result<bool, ConnectorError> {
         let found: Vec<Value> = self

@@ -79,6 +79,35 @@ pub fn read(contact: &Contact) -> Read {
     }
 }
 
+/// The read-only Hint fields as the contact holds them now (a Salesforce user may have edited
+/// them; carebridge writes them back from Hint).
+pub fn read_hint_only(contact: &Contact) -> HintOnly {
+    let at = |raw: &Option<String>| raw.as_deref().and_then(super::client::parse_time);
+    HintOnly {
+        practitioner_name: contact.hint_practitioner_name.clone(),
+        insurance_payer: contact.hint_insurance_payer.clone(),
+        insurance_group_id: contact.hint_insurance_group_id.clone(),
+        insurance_member_id: contact.hint_insurance_member_id.clone(),
+        member_contract_accepted: contact.hint_member_contract_accepted,
+        member_contract_accepted_at: at(&contact.hint_member_contract_accepted_at),
+        hipaa_authorization_accepted: contact.hint_hipaa_authorization_accepted,
+        hipaa_authorization_accepted_at: at(&contact.hint_hipaa_authorization_accepted_at),
+    }
+}
+
+/// What a contact holds once [`fields`] of `demographics` are written to it: the same, less
+/// what Salesforce cannot hold (a gender it has no value for). Kept with a link, so that
+/// difference is never read as the contact's edit.
+pub fn written(demographics: &Demographics) -> Demographics {
+    let mut record = fields(demographics);
+    record.insert("Id".to_owned(), json!(""));
+    match serde_json::from_value::<Contact>(Value::Object(record)) {
+        Ok(contact) => read(&contact).demographics,
+        // Every written field is a text or null, which always reads.
+        Err(_) => demographics.clone(),
+    }
+}
+
 fn text(value: &Option<String>) -> Value {
     value.clone().map_or(Value::Null, Value::String)
 }
@@ -230,6 +259,32 @@ mod tests {
             "2017-02-05T14:23:00.000Z"
         );
         assert_eq!(written.len(), 8);
+    }
+
+    #[test]
+    fn a_contact_holds_what_is_written_less_a_gender_salesforce_has_no_value_for() {
+        let mut demographics = read(&contact(json!({"Id": "003", "FirstName": "Ann", "LastName": "Lee",
+            "Birthdate": "1980-02-03", "MailingStreet": "1 Main St\nApt 2"})))
+        .demographics;
+        assert_eq!(written(&demographics), demographics);
+        demographics.gender = Some(Sex::Other);
+        let held = written(&demographics);
+        assert_eq!(held.gender, None);
+        assert_eq!(held.first_name.as_deref(), Some("Ann"));
+    }
+
+    #[test]
+    fn the_read_only_hint_fields_read_back_as_written() {
+        let hint = HintOnly {
+            practitioner_name: Some("Reginald Dwight".into()),
+            insurance_payer: Some("Anthem".into()),
+            member_contract_accepted: true,
+            member_contract_accepted_at: DateTime::from_timestamp(1_486_304_580, 0),
+            ..HintOnly::default()
+        };
+        let mut record = hint_fields(&hint);
+        record.insert("Id".into(), json!("003"));
+        assert_eq!(read_hint_only(&contact(Value::Object(record))), hint);
     }
 
     #[test]

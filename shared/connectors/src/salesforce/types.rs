@@ -13,7 +13,7 @@ fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
 }
 
 /// The Contact fields carebridge reads, by their API names.
-pub const CONTACT_FIELDS: [&str; 20] = [
+pub const CONTACT_FIELDS: [&str; 29] = [
     "Id",
     "Salutation",
     "FirstName",
@@ -33,7 +33,16 @@ pub const CONTACT_FIELDS: [&str; 20] = [
     "Synced_to_Hint__c",
     "Hint_Patient_Id__c",
     "Last_Batch_Sync_Id__c",
+    "Hint_Practitioner_Name__c",
+    "Hint_Insurance_Payer__c",
+    "Hint_Insurance_Group_Id__c",
+    "Hint_Insurance_Member_Id__c",
+    "Hint_Member_Contract_Accepted__c",
+    "Hint_Member_Contract_Accepted_At__c",
+    "Hint_HIPAA_Authorization_Accepted__c",
+    "Hint_HIPAA_Authorization_Accepted_At__c",
     "LastModifiedDate",
+    "SystemModstamp",
 ];
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -78,9 +87,32 @@ pub struct Contact {
     pub hint_patient_id: Option<String>,
     #[serde(default, rename = "Last_Batch_Sync_Id__c", deserialize_with = "text")]
     pub last_batch_sync_id: Option<String>,
-    /// `2013-05-08T17:20:00.000+0000`.
+    #[serde(default, rename = "Hint_Practitioner_Name__c", deserialize_with = "text")]
+    pub hint_practitioner_name: Option<String>,
+    #[serde(default, rename = "Hint_Insurance_Payer__c", deserialize_with = "text")]
+    pub hint_insurance_payer: Option<String>,
+    #[serde(default, rename = "Hint_Insurance_Group_Id__c", deserialize_with = "text")]
+    pub hint_insurance_group_id: Option<String>,
+    #[serde(default, rename = "Hint_Insurance_Member_Id__c", deserialize_with = "text")]
+    pub hint_insurance_member_id: Option<String>,
+    #[serde(default, rename = "Hint_Member_Contract_Accepted__c", deserialize_with = "flag")]
+    pub hint_member_contract_accepted: bool,
+    #[serde(default, rename = "Hint_Member_Contract_Accepted_At__c", deserialize_with = "text")]
+    pub hint_member_contract_accepted_at: Option<String>,
+    #[serde(default, rename = "Hint_HIPAA_Authorization_Accepted__c", deserialize_with = "flag")]
+    pub hint_hipaa_authorization_accepted: bool,
+    #[serde(
+        default,
+        rename = "Hint_HIPAA_Authorization_Accepted_At__c",
+        deserialize_with = "text"
+    )]
+    pub hint_hipaa_authorization_accepted_at: Option<String>,
+    /// `2013-05-08T17:20:00.000+0000`: the last change by a user.
     #[serde(default, deserialize_with = "text")]
     pub last_modified_date: Option<String>,
+    /// The last change by anyone, Salesforce's own processes too; what change windows follow.
+    #[serde(default, deserialize_with = "text")]
+    pub system_modstamp: Option<String>,
 }
 
 /// One result of a `composite/sobjects` call, in the order of the records sent.
