@@ -1,6 +1,8 @@
 //! Hint ⇄ Salesforce through the dev host: connecting a group checks the Hint practice key and
 //! the Salesforce app against their sandboxes over HTTP, keeps all three secrets only in Secrets
-//! Manager, and enables the integration without a preview.
+//! Manager, and enables the integration without a preview. Once connected, Hint's signed
+//! webhooks keep linked contacts in step, link or create contacts for new patients, and never
+//! loop carebridge's own writes back.
 
 use e2e::*;
 use serde_json::Value;
@@ -11,12 +13,15 @@ fn admin(group: &str) -> String {
 
 /// A sandbox's control plane.
 async fn control(base: &str, path: &str, body: Value) -> Value {
-    let answer = reqwest::Client::new()
-        .post(format!("{base}/_sandbox{path}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    control_with(reqwest::Method::POST, base, path, Some(body)).await
+}
+
+async fn control_with(method: reqwest::Method, base: &str, path: &str, body: Option<Value>) -> Value {
+    let mut request = reqwest::Client::new().request(method, format!("{base}/_sandbox{path}"));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let answer = request.send().await.unwrap();
     assert!(
         answer.status().is_success(),
         "control plane {path}: {}",
@@ -172,7 +177,16 @@ async fn the_default_account_must_be_one_of_the_orgs_and_creating_contacts_needs
 
     let defaults = settings(&group, None).await;
     assert_status(&defaults, 200);
-    assert_eq!(defaults.body, json!({"create_contacts_for_unmatched": false}));
+    assert_eq!(defaults.body["create_contacts_for_unmatched"], false);
+    assert!(defaults.body.get("default_account_id").is_none());
+    assert!(
+        defaults.body["webhook_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/webhooks/hint/{group}")),
+        "the address to enter in Hint's partner portal: {}",
+        defaults.body
+    );
 
     let without_account = settings(&group, Some(json!({"create_contacts_for_unmatched": true}))).await;
     assert_status(&without_account, 422);
@@ -208,4 +222,324 @@ async fn the_default_account_must_be_one_of_the_orgs_and_creating_contacts_needs
         .send()
         .await;
     assert_status(&stranger, 403);
+}
+
+/// A group connected to a new practice and org, creating contacts for unmatched patients under
+/// the org's account (`create`), with the practice's webhooks pointed at the group.
+struct Connected {
+    group: String,
+    practice: String,
+    org: String,
+}
+
+async fn connected(create: bool) -> Connected {
+    let group = new_group().await;
+    activated(&group).await;
+    let (practice, org) = practice_and_org().await;
+    assert_status(&store(&group, &credentials(&practice, &org)).await, 200);
+    let chosen = settings(
+        &group,
+        Some(json!({"default_account_id": org["account_id"], "create_contacts_for_unmatched": create})),
+    )
+    .await;
+    assert_status(&chosen, 200);
+    let enabled = post(&format!("/v1/groups/{group}/integrations/hint/enable"))
+        .token(&admin(&group))
+        .send()
+        .await;
+    assert_status(&enabled, 202);
+    let practice_id = practice["practice_id"].as_str().unwrap().to_owned();
+    control(
+        &stack().hint,
+        &format!("/practices/{practice_id}/webhook_endpoints"),
+        json!({"webhook_url": chosen.body["webhook_url"]}),
+    )
+    .await;
+    Connected {
+        group,
+        practice: practice_id,
+        org: org["org"].as_str().unwrap().to_owned(),
+    }
+}
+
+impl Connected {
+    /// A patient added in Hint, as the practice's staff would.
+    async fn add_patient(&self, body: Value) -> String {
+        let made = control(&stack().hint, &format!("/practices/{}/patients", self.practice), body).await;
+        made["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn edit_patient(&self, id: &str, body: Value) {
+        control_with(
+            reqwest::Method::PATCH,
+            &stack().hint,
+            &format!("/practices/{}/patients/{id}", self.practice),
+            Some(body),
+        )
+        .await;
+    }
+
+    async fn patient(&self, id: &str) -> Value {
+        control_with(
+            reqwest::Method::GET,
+            &stack().hint,
+            &format!("/practices/{}/patients/{id}", self.practice),
+            None,
+        )
+        .await
+    }
+
+    async fn add_contact(&self, body: Value) -> String {
+        let made = control(&stack().salesforce, &format!("/orgs/{}/contacts", self.org), body).await;
+        made["Id"].as_str().unwrap().to_owned()
+    }
+
+    async fn contacts(&self) -> Vec<Value> {
+        let all = control_with(
+            reqwest::Method::GET,
+            &stack().salesforce,
+            &format!("/orgs/{}/contacts", self.org),
+            None,
+        )
+        .await;
+        all.as_array().cloned().unwrap_or_default()
+    }
+
+    async fn contact(&self, id: &str) -> Value {
+        control_with(
+            reqwest::Method::GET,
+            &stack().salesforce,
+            &format!("/orgs/{}/contacts/{id}", self.org),
+            None,
+        )
+        .await
+    }
+
+    async fn links(&self) -> Vec<Value> {
+        let reply = get(&format!("/v1/groups/{}/integrations/hint/links", self.group))
+            .token(&admin(&self.group))
+            .send()
+            .await;
+        assert_status(&reply, 200);
+        reply.body["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The log's events, oldest first.
+    async fn logged(&self) -> Vec<String> {
+        let reply = get(&format!("/v1/groups/{}/integrations/hint/logs?limit=200", self.group))
+            .token(&admin(&self.group))
+            .send()
+            .await;
+        assert_status(&reply, 200);
+        let mut events: Vec<String> = reply.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"].as_str().unwrap().to_owned())
+            .collect();
+        events.reverse();
+        events
+    }
+
+    /// Reads until `done` holds for what `read` answers (the worker applies changes a moment
+    /// after Hint sends them).
+    async fn eventually<T, F>(&self, what: &str, read: impl Fn() -> F, done: impl Fn(&T) -> bool) -> T
+    where
+        F: std::future::Future<Output = T>,
+        T: std::fmt::Debug,
+    {
+        let mut last = read().await;
+        for _ in 0..100 {
+            if done(&last) {
+                return last;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            last = read().await;
+        }
+        panic!("{what} did not happen; last seen: {last:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_new_hint_patient_without_a_match_gets_a_contact_and_its_later_changes_reach_it() {
+    let pair = connected(true).await;
+    let patient = pair
+        .add_patient(json!({"first_name": "Ada", "last_name": "Quist", "dob": "1984-07-09",
+            "email": "ada@example.org", "phones": [{"number": "5550100", "type": "mobile"}],
+            "health_insurance_payer_name": "Anthem"}))
+        .await;
+    let contacts = pair
+        .eventually(
+            "a contact for the new patient",
+            || pair.contacts(),
+            |all| all.len() == 1,
+        )
+        .await;
+    let contact = &contacts[0];
+    assert_eq!(contact["Synced_to_Hint__c"], true);
+    assert_eq!(contact["Hint_Patient_Id__c"], patient.as_str());
+    assert_eq!(contact["MobilePhone"], "5550100");
+    assert_eq!(
+        contact["Hint_Insurance_Payer__c"], "Anthem",
+        "read-only Hint fields too"
+    );
+    let contact_id = contact["Id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        pair.links().await[0]["patient_id"],
+        patient.as_str(),
+        "carebridge keeps the link"
+    );
+
+    pair.edit_patient(
+        &patient,
+        json!({"email": "ada.quist@example.org", "address_city": "Salem"}),
+    )
+    .await;
+    let updated = pair
+        .eventually(
+            "the Hint change on the contact",
+            || pair.contact(&contact_id),
+            |c| c["MailingCity"] == "Salem",
+        )
+        .await;
+    assert_eq!(updated["Email"], "ada.quist@example.org");
+    let events = pair.logged().await;
+    assert_eq!(events, ["contact_created", "pair_synced"], "{events:?}");
+}
+
+#[tokio::test]
+async fn a_new_patient_links_its_one_unlinked_match_patient_winning_and_blanks_filled_without_an_echo() {
+    let pair = connected(true).await;
+    let contact = pair
+        .add_contact(
+            json!({"FirstName": "Bea", "LastName": "Marsh", "Birthdate": "1979-03-02",
+            "Email": "old@example.org", "MailingCity": "Eugene"}),
+        )
+        .await;
+    let patient = pair
+        .add_patient(json!({"first_name": "bea", "last_name": "MARSH", "dob": "1979-03-02",
+            "email": "bea@example.org"}))
+        .await;
+    let linked = pair
+        .eventually(
+            "the match linked",
+            || pair.contact(&contact),
+            |c| c["Synced_to_Hint__c"] == true,
+        )
+        .await;
+    assert_eq!(linked["Hint_Patient_Id__c"], patient.as_str());
+    assert_eq!(
+        linked["Email"], "bea@example.org",
+        "the patient wins where both have a value"
+    );
+    assert_eq!(pair.contacts().await.len(), 1, "no second contact");
+    let filled = pair.patient(&patient).await;
+    assert_eq!(
+        filled["address_city"], "Eugene",
+        "a blank of the patient is filled from the contact"
+    );
+
+    // carebridge's own write to Hint comes back as a webhook, and stops there.
+    let events = pair
+        .eventually("the echo dropped", || pair.logged(), |e| e.len() >= 2)
+        .await;
+    assert_eq!(events, ["linked", "echo_dropped"]);
+}
+
+#[tokio::test]
+async fn with_the_setting_off_a_new_patient_is_not_brought_to_salesforce() {
+    let pair = connected(false).await;
+    pair.add_patient(json!({"first_name": "Cy", "last_name": "Dunn", "dob": "1990-01-01"}))
+        .await;
+    let events = pair
+        .eventually("the new patient handled", || pair.logged(), |e| !e.is_empty())
+        .await;
+    assert_eq!(events, ["new_patient_not_brought"]);
+    assert!(pair.contacts().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_forged_webhook_is_refused_and_a_replayed_one_is_dropped() {
+    let pair = connected(false).await;
+    let path = format!("/webhooks/hint/{}", pair.group);
+    let body = json!({"id": "evt-replayed000001", "created_at": "2026-12-04T10:00:00.000Z",
+        "type": "patient.updated", "practice_id": pair.practice, "object": {"id": "pat-unlinked00001"}})
+    .to_string();
+    let send = |signature: Option<String>| {
+        let mut call = post(&path).raw("application/json", body.clone());
+        if let Some(signature) = signature {
+            call = call.header("X-Hint-Signature", &signature);
+        }
+        call.send()
+    };
+    let forged = send(Some(sandbox::hint::sign("not-the-practices-key", body.as_bytes()))).await;
+    assert_status(&forged, 401);
+    assert_eq!(forged.problem(), "bad-signature");
+    assert_status(&send(None).await, 401);
+
+    let key = stored_signature_key(&pair.group).await;
+    let signed = sandbox::hint::sign(&key, body.as_bytes());
+    let first = send(Some(signed.clone())).await;
+    assert_status(&first, 200);
+    assert_eq!(first.body["status"], "queued");
+    let again = send(Some(signed)).await;
+    assert_status(&again, 200);
+    assert_eq!(again.body["status"], "repeated", "a replay is not queued twice");
+}
+
+async fn stored_signature_key(group: &str) -> String {
+    let secret: Value = serde_json::from_str(&stored_secret(group).await.unwrap()).unwrap();
+    secret["webhook_signature_key"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn unlinking_a_contact_keeps_both_records_and_stops_the_sync() {
+    let pair = connected(true).await;
+    let patient = pair
+        .add_patient(json!({"first_name": "Dee", "last_name": "Holt", "dob": "1970-05-05"}))
+        .await;
+    let contacts = pair
+        .eventually(
+            "a contact for the new patient",
+            || pair.contacts(),
+            |all| all.len() == 1,
+        )
+        .await;
+    let contact = contacts[0]["Id"].as_str().unwrap().to_owned();
+    let unlinked = call(
+        reqwest::Method::DELETE,
+        &format!("/v1/groups/{}/integrations/hint/links/{contact}", pair.group),
+    )
+    .token(&admin(&pair.group))
+    .send()
+    .await;
+    assert_status(&unlinked, 204);
+    let kept = pair.contact(&contact).await;
+    assert_eq!(kept["Synced_to_Hint__c"], false);
+    assert_eq!(kept["Hint_Patient_Id__c"], Value::Null);
+    assert_eq!(kept["LastName"], "Holt", "the contact stays");
+    assert!(pair.links().await.is_empty());
+
+    pair.edit_patient(&patient, json!({"address_city": "Bend"})).await;
+    let events = pair
+        .eventually(
+            "the later change seen",
+            || pair.logged(),
+            |e| e.contains(&"change_of_unlinked_patient".to_owned()),
+        )
+        .await;
+    assert_eq!(events, ["contact_created", "unlinked", "change_of_unlinked_patient"]);
+    assert_eq!(
+        pair.contact(&contact).await["MailingCity"],
+        Value::Null,
+        "no sync after unlinking"
+    );
+    let again = call(
+        reqwest::Method::DELETE,
+        &format!("/v1/groups/{}/integrations/hint/links/{contact}", pair.group),
+    )
+    .token(&admin(&pair.group))
+    .send()
+    .await;
+    assert_status(&again, 404);
 }

@@ -68,6 +68,40 @@ impl From<Listing<app::integrations::cliniko::clients::Client>> for ClinikoClien
     }
 }
 
+/// One page of an integration's log, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogPage {
+    pub items: Vec<model::integration_log::LogEntry>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<Listing<model::integration_log::LogEntry>> for LogPage {
+    fn from(listing: Listing<model::integration_log::LogEntry>) -> Self {
+        LogPage {
+            items: listing.items,
+            next_cursor: listing.next_cursor,
+        }
+    }
+}
+
+/// One page of a group's Hint ⇄ Salesforce links, by contact id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HintLinkPage {
+    pub items: Vec<app::integrations::hint::admin::LinkView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<Listing<app::integrations::hint::admin::LinkView>> for HintLinkPage {
+    fn from(listing: Listing<app::integrations::hint::admin::LinkView>) -> Self {
+        HintLinkPage {
+            items: listing.items,
+            next_cursor: listing.next_cursor,
+        }
+    }
+}
+
 /// Every integration carebridge offers, as the group has it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IntegrationList {

@@ -136,6 +136,11 @@ record_id!(
 );
 
 record_id!(
+    /// One entry of an integration's log (ids sort by the time they were made).
+    LogEntryId, "log", "log entry"
+);
+
+record_id!(
     /// A plan note written in carebridge for a patient.
     PlanNoteId, "note", "plan note"
 );

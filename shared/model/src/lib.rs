@@ -12,6 +12,7 @@ pub mod hint_salesforce;
 pub mod ids;
 pub mod import;
 pub mod integration;
+pub mod integration_log;
 pub mod lookup;
 pub mod merge_patch;
 mod nanp;
@@ -22,4 +23,4 @@ pub mod practitioner;
 pub mod sync;
 
 pub use error::{FieldError, ValidationErrors};
-pub use ids::{GroupId, ImportId, PatientId, PlanNoteId, PractitionerId, SyncRunId};
+pub use ids::{GroupId, ImportId, LogEntryId, PatientId, PlanNoteId, PractitionerId, SyncRunId};

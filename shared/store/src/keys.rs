@@ -1,10 +1,11 @@
 //! Where each kind of record lives in the single table. Every partition key starts with the
-//! group, so no query can reach another tenant's records.
+//! group, so no query can reach another tenant's records; the one exception,
+//! [`active_integration`], holds nothing but group ids.
 
 use crate::records::Key;
 use model::external::ExternalSystem;
 use model::integration::IntegrationKind;
-use model::{GroupId, ImportId, PatientId, PlanNoteId, PractitionerId, SyncRunId};
+use model::{GroupId, ImportId, LogEntryId, PatientId, PlanNoteId, PractitionerId, SyncRunId};
 
 pub fn group_partition(group: &GroupId) -> String {
     format!("G#{group}")
@@ -153,6 +154,40 @@ pub fn integration_settings(group: &GroupId, kind: &str) -> Key {
 /// consumer, `key` the event).
 pub fn idempotency(group: &GroupId, scope: &str, key: &str) -> Key {
     Key::new(group_partition(group), format!("IDEMPOTENCY#{scope}#{key}"))
+}
+
+/// The sort-key prefix of a group's Hint ⇄ Salesforce links, found by the Hint patient
+/// (`PATIENT`) or by the Salesforce contact (`CONTACT`).
+pub fn hint_link_prefix(side: &str) -> String {
+    format!("HINTLINK#{side}#")
+}
+
+/// One Hint patient linked with one Salesforce contact: the link is kept twice, once under each
+/// side's id, both written in one transaction, so either side finds its partner in one read
+/// and neither can be linked twice.
+pub fn hint_link(group: &GroupId, side: &str, id: &str) -> Key {
+    Key::new(group_partition(group), format!("{}{id}", hint_link_prefix(side)))
+}
+
+/// The sort-key prefix of an integration's log entries, which sort by time.
+pub fn integration_log_prefix(kind: IntegrationKind) -> String {
+    format!("LOG#{kind}#")
+}
+
+/// One entry of an integration's log (its id sorts by time).
+pub fn integration_log(group: &GroupId, kind: IntegrationKind, id: &LogEntryId) -> Key {
+    Key::new(group_partition(group), format!("{}{id}", integration_log_prefix(kind)))
+}
+
+/// The partition listing every group whose `kind` integration is active, for the schedules
+/// that fan work out to those groups (a Salesforce poll, Ensora's poller) without scanning
+/// the table. It holds only group ids, written with each change of an integration's status.
+pub fn active_integrations(kind: IntegrationKind) -> String {
+    format!("ACTIVE#{kind}")
+}
+
+pub fn active_integration(kind: IntegrationKind, group: &GroupId) -> Key {
+    Key::new(active_integrations(kind), format!("GROUP#{group}"))
 }
 
 /// Where an integration's credentials live in Secrets Manager.

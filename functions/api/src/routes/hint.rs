@@ -1,43 +1,69 @@
-//! Hint ⇄ Salesforce's own routes: the group's settings.
+//! Hint ⇄ Salesforce's own routes: the group's settings, its links and its log.
 
-use super::{Answer, Call, json};
-use crate::openapi::Problems;
+use super::{Answer, Call, json, no_content, param};
+use crate::openapi::{HintLinkPage, LogPage, Problems};
+use crate::problem::Problem;
 use crate::request;
-use app::integrations::hint::settings;
+use app::integrations::hint::{admin, settings};
+use app::integrations::logs;
 use model::hint_salesforce::{Settings, SettingsInput};
+use model::integration::IntegrationKind;
+use model::integration_log::{LogEntry, LogFilter, LogLevel};
 use utoipa::OpenApi;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Settings,
+    Links,
+    Link,
+    Logs,
 }
 
-pub(super) const ROUTES: &[(Route, &str, &str)] = &[(
-    Route::Settings,
-    "/v1/groups/{group}/integrations/hint/settings",
-    "GET, PUT",
-)];
+pub(super) const ROUTES: &[(Route, &str, &str)] = &[
+    (
+        Route::Settings,
+        "/v1/groups/{group}/integrations/hint/settings",
+        "GET, PUT",
+    ),
+    (Route::Links, "/v1/groups/{group}/integrations/hint/links", "GET"),
+    (
+        Route::Link,
+        "/v1/groups/{group}/integrations/hint/links/{contact_id}",
+        "DELETE",
+    ),
+    (Route::Logs, "/v1/groups/{group}/integrations/hint/logs", "GET"),
+];
 
 pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params: &[&str]) -> Answer {
     let group = super::group(params)?;
     match (route, method) {
         (Route::Settings, "PUT") => put_settings(call, &group).await,
         (Route::Settings, _) => get_settings(call, &group).await,
+        (Route::Links, _) => list_links(call, &group).await,
+        (Route::Link, _) => unlink(call, &group, param(params, 1)).await,
+        (Route::Logs, _) => list_logs(call, &group).await,
     }
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(get_settings, put_settings), components(schemas(Settings, SettingsInput)))]
+#[openapi(
+    paths(get_settings, put_settings, list_links, unlink, list_logs),
+    components(schemas(Settings, SettingsInput, settings::SettingsView, LogEntry, LogLevel))
+)]
 pub(super) struct Paths;
 
 #[utoipa::path(
     get, path = "/v1/groups/{group}/integrations/hint/settings", tag = "integrations",
-    description = "The group's Hint ⇄ Salesforce settings: the Salesforce account contacts created by sync belong to, and whether a Hint patient without a demographics match gets a new contact. Role: integration_admin.",
+    description = "The group's Hint ⇄ Salesforce settings: the Salesforce account contacts created by sync belong to, and whether a Hint patient without a demographics match gets a new contact; with the address to enter in Hint's partner portal as the practice's webhook endpoint. Role: integration_admin.",
     params(("group" = String, Path, description = "Group id")),
-    responses((status = 200, body = Settings), Problems)
+    responses((status = 200, body = settings::SettingsView), Problems)
 )]
 pub(crate) async fn get_settings(call: &Call<'_>, group: &model::GroupId) -> Answer {
-    Ok(json(200, &settings::get(call.deps, &call.caller, group).await?))
+    let reached_at = request::public_base_url(call.request);
+    Ok(json(
+        200,
+        &settings::get(call.deps, &call.caller, group, reached_at.as_deref()).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -45,9 +71,85 @@ pub(crate) async fn get_settings(call: &Call<'_>, group: &model::GroupId) -> Ans
     description = "Changes the settings sent (a field left out keeps its value; `default_account_id: null` clears it). A new default account is looked up in the group's Salesforce org (422 `unknown_account` when it has none; 422 `account_required` to create contacts without one). Needs stored credentials. Role: integration_admin.",
     params(("group" = String, Path, description = "Group id")),
     request_body = SettingsInput,
-    responses((status = 200, body = Settings), Problems)
+    responses((status = 200, body = settings::SettingsView), Problems)
 )]
 pub(crate) async fn put_settings(call: &Call<'_>, group: &model::GroupId) -> Answer {
     let input: SettingsInput = request::json(call.request)?;
-    Ok(json(200, &settings::put(call.deps, &call.caller, group, input).await?))
+    let reached_at = request::public_base_url(call.request);
+    Ok(json(
+        200,
+        &settings::put(call.deps, &call.caller, group, input, reached_at.as_deref()).await?,
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/integrations/hint/links", tag = "integrations",
+    description = "The group's linked pairs, by Salesforce contact id: the Hint patient each is linked to and since when. Role: integration_admin.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("cursor" = Option<String>, Query, description = "next_cursor from the previous page"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)")
+    ),
+    responses((status = 200, body = HintLinkPage), Problems)
+)]
+pub(crate) async fn list_links(call: &Call<'_>, group: &model::GroupId) -> Answer {
+    let limit = request::query_number(call.request, "limit")?;
+    let cursor = request::query(call.request, "cursor");
+    let page = admin::list(call.deps, &call.caller, group, cursor, limit).await?;
+    Ok(json(200, &HintLinkPage::from(page)))
+}
+
+#[utoipa::path(
+    delete, path = "/v1/groups/{group}/integrations/hint/links/{contact_id}", tag = "integrations",
+    description = "Unlinks a contact: both records stay as they are, \"Synced to Hint\" is unchecked and its Hint patient id cleared in Salesforce, and neither side's changes reach the other any more. 404 when the contact is not linked. Role: integration_admin.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("contact_id" = String, Path, description = "The Salesforce contact's id")
+    ),
+    responses((status = 204, description = "Unlinked"), Problems)
+)]
+pub(crate) async fn unlink(call: &Call<'_>, group: &model::GroupId, contact_id: &str) -> Answer {
+    admin::unlink(call.deps, &call.caller, group, contact_id).await?;
+    Ok(no_content())
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/integrations/hint/logs", tag = "integrations",
+    description = "The integration's log, newest first, kept 30 days: `debug` entries say what each flow did, `error` what it could not do for a reason someone can fix (a record a vendor refused, a setting missing), `exception` what failed unexpectedly. Entries name records by id (patient, contact, batch, webhook delivery) and fields by name, never a value. A page may hold fewer entries than `limit` and still have a `next_cursor`. Role: integration_admin.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("level" = Option<String>, Query, description = "debug, error or exception"),
+        ("batch_id" = Option<String>, Query, description = "Only the entries of this batch"),
+        ("cursor" = Option<String>, Query, description = "next_cursor from the previous page"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)")
+    ),
+    responses((status = 200, body = LogPage), Problems)
+)]
+pub(crate) async fn list_logs(call: &Call<'_>, group: &model::GroupId) -> Answer {
+    let limit = request::query_number(call.request, "limit")?;
+    let cursor = request::query(call.request, "cursor");
+    let level = match request::query(call.request, "level") {
+        None => None,
+        Some(raw) => Some(LogLevel::parse(raw).ok_or_else(|| {
+            Problem::bad_request(
+                "invalid-query",
+                format!("level must be debug, error or exception, not {raw:?}"),
+            )
+        })?),
+    };
+    let filter = LogFilter {
+        level,
+        batch_id: request::query(call.request, "batch_id").map(str::to_owned),
+    };
+    let page = logs::list(
+        call.deps,
+        &call.caller,
+        group,
+        IntegrationKind::Hint,
+        &filter,
+        cursor,
+        limit,
+    )
+    .await?;
+    Ok(json(200, &LogPage::from(page)))
 }

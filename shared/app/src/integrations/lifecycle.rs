@@ -262,7 +262,8 @@ pub(crate) fn this_one(
 }
 
 /// Stores `next` in place of `current` (version 0: not stored yet), in one transaction with
-/// `also`; when they are the same nothing is written.
+/// `also` and with the group's place in the list of active integrations
+/// ([`active_groups`]); when they are the same nothing is written.
 pub(crate) async fn replace(
     deps: &Deps,
     group: &GroupId,
@@ -282,7 +283,29 @@ pub(crate) async fn replace(
         record: Record::encode(keys::integration(group, next.kind), version, &next)?,
         condition,
     };
-    match deps.records.write(std::iter::once(put).chain(also).collect()).await {
+    // The list of active groups the schedules fan out to moves with the status, in the same
+    // transaction, so a schedule never misses a group nor polls one that was cancelled.
+    let active = |i: &Integration| i.status == IntegrationStatus::Active;
+    let listed = match (active(&current.value) && current.version > 0, active(&next)) {
+        (false, true) => Some(Write::Put {
+            record: Record::encode(
+                keys::active_integration(next.kind, group),
+                1,
+                &serde_json::json!({"group": group}),
+            )?,
+            condition: Condition::Always,
+        }),
+        (true, false) => Some(Write::Delete {
+            key: keys::active_integration(next.kind, group),
+            condition: Condition::Always,
+        }),
+        _ => None,
+    };
+    match deps
+        .records
+        .write(std::iter::once(put).chain(also).chain(listed).collect())
+        .await
+    {
         Ok(()) => Ok(Versioned { version, value: next }),
         Err(StoreError::AlreadyExists(_) | StoreError::VersionConflict { .. } | StoreError::NotFound(_)) => {
             Err(AppError::Conflict(
@@ -290,5 +313,36 @@ pub(crate) async fn replace(
             ))
         }
         Err(other) => Err(other.into()),
+    }
+}
+
+/// Every group whose `kind` integration is active, read from the list [`replace`] keeps (one
+/// query a page, never a scan of the table).
+pub async fn active_groups(deps: &Deps, kind: IntegrationKind) -> Result<Vec<GroupId>, AppError> {
+    let mut groups = Vec::new();
+    let mut after = None;
+    loop {
+        let page = deps
+            .records
+            .query(
+                &keys::active_integrations(kind),
+                "GROUP#",
+                store::PageRequest {
+                    limit: 500,
+                    after,
+                    newest_first: false,
+                },
+            )
+            .await?;
+        for record in &page.records {
+            match record.data.get("group").and_then(|g| g.as_str()).map(GroupId::parse) {
+                Some(Ok(group)) => groups.push(group),
+                _ => tracing::error!(key = %record.key, "an entry of the active integrations names no group"),
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(groups),
+        }
     }
 }

@@ -14,6 +14,7 @@ pub mod elation;
 pub mod hint;
 pub mod jobs;
 pub mod lifecycle;
+pub mod logs;
 pub mod runs;
 pub mod webhooks;
 
@@ -96,12 +97,14 @@ pub trait Vendor: Sync {
 #[serde(untagged)]
 pub enum VendorJob {
     Elation(elation::Job),
+    Hint(hint::Job),
 }
 
 impl VendorJob {
     fn job(&self) -> &dyn jobs::Job {
         match self {
             VendorJob::Elation(job) => job,
+            VendorJob::Hint(job) => job,
         }
     }
 }

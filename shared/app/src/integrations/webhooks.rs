@@ -73,6 +73,7 @@ pub trait Receiver: Sync {
     async fn verify(
         &self,
         deps: &Deps,
+        group: &GroupId,
         integration: &Integration,
         body: &[u8],
         signature: Option<&str>,
@@ -126,7 +127,7 @@ pub async fn receive(
         None => return Err(refuse(Refused::theirs("no such group or integration"))),
     };
     receiver
-        .verify(deps, &integration, body, signature)
+        .verify(deps, &group, &integration, body, signature)
         .await
         .map_err(refuse)?;
 

@@ -108,7 +108,7 @@ pub struct Practitioner {
 }
 
 /// A webhook delivery: `{id, created_at, type, practice_id, object}`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Event {
     pub id: String,
     #[serde(default, deserialize_with = "time")]

@@ -277,6 +277,17 @@ impl Salesforce {
         self.query(&soql).await
     }
 
+    /// The contacts whose "Hint Patient Id" is `hint_patient_id`: how a link that was written
+    /// to Salesforce but not yet recorded by carebridge (an interrupted attempt) is found again.
+    pub async fn contacts_naming(&self, hint_patient_id: &str) -> Result<Vec<Contact>, ConnectorError> {
+        let soql = format!(
+            "SELECT {} FROM Contact WHERE Hint_Patient_Id__c = {}",
+            super::types::CONTACT_FIELDS.join(", "),
+            soql_text(hint_patient_id)
+        );
+        self.query(&soql).await
+    }
+
     /// The contacts linked to Hint whose `SystemModstamp` is at or after `since` (to the second),
     /// oldest change first: one query, so a poll with nothing new costs one call.
     pub async fn changed_linked_since(&self, since: DateTime<Utc>) -> Result<Vec<Contact>, ConnectorError> {

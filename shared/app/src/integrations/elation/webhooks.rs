@@ -28,6 +28,7 @@ impl Receiver for Webhooks {
     async fn verify(
         &self,
         _deps: &Deps,
+        _group: &GroupId,
         integration: &Integration,
         body: &[u8],
         signature: Option<&str>,

@@ -8,22 +8,31 @@
 //! Cliniko, the integration is enabled as soon as they are verified: nothing is imported until
 //! a batch is asked for.
 
+pub mod admin;
+pub mod links;
+pub mod pairs;
 pub mod settings;
+pub mod webhooks;
 
 use super::budget::{RateLimit, SharedBudget};
 use super::lifecycle::stored_secret;
+use super::logs;
 use super::{Vendor, Verified};
 use crate::{AppError, Deps};
 use async_trait::async_trait;
+use connectors::hint::types::{Event, Patient as HintPatient};
 use connectors::hint::{Hint as HintApi, PracticeKey};
 use connectors::http::{Gate, Open};
 use connectors::salesforce::{Connection, Salesforce, SalesforceInput};
-use model::integration::IntegrationKind;
+use model::integration::{Integration, IntegrationKind, IntegrationStatus};
+use model::integration_log::{LogIds, LogLevel};
 use model::sync::{PlanItem, SyncRun};
 use model::{FieldError, GroupId, ValidationErrors};
+use pairs::{Applied, ContactNow, PatientNow, Sides};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use store::Versioned;
+use store::keys;
 
 /// Hint ⇄ Salesforce, as the framework sees it.
 pub struct Hint;
@@ -151,6 +160,10 @@ impl Vendor for Hint {
         false
     }
 
+    fn webhooks(&self) -> Option<&'static dyn super::webhooks::Receiver> {
+        Some(&webhooks::Webhooks)
+    }
+
     async fn perform_run(
         &self,
         _deps: &Deps,
@@ -203,6 +216,194 @@ pub async fn hint_client(deps: &Deps, group: &GroupId) -> Result<HintApi, AppErr
 pub async fn salesforce_client(deps: &Deps, group: &GroupId) -> Result<Salesforce, AppError> {
     let credentials = credentials(deps, group).await?;
     salesforce_with(deps, &credentials.salesforce, Arc::new(Open))
+}
+
+/// Whether the group's Hint ⇄ Salesforce integration is active: every job checks first, so a
+/// cancelled integration's links stop at once, whatever is still on the queue.
+async fn is_active(deps: &Deps, group: &GroupId) -> Result<bool, AppError> {
+    Ok(deps
+        .read::<Integration>(&keys::integration(group, IntegrationKind::Hint))
+        .await?
+        .is_some_and(|i| i.value.status == IntegrationStatus::Active))
+}
+
+impl From<Job> for super::jobs::SyncJob {
+    fn from(job: Job) -> Self {
+        super::jobs::SyncJob::Vendor(super::VendorJob::Hint(job))
+    }
+}
+
+/// Hint ⇄ Salesforce's own jobs on the sync queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum Job {
+    /// Apply a change Hint reported by webhook (already proven to be Hint's).
+    HintEvent { group: GroupId, event: Box<Event> },
+}
+
+#[async_trait]
+impl super::jobs::Job for Job {
+    fn group(&self) -> &GroupId {
+        match self {
+            Job::HintEvent { group, .. } => group,
+        }
+    }
+
+    fn record(&self) -> String {
+        match self {
+            Job::HintEvent { event, .. } => format!(
+                "hint {} {} (event {})",
+                event.kind,
+                event.object.get("id").and_then(|id| id.as_str()).unwrap_or("?"),
+                event.id
+            ),
+        }
+    }
+
+    async fn perform(&self, deps: &Deps) -> Result<(), AppError> {
+        match self {
+            Job::HintEvent { group, event } => {
+                let applied = hint_event(deps, group, event).await?;
+                tracing::info!(%group, kind = %event.kind, event = %event.id, ?applied, "a Hint change was handled");
+                Ok(())
+            }
+        }
+    }
+
+    async fn abandon(&self, deps: &Deps, reason: &str) -> Result<(), AppError> {
+        let Job::HintEvent { group, event } = self;
+        logs::write(
+            deps,
+            group,
+            IntegrationKind::Hint,
+            LogLevel::Exception,
+            "change_abandoned",
+            format!("a Hint {} could not be applied after every try: {reason}", event.kind),
+            LogIds {
+                patient_id: event.object.get("id").and_then(|id| id.as_str()).map(str::to_owned),
+                event_id: Some(event.id.clone()),
+                ..LogIds::default()
+            },
+        )
+        .await;
+        Ok(())
+    }
+}
+
+/// A change Hint reported: a linked patient's goes to its contact, a new patient is linked or
+/// given a contact, a deleted patient's link ends.
+async fn hint_event(deps: &Deps, group: &GroupId, event: &Event) -> Result<Applied, AppError> {
+    if !is_active(deps, group).await? {
+        return Ok(Applied::Nothing);
+    }
+    let event_ids = || LogIds {
+        patient_id: event.object.get("id").and_then(|id| id.as_str()).map(str::to_owned),
+        event_id: Some(event.id.clone()),
+        ..LogIds::default()
+    };
+    let patient: HintPatient = match serde_json::from_value(event.object.clone()) {
+        Ok(patient) => patient,
+        Err(error) => {
+            logs::write(
+                deps,
+                group,
+                IntegrationKind::Hint,
+                LogLevel::Exception,
+                "unreadable_event",
+                format!(
+                    "a Hint {} carried a patient carebridge cannot read: {error}",
+                    event.kind
+                ),
+                event_ids(),
+            )
+            .await;
+            return Ok(Applied::Nothing);
+        }
+    };
+    let now = deps.clock.now();
+    let link = links::by_patient(deps, group, &patient.id).await?;
+    match (event.kind.as_str(), link) {
+        ("patient.destroyed", Some(link)) => {
+            let salesforce = salesforce_client(deps, group).await?;
+            pairs::unlink(deps, group, &salesforce, link, "the patient was deleted in Hint").await
+        }
+        ("patient.created", None) => {
+            let sides = Sides::of(deps, group).await?;
+            pairs::new_patient(
+                deps,
+                group,
+                &sides,
+                PatientNow::of(&patient, event.created_at.unwrap_or(now)),
+            )
+            .await
+        }
+        ("patient.created" | "patient.updated", Some(link)) => {
+            let patient = PatientNow::of(&patient, event.created_at.unwrap_or(now));
+            let seen = &link.value;
+            if let Some(dropped) = pairs::already_applied(
+                seen.patient_changed_at,
+                patient.changed_at,
+                &seen.in_hint,
+                &patient.demographics,
+                &seen.hint_only,
+                &patient.hint_only,
+            ) {
+                let why = if dropped == Applied::Echo {
+                    (
+                        "echo_dropped",
+                        "a Hint change that repeats what carebridge last wrote was dropped",
+                    )
+                } else {
+                    (
+                        "stale_dropped",
+                        "a Hint change older than one already applied was dropped",
+                    )
+                };
+                logs::write(
+                    deps,
+                    group,
+                    IntegrationKind::Hint,
+                    LogLevel::Debug,
+                    why.0,
+                    why.1,
+                    event_ids(),
+                )
+                .await;
+                return Ok(dropped);
+            }
+            let sides = Sides::of(deps, group).await?;
+            match sides.salesforce.contact(&seen.contact_id).await? {
+                Some(contact) => {
+                    let contact = ContactNow::of(&contact, now);
+                    pairs::sync_linked(deps, group, &sides, link, patient, contact).await
+                }
+                None => {
+                    pairs::unlink(
+                        deps,
+                        group,
+                        &sides.salesforce,
+                        link,
+                        "the contact no longer exists in Salesforce",
+                    )
+                    .await
+                }
+            }
+        }
+        ("patient.updated", None) => {
+            logs::write(
+                deps,
+                group,
+                IntegrationKind::Hint,
+                LogLevel::Debug,
+                "change_of_unlinked_patient",
+                "a Hint change of a patient linked to no contact was not brought to Salesforce",
+                event_ids(),
+            )
+            .await;
+            Ok(Applied::Nothing)
+        }
+        _ => Ok(Applied::Nothing),
+    }
 }
 
 #[cfg(test)]
