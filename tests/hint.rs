@@ -315,6 +315,43 @@ impl Connected {
         .await
     }
 
+    /// A contact edited in Salesforce, as the org's users would.
+    async fn edit_contact(&self, id: &str, body: Value) {
+        control_with(
+            reqwest::Method::PATCH,
+            &stack().salesforce,
+            &format!("/orgs/{}/contacts/{id}", self.org),
+            Some(body),
+        )
+        .await;
+    }
+
+    /// Asks carebridge to poll Salesforce now, as the schedule does every minute.
+    async fn poll(&self) {
+        let reply = post(&format!("/v1/groups/{}/integrations/hint/poll", self.group))
+            .token(&admin(&self.group))
+            .send()
+            .await;
+        assert_status(&reply, 202);
+    }
+
+    /// A new patient in Hint and the contact carebridge made and linked for it.
+    async fn linked_pair(&self, patient: Value) -> (String, String) {
+        let id = self.add_patient(patient).await;
+        let links = self
+            .eventually(
+                "the new patient linked",
+                || self.links(),
+                |all| all.iter().any(|l| l["patient_id"] == id.as_str()),
+            )
+            .await;
+        let contact = links.iter().find(|l| l["patient_id"] == id.as_str()).unwrap()["contact_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (id, contact)
+    }
+
     async fn links(&self) -> Vec<Value> {
         let reply = get(&format!("/v1/groups/{}/integrations/hint/links", self.group))
             .token(&admin(&self.group))
@@ -542,4 +579,154 @@ async fn unlinking_a_contact_keeps_both_records_and_stops_the_sync() {
     .send()
     .await;
     assert_status(&again, 404);
+}
+
+#[tokio::test]
+async fn a_contact_change_reaches_its_hint_patient_through_an_expired_token_and_its_echo_stops() {
+    let pair = connected(true).await;
+    let (patient, contact) = pair
+        .linked_pair(json!({"first_name": "Eve", "last_name": "Ng", "dob": "1988-08-08"}))
+        .await;
+    pair.edit_contact(&contact, json!({"MailingCity": "Portland", "HomePhone": "5550300"}))
+        .await;
+    // Salesforce ends carebridge's session; the poll renews it.
+    control(
+        &stack().salesforce,
+        &format!("/orgs/{}/tokens/expire", pair.org),
+        json!({}),
+    )
+    .await;
+    pair.poll().await;
+    let updated = pair
+        .eventually(
+            "the contact's change in Hint",
+            || pair.patient(&patient),
+            |p| p["address_city"] == "Portland",
+        )
+        .await;
+    assert!(
+        updated["phones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["number"] == "5550300" && p["type"] == "home"),
+        "{updated}"
+    );
+    let events = pair
+        .eventually(
+            "Hint's echo dropped",
+            || pair.logged(),
+            |e| e.contains(&"echo_dropped".to_owned()),
+        )
+        .await;
+    assert_eq!(events, ["contact_created", "pair_synced", "echo_dropped"]);
+
+    // The next poll reads the same contact again (its overlap) and leaves it.
+    pair.poll().await;
+    pair.poll().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        pair.logged().await,
+        ["contact_created", "pair_synced", "echo_dropped"],
+        "nothing more: no loop"
+    );
+}
+
+#[tokio::test]
+async fn conflicting_edits_on_both_sides_keep_each_sides_own_fields_and_the_later_edit_where_both_changed() {
+    let pair = connected(true).await;
+    let (patient, contact) = pair
+        .linked_pair(json!({"first_name": "Fay", "last_name": "Orr", "dob": "1965-06-01", "address_city": "Salem"}))
+        .await;
+    // First a Salesforce user, then (later) the practice in Hint, before either is synced.
+    pair.edit_contact(&contact, json!({"MailingCity": "Albany", "HomePhone": "5550400"}))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    pair.edit_patient(&patient, json!({"address_city": "Bend", "email": "fay@example.org"}))
+        .await;
+    let merged = pair
+        .eventually(
+            "the pair reconciled",
+            || pair.contact(&contact),
+            |c| c["Email"] == "fay@example.org",
+        )
+        .await;
+    assert_eq!(
+        merged["MailingCity"], "Bend",
+        "both changed the city: the later edit stays"
+    );
+    assert_eq!(merged["HomePhone"], "5550400", "Salesforce's own change stays");
+    let in_hint = pair.patient(&patient).await;
+    assert_eq!(in_hint["address_city"], "Bend");
+    assert!(
+        in_hint["phones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["number"] == "5550400"),
+        "and reaches Hint: {in_hint}"
+    );
+    pair.poll().await;
+    let events = pair
+        .eventually(
+            "both echoes dropped",
+            || pair.logged(),
+            |e| e.iter().filter(|x| *x == "echo_dropped").count() == 2,
+        )
+        .await;
+    assert_eq!(
+        events.iter().filter(|e| *e == "pair_synced").count(),
+        1,
+        "synced once, then only echoes: {events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_salesforce_edit_of_a_read_only_hint_field_is_set_back_from_hint_and_logged() {
+    let pair = connected(true).await;
+    let (_, contact) = pair
+        .linked_pair(json!({"first_name": "Gus", "last_name": "Pike", "dob": "1950-01-02",
+            "health_insurance_member_id": "M-100"}))
+        .await;
+    pair.edit_contact(&contact, json!({"Hint_Insurance_Member_Id__c": "typed-over"}))
+        .await;
+    pair.poll().await;
+    pair.eventually(
+        "the read-only field set back",
+        || pair.contact(&contact),
+        |c| c["Hint_Insurance_Member_Id__c"] == "M-100",
+    )
+    .await;
+    let errors = get(&format!("/v1/groups/{}/integrations/hint/logs?level=error", pair.group))
+        .token(&admin(&pair.group))
+        .send()
+        .await;
+    let entry = &errors.body["items"][0];
+    assert_eq!(entry["event"], "read_only_fields_overwritten");
+    assert_eq!(entry["contact_id"], contact.as_str());
+    assert!(entry["message"].as_str().unwrap().contains("insurance_member_id"));
+    assert!(!errors.text.contains("typed-over"), "a log names fields, never values");
+}
+
+#[tokio::test]
+async fn the_schedules_job_polls_every_group_with_the_integration_active() {
+    let pair = connected(true).await;
+    let (patient, contact) = pair
+        .linked_pair(json!({"first_name": "Hal", "last_name": "Quay", "dob": "1977-07-07"}))
+        .await;
+    pair.edit_contact(&contact, json!({"MailingState": "OR"})).await;
+    // What the EventBridge schedule puts on the sync queue every minute.
+    let (sqs, url) = queue(&format!("carebridge-{}-sync", stack().stage)).await;
+    sqs.send_message()
+        .queue_url(url)
+        .message_body(r#"{"job": "poll_salesforce_changes"}"#)
+        .send()
+        .await
+        .unwrap();
+    pair.eventually(
+        "the scheduled poll's sync",
+        || pair.patient(&patient),
+        |p| p["address_state"] == "OR",
+    )
+    .await;
 }

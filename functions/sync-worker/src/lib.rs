@@ -31,7 +31,9 @@ pub async fn handle(deps: &Deps, tries: u32, event: SqsEvent) -> SqsBatchRespons
             .get("ApproximateReceiveCount")
             .and_then(|n| n.parse().ok())
             .unwrap_or(1);
-        let group = job.group().clone();
+        let group = job
+            .group()
+            .map_or_else(|| "every group".to_owned(), ToString::to_string);
         let record = job.record();
         match sync_jobs::perform(deps, &job).await {
             Ok(()) => tracing::info!(%group, record, "sync job done"),

@@ -33,6 +33,8 @@ pub struct Stack {
     /// Event sources feeding functions; start each with `run`.
     pub s3_triggers: Vec<triggers::S3Trigger>,
     pub sqs_triggers: Vec<triggers::SqsTrigger>,
+    /// EventBridge schedules that put a message on a queue.
+    pub schedules: Vec<triggers::ScheduleTrigger>,
     /// The functions' DynamoDB requests, for tests that watch a group.
     pub observations: Arc<observe::Observations>,
     /// Each function the template declares and what invokes it, for people reading the start-up.
@@ -47,6 +49,9 @@ impl Stack {
         }
         for trigger in self.sqs_triggers.drain(..) {
             tokio::spawn(trigger.run());
+        }
+        for schedule in self.schedules.drain(..) {
+            tokio::spawn(schedule.run());
         }
     }
 }
@@ -357,6 +362,38 @@ pub async fn build(
             }
         }
     }
+    let mut schedules = Vec::new();
+    for rule in template.resources("AWS::Events::Rule")? {
+        let Some(every) = rule.properties["ScheduleExpression"].as_str().and_then(triggers::rate) else {
+            continue;
+        };
+        for target in rule.properties["Targets"].as_array().into_iter().flatten() {
+            // A queue's ARN ends in its name; the provisioned queue of that name is the target.
+            let name = target["Arn"]
+                .as_str()
+                .unwrap_or_default()
+                .rsplit(':')
+                .next()
+                .unwrap_or_default();
+            let Some(url) = provisioned
+                .queues
+                .values()
+                .find(|url| url.rsplit('/').next() == Some(name))
+            else {
+                continue;
+            };
+            schedules.push(triggers::ScheduleTrigger {
+                rule: rule.logical_id.clone(),
+                every,
+                queue: store::queue::SqsQueue::new(store::aws::sqs(config), url.clone()),
+                input: target["Input"].as_str().unwrap_or("{}").to_owned(),
+            });
+            functions.push((
+                rule.logical_id.clone(),
+                format!("schedule every {}s to {name}", every.as_secs()),
+            ));
+        }
+    }
     let api = api.ok_or_else(|| StackError::Function {
         function: "ApiFunction".into(),
         message: "template.yaml declares no function with Binary: api".into(),
@@ -371,6 +408,7 @@ pub async fn build(
         }),
         s3_triggers,
         sqs_triggers,
+        schedules,
         observations,
         functions,
     })

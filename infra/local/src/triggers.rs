@@ -294,3 +294,55 @@ mod tests {
         ));
     }
 }
+
+/// One EventBridge schedule of the template (`AWS::Events::Rule` with a `rate(…)` expression)
+/// whose target is a queue: the dev host sends the target's `Input` to the queue at that rate,
+/// as EventBridge does.
+pub struct ScheduleTrigger {
+    pub rule: String,
+    pub every: Duration,
+    pub queue: SqsQueue,
+    pub input: String,
+}
+
+impl ScheduleTrigger {
+    pub async fn run(self) {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + self.every, self.every);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = self.queue.send(vec![self.input.clone()]).await {
+                tracing::warn!(rule = %self.rule, %error, "a scheduled message could not be sent");
+            }
+        }
+    }
+}
+
+/// The period of an EventBridge `rate(value unit)` expression; `None` for anything else (a
+/// `cron(…)` is not run locally).
+pub fn rate(expression: &str) -> Option<Duration> {
+    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let (value, unit) = inner.trim().split_once(' ')?;
+    let value: u64 = value.parse().ok().filter(|v| *v > 0)?;
+    let seconds = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3_600,
+        "day" | "days" => 86_400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(value * seconds))
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::rate;
+    use std::time::Duration;
+
+    #[test]
+    fn eventbridge_rates_read_as_periods_and_crons_are_not_run() {
+        assert_eq!(rate("rate(1 minute)"), Some(Duration::from_secs(60)));
+        assert_eq!(rate("rate(30 minutes)"), Some(Duration::from_secs(1_800)));
+        assert_eq!(rate("rate(2 hours)"), Some(Duration::from_secs(7_200)));
+        assert_eq!(rate("rate(0 minutes)"), None);
+        assert_eq!(rate("cron(0 12 * * ? *)"), None);
+    }
+}

@@ -116,8 +116,8 @@ async fn save(
 
 #[async_trait]
 impl Job for FillLookupKeys {
-    fn group(&self) -> &GroupId {
-        &self.group
+    fn group(&self) -> Option<&GroupId> {
+        Some(&self.group)
     }
 
     fn record(&self) -> String {

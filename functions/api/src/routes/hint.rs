@@ -17,6 +17,7 @@ pub enum Route {
     Links,
     Link,
     Logs,
+    Poll,
 }
 
 pub(super) const ROUTES: &[(Route, &str, &str)] = &[
@@ -32,6 +33,7 @@ pub(super) const ROUTES: &[(Route, &str, &str)] = &[
         "DELETE",
     ),
     (Route::Logs, "/v1/groups/{group}/integrations/hint/logs", "GET"),
+    (Route::Poll, "/v1/groups/{group}/integrations/hint/poll", "POST"),
 ];
 
 pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params: &[&str]) -> Answer {
@@ -42,12 +44,13 @@ pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params
         (Route::Links, _) => list_links(call, &group).await,
         (Route::Link, _) => unlink(call, &group, param(params, 1)).await,
         (Route::Logs, _) => list_logs(call, &group).await,
+        (Route::Poll, _) => poll_now(call, &group).await,
     }
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(get_settings, put_settings, list_links, unlink, list_logs),
+    paths(get_settings, put_settings, list_links, unlink, list_logs, poll_now),
     components(schemas(Settings, SettingsInput, settings::SettingsView, LogEntry, LogLevel))
 )]
 pub(super) struct Paths;
@@ -152,4 +155,15 @@ pub(crate) async fn list_logs(call: &Call<'_>, group: &model::GroupId) -> Answer
     )
     .await?;
     Ok(json(200, &LogPage::from(page)))
+}
+
+#[utoipa::path(
+    post, path = "/v1/groups/{group}/integrations/hint/poll", tag = "integrations",
+    description = "Brings the group's contacts changed in Salesforce to their Hint patients now; a schedule does the same every minute, with nobody acting. 202 once queued; 409 unless Hint ⇄ Salesforce is active. Role: integration_admin.",
+    params(("group" = String, Path, description = "Group id")),
+    responses((status = 202, description = "Queued"), Problems)
+)]
+pub(crate) async fn poll_now(call: &Call<'_>, group: &model::GroupId) -> Answer {
+    admin::poll_now(call.deps, &call.caller, group).await?;
+    Ok(json(202, &serde_json::json!({"queued": true})))
 }

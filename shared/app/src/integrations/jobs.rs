@@ -42,7 +42,8 @@ pub struct FillLookupKeys {
 /// What the worker needs of a job.
 #[async_trait]
 pub trait Job: Sync {
-    fn group(&self) -> &GroupId;
+    /// The group the job works for; none for a schedule's job that fans out to many.
+    fn group(&self) -> Option<&GroupId>;
 
     /// The record the job is about, by id (never by anything a patient told us), for logs.
     fn record(&self) -> String;
@@ -76,7 +77,7 @@ impl SyncJob {
         }
     }
 
-    pub fn group(&self) -> &GroupId {
+    pub fn group(&self) -> Option<&GroupId> {
         self.job().group()
     }
 

@@ -349,8 +349,8 @@ async fn write_results(deps: &Deps, run: &SyncRun, items: &[PlanItem]) -> Result
 
 #[async_trait]
 impl Job for RunJob {
-    fn group(&self) -> &GroupId {
-        &self.group
+    fn group(&self) -> Option<&GroupId> {
+        Some(&self.group)
     }
 
     fn record(&self) -> String {

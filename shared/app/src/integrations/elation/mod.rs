@@ -136,9 +136,11 @@ pub enum Job {
 
 #[async_trait]
 impl super::jobs::Job for Job {
-    fn group(&self) -> &GroupId {
+    fn group(&self) -> Option<&GroupId> {
         match self {
-            Job::ElationEvent { group, .. } | Job::PushPatient { group, .. } | Job::PostPlanNote { group, .. } => group,
+            Job::ElationEvent { group, .. } | Job::PushPatient { group, .. } | Job::PostPlanNote { group, .. } => {
+                Some(group)
+            }
         }
     }
 

@@ -63,3 +63,16 @@ pub async fn unlink(deps: &Deps, caller: &Caller, group: &GroupId, contact_id: &
     .await?;
     Ok(())
 }
+
+/// Polls Salesforce for the group now (the schedule does every minute): one job on the sync
+/// queue. Role `integration_admin`; the integration must be active (409 otherwise).
+pub async fn poll_now(deps: &Deps, caller: &Caller, group: &GroupId) -> Result<(), AppError> {
+    allowed_kind(caller, group, IntegrationKind::Hint.as_str())?;
+    crate::groups::load(deps, group).await?;
+    if !super::is_active(deps, group).await? {
+        return Err(AppError::Conflict(
+            "Hint ⇄ Salesforce is not active in this group: connect and enable it first".into(),
+        ));
+    }
+    crate::integrations::jobs::enqueue(deps, &[super::Job::PollSalesforce { group: group.clone() }.into()]).await
+}

@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod links;
 pub mod pairs;
+pub mod poll;
 pub mod settings;
 pub mod webhooks;
 
@@ -218,6 +219,14 @@ pub async fn salesforce_client(deps: &Deps, group: &GroupId) -> Result<Salesforc
     salesforce_with(deps, &credentials.salesforce, Arc::new(Open))
 }
 
+/// When the group's integration was enabled, if it was.
+async fn enabled_at(deps: &Deps, group: &GroupId) -> Result<Option<chrono::DateTime<chrono::Utc>>, AppError> {
+    Ok(deps
+        .read::<Integration>(&keys::integration(group, IntegrationKind::Hint))
+        .await?
+        .and_then(|i| i.value.enabled_at))
+}
+
 /// Whether the group's Hint ⇄ Salesforce integration is active: every job checks first, so a
 /// cancelled integration's links stop at once, whatever is still on the queue.
 async fn is_active(deps: &Deps, group: &GroupId) -> Result<bool, AppError> {
@@ -239,13 +248,18 @@ impl From<Job> for super::jobs::SyncJob {
 pub enum Job {
     /// Apply a change Hint reported by webhook (already proven to be Hint's).
     HintEvent { group: GroupId, event: Box<Event> },
+    /// The schedule's: one [`Job::PollSalesforce`] for every group with the integration active.
+    PollSalesforceChanges {},
+    /// Bring the group's contacts changed in Salesforce to Hint ([`poll`]).
+    PollSalesforce { group: GroupId },
 }
 
 #[async_trait]
 impl super::jobs::Job for Job {
-    fn group(&self) -> &GroupId {
+    fn group(&self) -> Option<&GroupId> {
         match self {
-            Job::HintEvent { group, .. } => group,
+            Job::HintEvent { group, .. } | Job::PollSalesforce { group } => Some(group),
+            Job::PollSalesforceChanges {} => None,
         }
     }
 
@@ -257,6 +271,8 @@ impl super::jobs::Job for Job {
                 event.object.get("id").and_then(|id| id.as_str()).unwrap_or("?"),
                 event.id
             ),
+            Job::PollSalesforceChanges {} => "the Salesforce contacts of every Hint group".into(),
+            Job::PollSalesforce { group } => format!("the Salesforce contacts of group {group}"),
         }
     }
 
@@ -267,11 +283,33 @@ impl super::jobs::Job for Job {
                 tracing::info!(%group, kind = %event.kind, event = %event.id, ?applied, "a Hint change was handled");
                 Ok(())
             }
+            Job::PollSalesforceChanges {} => {
+                let groups = super::lifecycle::active_groups(deps, IntegrationKind::Hint).await?;
+                let jobs: Vec<super::jobs::SyncJob> = groups
+                    .into_iter()
+                    .map(|group| Job::PollSalesforce { group }.into())
+                    .collect();
+                for chunk in jobs.chunks(10) {
+                    super::jobs::enqueue(deps, chunk).await?;
+                }
+                Ok(())
+            }
+            Job::PollSalesforce { group } => {
+                if !is_active(deps, group).await? {
+                    return Ok(());
+                }
+                let polled = poll::poll(deps, group).await?;
+                tracing::info!(%group, read = polled.read, synced = polled.synced, dropped = polled.dropped, "Salesforce polled");
+                Ok(())
+            }
         }
     }
 
     async fn abandon(&self, deps: &Deps, reason: &str) -> Result<(), AppError> {
-        let Job::HintEvent { group, event } = self;
+        let Job::HintEvent { group, event } = self else {
+            // A poll that gave up is tried afresh by the next schedule, from the same cursor.
+            return Ok(());
+        };
         logs::write(
             deps,
             group,

@@ -485,8 +485,9 @@ async fn create_contact(
         in_hint: patient.demographics,
         hint_only: patient.hint_only,
         patient_changed_at: Some(patient.changed_at),
-        // Its own creation is not a change to bring back to Hint.
-        contact_changed_at: Some(now),
+        // Salesforce's time of the creation is unknown here (and carebridge's clock is not
+        // Salesforce's): the first poll finds the contact as written, an echo.
+        contact_changed_at: None,
         linked_at: now,
     };
     links::commit(deps, links::save(group, &link, 0)?).await?;
