@@ -326,6 +326,17 @@ impl Connected {
         .await;
     }
 
+    /// The requests the Salesforce sandbox answered for this org, oldest first.
+    async fn org_requests(&self) -> Vec<Value> {
+        let all = control_with(reqwest::Method::GET, &stack().salesforce, "/requests", None).await;
+        all.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["org"] == self.org.as_str())
+            .cloned()
+            .collect()
+    }
+
     /// Asks carebridge to poll Salesforce now, as the schedule does every minute.
     async fn poll(&self) {
         let reply = post(&format!("/v1/groups/{}/integrations/hint/poll", self.group))
@@ -621,7 +632,9 @@ async fn a_contact_change_reaches_its_hint_patient_through_an_expired_token_and_
         .await;
     assert_eq!(events, ["contact_created", "pair_synced", "echo_dropped"]);
 
-    // The next poll reads the same contact again (its overlap) and leaves it.
+    // The next polls read the same contact again (their overlap) and leave it, each with one
+    // call: the query (the session carebridge got is kept, no token asked for again).
+    let before = pair.org_requests().await.len();
     pair.poll().await;
     pair.poll().await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
@@ -629,6 +642,15 @@ async fn a_contact_change_reaches_its_hint_patient_through_an_expired_token_and_
         pair.logged().await,
         ["contact_created", "pair_synced", "echo_dropped"],
         "nothing more: no loop"
+    );
+    let made: Vec<String> = pair.org_requests().await[before..]
+        .iter()
+        .map(|r| format!("{} {}", r["method"].as_str().unwrap(), r["path"].as_str().unwrap()))
+        .collect();
+    assert!(made.len() >= 2, "{made:?}");
+    assert!(
+        made.iter().all(|r| r.starts_with("GET ") && r.ends_with("/query")),
+        "a poll with nothing new is one query: {made:?}"
     );
 }
 
@@ -729,4 +751,77 @@ async fn the_schedules_job_polls_every_group_with_the_integration_active() {
         |p| p["address_state"] == "OR",
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_manual_link_lets_the_contact_win_fills_its_blanks_and_moves_the_contact_off_its_previous_patient() {
+    let pair = connected(false).await;
+    let contact = pair
+        .add_contact(json!({"FirstName": "Ida", "LastName": "Roe", "Birthdate": "1991-09-09",
+            "Email": "ida@contact.example.org", "MailingCity": "Medford"}))
+        .await;
+    let first = pair
+        .add_patient(
+            json!({"first_name": "Ida", "last_name": "Roe", "email": "ida@hint.example.org",
+            "phones": [{"number": "5550500", "type": "mobile"}]}),
+        )
+        .await;
+    let path = format!("/v1/groups/{}/integrations/hint/links/{contact}", pair.group);
+    let linked = put(&path)
+        .token(&admin(&pair.group))
+        .json(&json!({"patient_id": first}))
+        .send()
+        .await;
+    assert_status(&linked, 200);
+    assert_eq!(linked.body["patient_id"], first.as_str());
+    let in_hint = pair.patient(&first).await;
+    assert_eq!(
+        in_hint["email"], "ida@contact.example.org",
+        "the contact wins where both have data"
+    );
+    assert_eq!(in_hint["address_city"], "Medford");
+    let in_salesforce = pair.contact(&contact).await;
+    assert_eq!(
+        in_salesforce["MobilePhone"], "5550500",
+        "a blank contact field is filled from the patient"
+    );
+    assert_eq!(in_salesforce["Hint_Patient_Id__c"], first.as_str());
+
+    let second = pair
+        .add_patient(json!({"first_name": "Ida", "last_name": "Roe-Vance"}))
+        .await;
+    let moved = put(&path)
+        .token(&admin(&pair.group))
+        .json(&json!({"patient_id": second}))
+        .send()
+        .await;
+    assert_status(&moved, 200);
+    let links = pair.links().await;
+    assert_eq!(links.len(), 1, "the previous patient is unlinked: {links:?}");
+    assert_eq!(links[0]["patient_id"], second.as_str());
+    assert_eq!(pair.contact(&contact).await["Hint_Patient_Id__c"], second.as_str());
+    assert_eq!(
+        pair.patient(&first).await["id"],
+        first.as_str(),
+        "the previous patient stays in Hint"
+    );
+
+    let other = pair.add_contact(json!({"LastName": "Else"})).await;
+    let taken = put(&format!("/v1/groups/{}/integrations/hint/links/{other}", pair.group))
+        .token(&admin(&pair.group))
+        .json(&json!({"patient_id": second}))
+        .send()
+        .await;
+    assert_status(&taken, 409);
+    assert!(
+        taken.text.contains(&contact),
+        "names the contact it is linked to: {}",
+        taken.text
+    );
+    let unknown = put(&path)
+        .token(&admin(&pair.group))
+        .json(&json!({"patient_id": "pat-nobody000000"}))
+        .send()
+        .await;
+    assert_status(&unknown, 404);
 }

@@ -30,7 +30,7 @@ pub(super) const ROUTES: &[(Route, &str, &str)] = &[
     (
         Route::Link,
         "/v1/groups/{group}/integrations/hint/links/{contact_id}",
-        "DELETE",
+        "PUT, DELETE",
     ),
     (Route::Logs, "/v1/groups/{group}/integrations/hint/logs", "GET"),
     (Route::Poll, "/v1/groups/{group}/integrations/hint/poll", "POST"),
@@ -42,6 +42,7 @@ pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params
         (Route::Settings, "PUT") => put_settings(call, &group).await,
         (Route::Settings, _) => get_settings(call, &group).await,
         (Route::Links, _) => list_links(call, &group).await,
+        (Route::Link, "PUT") => link(call, &group, param(params, 1)).await,
         (Route::Link, _) => unlink(call, &group, param(params, 1)).await,
         (Route::Logs, _) => list_logs(call, &group).await,
         (Route::Poll, _) => poll_now(call, &group).await,
@@ -50,8 +51,16 @@ pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(get_settings, put_settings, list_links, unlink, list_logs, poll_now),
-    components(schemas(Settings, SettingsInput, settings::SettingsView, LogEntry, LogLevel))
+    paths(get_settings, put_settings, list_links, link, unlink, list_logs, poll_now),
+    components(schemas(
+        Settings,
+        SettingsInput,
+        settings::SettingsView,
+        LogEntry,
+        LogLevel,
+        admin::LinkInput,
+        admin::LinkView
+    ))
 )]
 pub(super) struct Paths;
 
@@ -100,6 +109,24 @@ pub(crate) async fn list_links(call: &Call<'_>, group: &model::GroupId) -> Answe
     let cursor = request::query(call.request, "cursor");
     let page = admin::list(call.deps, &call.caller, group, cursor, limit).await?;
     Ok(json(200, &HintLinkPage::from(page)))
+}
+
+#[utoipa::path(
+    put, path = "/v1/groups/{group}/integrations/hint/links/{contact_id}", tag = "integrations",
+    description = "Links a contact with a chosen Hint patient (manual sync of one contact): where both have data the contact's values stay and the patient takes them, blank contact fields are filled from the patient, and from then on the pair is kept in sync. A contact linked to another patient is unlinked from it first (that patient stays in Hint); linking it again to the same patient answers the link as it is. 404 when either record does not exist; 409 when the patient is linked to another contact (unlink that first) or the integration is not active. Role: integration_admin.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("contact_id" = String, Path, description = "The Salesforce contact's id")
+    ),
+    request_body = admin::LinkInput,
+    responses((status = 200, body = admin::LinkView), Problems)
+)]
+pub(crate) async fn link(call: &Call<'_>, group: &model::GroupId, contact_id: &str) -> Answer {
+    let input: admin::LinkInput = request::json(call.request)?;
+    Ok(json(
+        200,
+        &admin::link(call.deps, &call.caller, group, contact_id, input).await?,
+    ))
 }
 
 #[utoipa::path(

@@ -1,4 +1,5 @@
-//! What a group's integration admin does with the links directly: list them and end one.
+//! What a group's integration admin does with the links directly: list them, link one contact
+//! to a chosen Hint patient, end one, and poll Salesforce now.
 
 use super::links;
 use crate::integrations::lifecycle::allowed_kind;
@@ -31,15 +32,7 @@ pub async fn list(
     allowed_kind(caller, group, IntegrationKind::Hint.as_str())?;
     let page = list_records::<Link>(deps, group, &links::contact_prefix(), cursor, limit, false).await?;
     Ok(Listing {
-        items: page
-            .items
-            .into_iter()
-            .map(|link| LinkView {
-                patient_id: link.value.patient_id,
-                contact_id: link.value.contact_id,
-                linked_at: link.value.linked_at,
-            })
-            .collect(),
+        items: page.items.into_iter().map(|link| view(&link.value)).collect(),
         next_cursor: page.next_cursor,
     })
 }
@@ -75,4 +68,88 @@ pub async fn poll_now(deps: &Deps, caller: &Caller, group: &GroupId) -> Result<(
         ));
     }
     crate::integrations::jobs::enqueue(deps, &[super::Job::PollSalesforce { group: group.clone() }.into()]).await
+}
+
+/// What a user's manual link of one contact to a chosen Hint patient asks.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LinkInput {
+    /// The Hint patient (`pat-…`) the contact is to be linked with.
+    pub patient_id: String,
+}
+
+/// Links `contact_id` with the chosen Hint patient, as the guide's manual sync does: where both
+/// have data the contact's stays, blank contact fields are filled from the patient, and both
+/// then hold that. A contact linked to another patient is unlinked from it first; a patient
+/// linked to another contact is refused (409) until that link ends. Role `integration_admin`.
+pub async fn link(
+    deps: &Deps,
+    caller: &Caller,
+    group: &GroupId,
+    contact_id: &str,
+    input: LinkInput,
+) -> Result<LinkView, AppError> {
+    allowed_kind(caller, group, IntegrationKind::Hint.as_str())?;
+    crate::groups::load(deps, group).await?;
+    if !super::is_active(deps, group).await? {
+        return Err(AppError::Conflict(
+            "Hint ⇄ Salesforce is not active in this group: connect and enable it first".into(),
+        ));
+    }
+    let patient_id = input.patient_id.trim();
+    if let Some(other) = links::by_patient(deps, group, patient_id).await?
+        && other.value.contact_id != contact_id
+    {
+        return Err(AppError::Conflict(format!(
+            "the Hint patient is linked to contact {}: unlink that contact first",
+            other.value.contact_id
+        )));
+    }
+    let sides = super::pairs::Sides::of(deps, group).await?;
+    let contact = sides
+        .salesforce
+        .contact(contact_id)
+        .await?
+        .ok_or(AppError::NotFound { what: "contact" })?;
+    let patient = sides
+        .hint
+        .patient(patient_id)
+        .await?
+        .ok_or(AppError::NotFound { what: "Hint patient" })?;
+    if let Some(previous) = links::by_contact(deps, group, contact_id).await? {
+        if previous.value.patient_id == patient_id {
+            return Ok(view(&previous.value));
+        }
+        let why = format!("the contact was linked to another patient by {}", caller.subject);
+        super::pairs::unlink(deps, group, &sides.salesforce, previous, &why).await?;
+    }
+    let now = deps.clock.now();
+    let applied = super::pairs::link_pair(
+        deps,
+        group,
+        &sides,
+        super::pairs::PatientNow::of(&patient, now),
+        super::pairs::ContactNow::of(&contact, now),
+        model::hint_salesforce::Winner::Contact,
+        None,
+    )
+    .await?;
+    if applied != super::pairs::Applied::Linked {
+        return Err(AppError::Conflict(
+            "a vendor refused the linked record; the integration's log names the fields".into(),
+        ));
+    }
+    let link = links::by_contact(deps, group, contact_id)
+        .await?
+        .ok_or_else(|| AppError::Internal("the link just made was not found".into()))?;
+    Ok(view(&link.value))
+}
+
+fn view(link: &Link) -> LinkView {
+    LinkView {
+        patient_id: link.patient_id.clone(),
+        contact_id: link.contact_id.clone(),
+        linked_at: link.linked_at,
+    }
 }

@@ -65,6 +65,7 @@ pub fn remove(group: &GroupId, link: &Link, version: u64) -> Vec<Write> {
 pub async fn commit(deps: &Deps, writes: Vec<Write>) -> Result<(), AppError> {
     deps.records.write(writes).await.map_err(|error| match error {
         StoreError::AlreadyExists(_) | StoreError::VersionConflict { .. } | StoreError::NotFound(_) => {
+            tracing::warn!(%error, "a link changed while a change of it was applied");
             AppError::Conflict("the link changed while this change was applied; it is applied again".into())
         }
         other => other.into(),

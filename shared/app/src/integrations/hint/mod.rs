@@ -31,6 +31,7 @@ use model::sync::{PlanItem, SyncRun};
 use model::{FieldError, GroupId, ValidationErrors};
 use pairs::{Applied, ContactNow, PatientNow, Sides};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::Arc;
 use store::Versioned;
 use store::keys;
@@ -213,10 +214,30 @@ pub async fn hint_client(deps: &Deps, group: &GroupId) -> Result<HintApi, AppErr
     hint_with(deps, &credentials, Arc::new(budget))
 }
 
+/// The Salesforce clients a warm function has made, by group, with the connection each was
+/// made for: one keeps its access token between jobs (Salesforce's sessions last hours, and a
+/// poll with nothing new is then one call, not a token request and a query). A client whose
+/// session Salesforce ended renews it on its next call.
+type ClientsByGroup = HashMap<String, (Connection, Arc<Salesforce>)>;
+
+static SALESFORCE_CLIENTS: std::sync::LazyLock<std::sync::Mutex<ClientsByGroup>> =
+    std::sync::LazyLock::new(Default::default);
+
 /// A Salesforce client for the group's org.
-pub async fn salesforce_client(deps: &Deps, group: &GroupId) -> Result<Salesforce, AppError> {
-    let credentials = credentials(deps, group).await?;
-    salesforce_with(deps, &credentials.salesforce, Arc::new(Open))
+pub async fn salesforce_client(deps: &Deps, group: &GroupId) -> Result<Arc<Salesforce>, AppError> {
+    let connection = credentials(deps, group).await?.salesforce;
+    let key = format!("{}/{group}", deps.vendors.stage);
+    let mut clients = SALESFORCE_CLIENTS
+        .lock()
+        .map_err(|_| AppError::Internal("the Salesforce clients' lock is poisoned".into()))?;
+    if let Some((made_for, client)) = clients.get(&key)
+        && *made_for == connection
+    {
+        return Ok(Arc::clone(client));
+    }
+    let client = Arc::new(salesforce_with(deps, &connection, Arc::new(Open))?);
+    clients.insert(key, (connection, Arc::clone(&client)));
+    Ok(client)
 }
 
 /// When the group's integration was enabled, if it was.

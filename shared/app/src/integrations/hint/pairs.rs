@@ -28,7 +28,7 @@ use store::Versioned;
 /// Both vendors' clients for one group.
 pub struct Sides {
     pub hint: HintApi,
-    pub salesforce: Salesforce,
+    pub salesforce: std::sync::Arc<Salesforce>,
 }
 
 impl Sides {
@@ -206,7 +206,11 @@ pub async fn sync_linked(
         )
         .await;
     }
-    let to_contact = contact_changes(&contact, &pair.result, &patient.hint_only);
+    let mut to_contact = contact_changes(&contact, &pair.result, &patient.hint_only);
+    // A link whose contact was not marked yet (its making stopped half-way) is finished here.
+    if contact.names_patient.as_deref() != Some(patient.id.as_str()) {
+        to_contact.extend(sf_mapping::link_fields(Some(&patient.id), None));
+    }
     if !to_contact.is_empty()
         && let Err(error) = sides.salesforce.update_contact(&contact.id, &to_contact).await
     {
@@ -403,11 +407,10 @@ pub async fn link_pair(
         batch_id: batch.map(str::to_owned),
         ..ids(&patient.id, &contact.id)
     };
-    let mut to_contact = contact_changes(&contact, &merged, &patient.hint_only);
-    to_contact.extend(sf_mapping::link_fields(Some(&patient.id), batch));
-    if let Err(error) = sides.salesforce.update_contact(&contact.id, &to_contact).await {
-        return refused(deps, group, error.into(), "link the contact", ids).await;
-    }
+    // Hint first, then the link, then the contact: until the contact names its patient, no
+    // other flow takes it for a link made elsewhere (a webhook of the same patient arriving
+    // meanwhile finds the link, or an unmarked contact), and a link stored before the contact
+    // was written is completed by the pair's next sync.
     let mut in_hint = patient.demographics.clone();
     let mut patient_changed_at = patient.changed_at;
     let to_patient = hint_changes(&patient, &merged);
@@ -420,6 +423,8 @@ pub async fn link_pair(
             Err(error) => return refused(deps, group, error.into(), "update the patient", ids).await,
         }
     }
+    let mut to_contact = contact_changes(&contact, &merged, &patient.hint_only);
+    to_contact.extend(sf_mapping::link_fields(Some(&patient.id), batch));
     let link = Link {
         patient_id: patient.id.clone(),
         contact_id: contact.id.clone(),
@@ -432,6 +437,9 @@ pub async fn link_pair(
         linked_at: deps.clock.now(),
     };
     links::commit(deps, links::save(group, &link, 0)?).await?;
+    if let Err(error) = sides.salesforce.update_contact(&contact.id, &to_contact).await {
+        return refused(deps, group, error.into(), "link the contact", ids).await;
+    }
     log(
         deps,
         group,
