@@ -4,76 +4,9 @@
 //! webhooks keep linked contacts in step, link or create contacts for new patients, and never
 //! loop carebridge's own writes back.
 
+use e2e::hint::*;
 use e2e::*;
 use serde_json::Value;
-
-fn admin(group: &str) -> String {
-    token(&[group], &[INTEGRATION_ADMIN])
-}
-
-/// A sandbox's control plane.
-async fn control(base: &str, path: &str, body: Value) -> Value {
-    control_with(reqwest::Method::POST, base, path, Some(body)).await
-}
-
-async fn control_with(method: reqwest::Method, base: &str, path: &str, body: Option<Value>) -> Value {
-    let mut request = reqwest::Client::new().request(method, format!("{base}/_sandbox{path}"));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let answer = request.send().await.unwrap();
-    assert!(
-        answer.status().is_success(),
-        "control plane {path}: {}",
-        answer.status()
-    );
-    answer.json().await.unwrap_or(Value::Null)
-}
-
-/// A new practice in the Hint sandbox, and a new org in the Salesforce sandbox.
-async fn practice_and_org() -> (Value, Value) {
-    let practice = control(&stack().hint, "/practices", json!({})).await;
-    let org = control(&stack().salesforce, "/orgs", json!({})).await;
-    (practice, org)
-}
-
-fn credentials(practice: &Value, org: &Value) -> Value {
-    json!({
-        "practice_api_key": practice["api_key"],
-        "webhook_signature_key": practice["webhook_signature_key"],
-        "salesforce": {
-            "my_domain": org["instance_url"],
-            "client_id": org["client_id"],
-            "client_secret": org["client_secret"],
-        },
-    })
-}
-
-async fn store(group: &str, body: &Value) -> Reply {
-    put(&format!("/v1/groups/{group}/integrations/hint/credentials"))
-        .token(&admin(group))
-        .json(body)
-        .send()
-        .await
-}
-
-async fn stored_secret(group: &str) -> Option<String> {
-    use store::secrets::Secrets;
-    let config = store::aws::load_config().await;
-    let secrets = store::secrets::SecretsManager::new(store::aws::secrets_manager(&config));
-    secrets
-        .get(&format!("carebridge/{}/{group}/hint", stack().stage))
-        .await
-        .unwrap()
-}
-
-async fn activated(group: &str) {
-    let reply = post(&format!("/v1/groups/{group}/integrations/hint/activate"))
-        .token(&admin(group))
-        .send()
-        .await;
-    assert_status(&reply, 200);
-}
 
 #[tokio::test]
 async fn connecting_checks_the_hint_key_and_the_salesforce_app_and_keeps_them_only_in_secrets_manager() {
@@ -160,14 +93,6 @@ async fn hint_cannot_be_connected_while_elation_is_in_use_in_the_group() {
     assert!(refused.text.contains("Elation"), "{}", refused.text);
 }
 
-async fn settings(group: &str, body: Option<Value>) -> Reply {
-    let path = format!("/v1/groups/{group}/integrations/hint/settings");
-    match body {
-        Some(body) => put(&path).token(&admin(group)).json(&body).send().await,
-        None => get(&path).token(&admin(group)).send().await,
-    }
-}
-
 #[tokio::test]
 async fn the_default_account_must_be_one_of_the_orgs_and_creating_contacts_needs_it() {
     let group = new_group().await;
@@ -222,190 +147,6 @@ async fn the_default_account_must_be_one_of_the_orgs_and_creating_contacts_needs
         .send()
         .await;
     assert_status(&stranger, 403);
-}
-
-/// A group connected to a new practice and org, creating contacts for unmatched patients under
-/// the org's account (`create`), with the practice's webhooks pointed at the group.
-struct Connected {
-    group: String,
-    practice: String,
-    org: String,
-}
-
-async fn connected(create: bool) -> Connected {
-    let group = new_group().await;
-    activated(&group).await;
-    let (practice, org) = practice_and_org().await;
-    assert_status(&store(&group, &credentials(&practice, &org)).await, 200);
-    let chosen = settings(
-        &group,
-        Some(json!({"default_account_id": org["account_id"], "create_contacts_for_unmatched": create})),
-    )
-    .await;
-    assert_status(&chosen, 200);
-    let enabled = post(&format!("/v1/groups/{group}/integrations/hint/enable"))
-        .token(&admin(&group))
-        .send()
-        .await;
-    assert_status(&enabled, 202);
-    let practice_id = practice["practice_id"].as_str().unwrap().to_owned();
-    control(
-        &stack().hint,
-        &format!("/practices/{practice_id}/webhook_endpoints"),
-        json!({"webhook_url": chosen.body["webhook_url"]}),
-    )
-    .await;
-    Connected {
-        group,
-        practice: practice_id,
-        org: org["org"].as_str().unwrap().to_owned(),
-    }
-}
-
-impl Connected {
-    /// A patient added in Hint, as the practice's staff would.
-    async fn add_patient(&self, body: Value) -> String {
-        let made = control(&stack().hint, &format!("/practices/{}/patients", self.practice), body).await;
-        made["id"].as_str().unwrap().to_owned()
-    }
-
-    async fn edit_patient(&self, id: &str, body: Value) {
-        control_with(
-            reqwest::Method::PATCH,
-            &stack().hint,
-            &format!("/practices/{}/patients/{id}", self.practice),
-            Some(body),
-        )
-        .await;
-    }
-
-    async fn patient(&self, id: &str) -> Value {
-        control_with(
-            reqwest::Method::GET,
-            &stack().hint,
-            &format!("/practices/{}/patients/{id}", self.practice),
-            None,
-        )
-        .await
-    }
-
-    async fn add_contact(&self, body: Value) -> String {
-        let made = control(&stack().salesforce, &format!("/orgs/{}/contacts", self.org), body).await;
-        made["Id"].as_str().unwrap().to_owned()
-    }
-
-    async fn contacts(&self) -> Vec<Value> {
-        let all = control_with(
-            reqwest::Method::GET,
-            &stack().salesforce,
-            &format!("/orgs/{}/contacts", self.org),
-            None,
-        )
-        .await;
-        all.as_array().cloned().unwrap_or_default()
-    }
-
-    async fn contact(&self, id: &str) -> Value {
-        control_with(
-            reqwest::Method::GET,
-            &stack().salesforce,
-            &format!("/orgs/{}/contacts/{id}", self.org),
-            None,
-        )
-        .await
-    }
-
-    /// A contact edited in Salesforce, as the org's users would.
-    async fn edit_contact(&self, id: &str, body: Value) {
-        control_with(
-            reqwest::Method::PATCH,
-            &stack().salesforce,
-            &format!("/orgs/{}/contacts/{id}", self.org),
-            Some(body),
-        )
-        .await;
-    }
-
-    /// The requests the Salesforce sandbox answered for this org, oldest first.
-    async fn org_requests(&self) -> Vec<Value> {
-        let all = control_with(reqwest::Method::GET, &stack().salesforce, "/requests", None).await;
-        all.as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["org"] == self.org.as_str())
-            .cloned()
-            .collect()
-    }
-
-    /// Asks carebridge to poll Salesforce now, as the schedule does every minute.
-    async fn poll(&self) {
-        let reply = post(&format!("/v1/groups/{}/integrations/hint/poll", self.group))
-            .token(&admin(&self.group))
-            .send()
-            .await;
-        assert_status(&reply, 202);
-    }
-
-    /// A new patient in Hint and the contact carebridge made and linked for it.
-    async fn linked_pair(&self, patient: Value) -> (String, String) {
-        let id = self.add_patient(patient).await;
-        let links = self
-            .eventually(
-                "the new patient linked",
-                || self.links(),
-                |all| all.iter().any(|l| l["patient_id"] == id.as_str()),
-            )
-            .await;
-        let contact = links.iter().find(|l| l["patient_id"] == id.as_str()).unwrap()["contact_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        (id, contact)
-    }
-
-    async fn links(&self) -> Vec<Value> {
-        let reply = get(&format!("/v1/groups/{}/integrations/hint/links", self.group))
-            .token(&admin(&self.group))
-            .send()
-            .await;
-        assert_status(&reply, 200);
-        reply.body["items"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// The log's events, oldest first.
-    async fn logged(&self) -> Vec<String> {
-        let reply = get(&format!("/v1/groups/{}/integrations/hint/logs?limit=200", self.group))
-            .token(&admin(&self.group))
-            .send()
-            .await;
-        assert_status(&reply, 200);
-        let mut events: Vec<String> = reply.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["event"].as_str().unwrap().to_owned())
-            .collect();
-        events.reverse();
-        events
-    }
-
-    /// Reads until `done` holds for what `read` answers (the worker applies changes a moment
-    /// after Hint sends them).
-    async fn eventually<T, F>(&self, what: &str, read: impl Fn() -> F, done: impl Fn(&T) -> bool) -> T
-    where
-        F: std::future::Future<Output = T>,
-        T: std::fmt::Debug,
-    {
-        let mut last = read().await;
-        for _ in 0..100 {
-            if done(&last) {
-                return last;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            last = read().await;
-        }
-        panic!("{what} did not happen; last seen: {last:?}");
-    }
 }
 
 #[tokio::test]
@@ -533,11 +274,6 @@ async fn a_forged_webhook_is_refused_and_a_replayed_one_is_dropped() {
     let again = send(Some(signed)).await;
     assert_status(&again, 200);
     assert_eq!(again.body["status"], "repeated", "a replay is not queued twice");
-}
-
-async fn stored_signature_key(group: &str) -> String {
-    let secret: Value = serde_json::from_str(&stored_secret(group).await.unwrap()).unwrap();
-    secret["webhook_signature_key"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -824,4 +560,94 @@ async fn a_manual_link_lets_the_contact_win_fills_its_blanks_and_moves_the_conta
         .send()
         .await;
     assert_status(&unknown, 404);
+}
+
+#[tokio::test]
+async fn the_patient_search_finds_names_by_the_start_of_any_word_as_typed_without_calling_hint() {
+    let pair = connected_with(
+        false,
+        vec![
+            json!({"first_name": "Gordon", "middle_name": "Thomas", "last_name": "Sumner", "dob": "1956-04-24"}),
+            json!({"first_name": "José", "last_name": "Ávila"}),
+            json!({"first_name": "Anna", "last_name": "Leeds"}),
+            json!({"first_name": "Ann", "last_name": "Lee"}),
+        ],
+    )
+    .await;
+    // The patients Hint had before the integration was enabled are read when it is.
+    pair.eventually("the patients read", || pair.found("gor"), |found| !found.is_empty())
+        .await;
+    let answer = pair.search("sum gor").await;
+    assert_status(&answer, 200);
+    assert_eq!(answer.body["items"][0]["name"], "Gordon Thomas Sumner");
+    assert_eq!(answer.body["items"][0]["date_of_birth"], "1956-04-24");
+    assert_eq!(answer.body["items"][0]["linked_contact_id"], Value::Null);
+    assert!(answer.body["patients_read_at"].is_string());
+    assert_eq!(pair.found("jose").await, ["José Ávila"], "accents need not be typed");
+    assert_eq!(pair.found("ANN").await, ["Ann Lee", "Anna Leeds"], "by last name");
+    assert_eq!(pair.found("ann leed").await, ["Anna Leeds"]);
+    assert_eq!(
+        pair.found("ordon").await,
+        Vec::<String>::new(),
+        "by a word's start only"
+    );
+
+    let hint_before = pair.hint_requests().await;
+    for typed in ["g", "go", "gor", "gord", "gordo", "gordon", "gordon s"] {
+        assert_eq!(pair.found(typed).await, ["Gordon Thomas Sumner"], "{typed:?}");
+    }
+    assert_eq!(pair.hint_requests().await, hint_before, "a search never calls Hint");
+
+    // Webhooks keep it current: a new patient, a changed name, a deleted patient.
+    let gordy = pair
+        .add_patient(json!({"first_name": "Gordy", "last_name": "Smith"}))
+        .await;
+    pair.eventually("the new patient found", || pair.found("gor"), |f| f.len() == 2)
+        .await;
+    let gordon = answer.body["items"][0]["patient_id"].as_str().unwrap().to_owned();
+    pair.edit_patient(&gordon, json!({"last_name": "Summers"})).await;
+    pair.eventually("the new name found", || pair.found("summ"), |f| f.len() == 1)
+        .await;
+    assert_eq!(pair.found("sumn").await, Vec::<String>::new(), "the old name is gone");
+    control_with(
+        reqwest::Method::DELETE,
+        &stack().hint,
+        &format!("/practices/{}/patients/{gordy}", pair.practice),
+        None,
+    )
+    .await;
+    pair.eventually("the deleted patient gone", || pair.found("gordy"), |f| f.is_empty())
+        .await;
+
+    // A linked patient says which contact it is linked to.
+    let contact = pair.add_contact(json!({"FirstName": "Ann", "LastName": "Lee"})).await;
+    let ann = pair.search("ann lee").await.body["items"][0]["patient_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let linked = put(&format!("/v1/groups/{}/integrations/hint/links/{contact}", pair.group))
+        .token(&admin(&pair.group))
+        .json(&json!({"patient_id": ann}))
+        .send()
+        .await;
+    assert_status(&linked, 200);
+    assert_eq!(
+        pair.search("ann lee").await.body["items"][0]["linked_contact_id"],
+        contact.as_str()
+    );
+
+    for (typed, why) in [
+        ("", "nothing typed"),
+        (" -' ", "no letters"),
+        (&"a".repeat(101), "too long"),
+    ] {
+        let refused = pair.search(typed).await;
+        assert_status(&refused, 400);
+        assert_eq!(refused.problem(), "invalid-body", "{why}");
+    }
+    let reread = post(&format!("/v1/groups/{}/integrations/hint/patients/read", pair.group))
+        .token(&admin(&pair.group))
+        .send()
+        .await;
+    assert_status(&reread, 202);
 }

@@ -10,6 +10,8 @@ use store::dynamo::DynamoRecords;
 
 pub use serde_json::json;
 
+pub mod hint;
+
 const SECRET: &str = "end-to-end-test-secret";
 
 pub struct Stack {

@@ -12,6 +12,7 @@
 //! - [`is_echo`], [`is_stale`]: carebridge's own writes coming back, and changes older than one
 //!   already applied, are dropped.
 //! - [`report_contact_ids`]: the contact ids of a Salesforce report's CSV export.
+//! - [`search_words`], [`name_found`]: searching Hint's patients by name as a user types.
 
 use crate::patient::Sex;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -496,6 +497,36 @@ pub fn is_record_id(text: &str) -> bool {
     matches!(text.len(), 15 | 18) && text.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// The words a name is searched by: each run of letters and digits, lowercased, with accents
+/// and other marks dropped ("José Ángel O'Neil" → `jose`, `angel`, `o`, `neil`), so what a user
+/// types on a plain keyboard finds it.
+pub fn search_words(text: &str) -> Vec<String> {
+    deunicode::deunicode(text)
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// Whether a name (its [`search_words`]) is one a search for `typed` (its words) finds: each
+/// typed word starts a different word of the name, in any order, so "sum gor" finds Gordon
+/// Sumner while typing, and "ann ann" needs two words that start with "ann".
+pub fn name_found(typed: &[String], name: &[String]) -> bool {
+    let mut typed: Vec<&String> = typed.iter().collect();
+    // Longest first: a long word has the fewest places to go, so it takes its place first.
+    typed.sort_by_key(|word| std::cmp::Reverse(word.len()));
+    let mut free: Vec<&String> = name.iter().collect();
+    typed
+        .into_iter()
+        .all(|word| match free.iter().position(|n| n.starts_with(word.as_str())) {
+            Some(at) => {
+                free.remove(at);
+                true
+            }
+            None => false,
+        })
+}
+
 /// How a group's Hint ⇄ Salesforce behaves where the guide leaves it to the practice.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -840,6 +871,26 @@ mod tests {
         );
         assert_eq!(typo.invalid, [(3, "0035g-typo".to_owned())]);
         assert_eq!(typo.trailing, ["Total"]);
+    }
+
+    #[test]
+    fn a_name_search_finds_each_typed_word_at_the_start_of_a_different_word_of_the_name() {
+        let name = search_words("Gordon Thomas Sumner-Ávila");
+        assert_eq!(name, ["gordon", "thomas", "sumner", "avila"]);
+        let finds = |typed: &str| name_found(&search_words(typed), &name);
+        assert!(finds("g"), "from the first keystroke");
+        assert!(finds("gor sum"));
+        assert!(finds("SUM gor"), "in any order, case aside");
+        assert!(finds("avila"), "accents need not be typed");
+        assert!(finds("Ávila"), "nor be left out");
+        assert!(!finds("ordon"), "a word is found by its start only");
+        assert!(!finds("gordon gordon"), "each typed word needs a word of its own");
+        assert!(!finds("gor smith"), "every typed word must be found");
+        assert!(
+            name_found(&search_words("t thom"), &search_words("Tom Thomas")),
+            "the longer word takes its place first"
+        );
+        assert_eq!(search_words(" ,-'"), Vec::<String>::new());
     }
 
     #[test]

@@ -169,6 +169,38 @@ pub fn hint_link(group: &GroupId, side: &str, id: &str) -> Key {
     Key::new(group_partition(group), format!("{}{id}", hint_link_prefix(side)))
 }
 
+/// The sort-key prefix of the search entries of a group's Hint patients with a name word
+/// starting `start` (a word of `model::hint_salesforce::search_words`). Each patient has one
+/// entry per word of its name, so a search is one query whatever word is typed.
+pub fn hint_name_prefix(start: &str) -> String {
+    format!("HINTSEARCH#WORD#{start}")
+}
+
+pub fn hint_name(group: &GroupId, word: &str, patient_id: &str) -> Key {
+    Key::new(
+        group_partition(group),
+        format!("{}#{patient_id}", hint_name_prefix(word)),
+    )
+}
+
+/// The sort-key prefix of the patients the search knows, one record each with the words it is
+/// filed under (so a change of name removes the old ones).
+pub fn hint_searchable_prefix() -> String {
+    "HINTSEARCH#PATIENT#".to_owned()
+}
+
+pub fn hint_searchable(group: &GroupId, patient_id: &str) -> Key {
+    Key::new(
+        group_partition(group),
+        format!("{}{patient_id}", hint_searchable_prefix()),
+    )
+}
+
+/// When the group's search last read every Hint patient.
+pub fn hint_search_state(group: &GroupId) -> Key {
+    Key::new(group_partition(group), "HINTSEARCH#STATE")
+}
+
 /// The sort-key prefix of an integration's log entries, which sort by time.
 pub fn integration_log_prefix(kind: IntegrationKind) -> String {
     format!("LOG#{kind}#")

@@ -1,10 +1,11 @@
-//! Hint ⇄ Salesforce's own routes: the group's settings, its links and its log.
+//! Hint ⇄ Salesforce's own routes: the group's settings, its links, the patient search and its
+//! log.
 
 use super::{Answer, Call, json, no_content, param};
 use crate::openapi::{HintLinkPage, LogPage, Problems};
 use crate::problem::Problem;
 use crate::request;
-use app::integrations::hint::{admin, settings};
+use app::integrations::hint::{admin, search, settings};
 use app::integrations::logs;
 use model::hint_salesforce::{Settings, SettingsInput};
 use model::integration::IntegrationKind;
@@ -18,6 +19,8 @@ pub enum Route {
     Link,
     Logs,
     Poll,
+    PatientSearch,
+    PatientsRead,
 }
 
 pub(super) const ROUTES: &[(Route, &str, &str)] = &[
@@ -34,6 +37,16 @@ pub(super) const ROUTES: &[(Route, &str, &str)] = &[
     ),
     (Route::Logs, "/v1/groups/{group}/integrations/hint/logs", "GET"),
     (Route::Poll, "/v1/groups/{group}/integrations/hint/poll", "POST"),
+    (
+        Route::PatientSearch,
+        "/v1/groups/{group}/integrations/hint/patients/search",
+        "GET",
+    ),
+    (
+        Route::PatientsRead,
+        "/v1/groups/{group}/integrations/hint/patients/read",
+        "POST",
+    ),
 ];
 
 pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params: &[&str]) -> Answer {
@@ -46,12 +59,24 @@ pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params
         (Route::Link, _) => unlink(call, &group, param(params, 1)).await,
         (Route::Logs, _) => list_logs(call, &group).await,
         (Route::Poll, _) => poll_now(call, &group).await,
+        (Route::PatientSearch, _) => search_patients(call, &group).await,
+        (Route::PatientsRead, _) => read_patients(call, &group).await,
     }
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(get_settings, put_settings, list_links, link, unlink, list_logs, poll_now),
+    paths(
+        get_settings,
+        put_settings,
+        list_links,
+        link,
+        unlink,
+        list_logs,
+        poll_now,
+        search_patients,
+        read_patients
+    ),
     components(schemas(
         Settings,
         SettingsInput,
@@ -59,7 +84,9 @@ pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params
         LogEntry,
         LogLevel,
         admin::LinkInput,
-        admin::LinkView
+        admin::LinkView,
+        search::SearchAnswer,
+        search::FoundPatient
     ))
 )]
 pub(super) struct Paths;
@@ -192,5 +219,35 @@ pub(crate) async fn list_logs(call: &Call<'_>, group: &model::GroupId) -> Answer
 )]
 pub(crate) async fn poll_now(call: &Call<'_>, group: &model::GroupId) -> Answer {
     admin::poll_now(call.deps, &call.caller, group).await?;
+    Ok(json(202, &serde_json::json!({"queued": true})))
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/integrations/hint/patients/search", tag = "integrations",
+    description = "The group's Hint patients whose names hold every word typed at the start of one of their words, in any order, case and accents aside (\"sum gor\" finds Gordon Sumner): quick enough to call on every keystroke. carebridge answers from its own copy of the practice's patients' names (Hint filters by exact name only), read from Hint when the integration is enabled and once a day, and kept current by Hint's webhooks in between; `patients_read_at` says when it last read them all. Each result says whether the patient is linked to a contact already. Role: integration_admin.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("q" = String, Query, description = "A name or the start of one, up to 100 characters"),
+        ("limit" = Option<u32>, Query, description = "Most results, 1 to 25 (default 10)")
+    ),
+    responses((status = 200, body = search::SearchAnswer), Problems)
+)]
+pub(crate) async fn search_patients(call: &Call<'_>, group: &model::GroupId) -> Answer {
+    let limit = request::query_number(call.request, "limit")?;
+    let typed = request::query(call.request, "q");
+    Ok(json(
+        200,
+        &search::search(call.deps, &call.caller, group, typed, limit).await?,
+    ))
+}
+
+#[utoipa::path(
+    post, path = "/v1/groups/{group}/integrations/hint/patients/read", tag = "integrations",
+    description = "Reads every Hint patient of the group into the patient search again now (the schedule does so once a day): for a practice that changed many patients while webhooks were not reaching carebridge. 202 once queued; 409 unless Hint ⇄ Salesforce is active. Role: integration_admin.",
+    params(("group" = String, Path, description = "Group id")),
+    responses((status = 202, description = "Queued"), Problems)
+)]
+pub(crate) async fn read_patients(call: &Call<'_>, group: &model::GroupId) -> Answer {
+    search::read_all_now(call.deps, &call.caller, group).await?;
     Ok(json(202, &serde_json::json!({"queued": true})))
 }

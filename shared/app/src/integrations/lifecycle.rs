@@ -122,6 +122,10 @@ pub async fn enable(
             .value
             .enabled(Vec::new(), None, &caller.subject, deps.clock.now());
         let saved = replace(deps, group, current, next, None).await?;
+        let jobs = vendor.jobs_when_enabled(group);
+        if !jobs.is_empty() {
+            enqueue(deps, &jobs).await?;
+        }
         tracing::info!(%group, integration = %kind, "integration enabled");
         return Ok(saved);
     }

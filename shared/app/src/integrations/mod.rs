@@ -50,6 +50,12 @@ pub trait Vendor: Sync {
         true
     }
 
+    /// The jobs to queue when an integration without a preview is enabled (Hint reads its
+    /// patients for the name search).
+    fn jobs_when_enabled(&self, _group: &GroupId) -> Vec<jobs::SyncJob> {
+        Vec::new()
+    }
+
     /// The syncs an admin may ask for once it is active (`RunKind::FullSync`,
     /// `RunKind::IncrementalSync`); none for a vendor kept in step by webhooks.
     fn syncs(&self) -> &'static [model::sync::RunKind] {

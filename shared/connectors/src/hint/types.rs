@@ -119,6 +119,13 @@ pub struct Event {
     pub object: serde_json::Value,
 }
 
+impl Event {
+    /// The id of the record the event is about (`object.id`), when it has one.
+    pub fn object_id(&self) -> Option<&str> {
+        self.object.get("id").and_then(serde_json::Value::as_str)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,11 +62,7 @@ pub async fn unlink(deps: &Deps, caller: &Caller, group: &GroupId, contact_id: &
 pub async fn poll_now(deps: &Deps, caller: &Caller, group: &GroupId) -> Result<(), AppError> {
     allowed_kind(caller, group, IntegrationKind::Hint.as_str())?;
     crate::groups::load(deps, group).await?;
-    if !super::is_active(deps, group).await? {
-        return Err(AppError::Conflict(
-            "Hint ⇄ Salesforce is not active in this group: connect and enable it first".into(),
-        ));
-    }
+    super::must_be_active(deps, group).await?;
     crate::integrations::jobs::enqueue(deps, &[super::Job::PollSalesforce { group: group.clone() }.into()]).await
 }
 
@@ -92,11 +88,7 @@ pub async fn link(
 ) -> Result<LinkView, AppError> {
     allowed_kind(caller, group, IntegrationKind::Hint.as_str())?;
     crate::groups::load(deps, group).await?;
-    if !super::is_active(deps, group).await? {
-        return Err(AppError::Conflict(
-            "Hint ⇄ Salesforce is not active in this group: connect and enable it first".into(),
-        ));
-    }
+    super::must_be_active(deps, group).await?;
     let patient_id = input.patient_id.trim();
     if let Some(other) = links::by_patient(deps, group, patient_id).await?
         && other.value.contact_id != contact_id

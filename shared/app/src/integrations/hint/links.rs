@@ -23,8 +23,13 @@ fn keys_of(group: &GroupId, link: &Link) -> [store::Key; 2] {
     ]
 }
 
+/// Where the link of a Hint patient is kept (to read many at once).
+pub fn patient_key(group: &GroupId, patient_id: &str) -> store::Key {
+    keys::hint_link(group, PATIENT, patient_id)
+}
+
 pub async fn by_patient(deps: &Deps, group: &GroupId, patient_id: &str) -> Result<Option<Versioned<Link>>, AppError> {
-    deps.read(&keys::hint_link(group, PATIENT, patient_id)).await
+    deps.read(&patient_key(group, patient_id)).await
 }
 
 pub async fn by_contact(deps: &Deps, group: &GroupId, contact_id: &str) -> Result<Option<Versioned<Link>>, AppError> {

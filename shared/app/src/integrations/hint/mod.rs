@@ -12,6 +12,7 @@ pub mod admin;
 pub mod links;
 pub mod pairs;
 pub mod poll;
+pub mod search;
 pub mod settings;
 pub mod webhooks;
 
@@ -162,6 +163,10 @@ impl Vendor for Hint {
         false
     }
 
+    fn jobs_when_enabled(&self, group: &GroupId) -> Vec<super::jobs::SyncJob> {
+        vec![Job::ReadPatients { group: group.clone() }.into()]
+    }
+
     fn webhooks(&self) -> Option<&'static dyn super::webhooks::Receiver> {
         Some(&webhooks::Webhooks)
     }
@@ -257,6 +262,17 @@ async fn is_active(deps: &Deps, group: &GroupId) -> Result<bool, AppError> {
         .is_some_and(|i| i.value.status == IntegrationStatus::Active))
 }
 
+/// An admin's request that needs the integration working: 409 unless it is active.
+async fn must_be_active(deps: &Deps, group: &GroupId) -> Result<(), AppError> {
+    if is_active(deps, group).await? {
+        Ok(())
+    } else {
+        Err(AppError::Conflict(
+            "Hint ⇄ Salesforce is not active in this group: connect and enable it first".into(),
+        ))
+    }
+}
+
 impl From<Job> for super::jobs::SyncJob {
     fn from(job: Job) -> Self {
         super::jobs::SyncJob::Vendor(super::VendorJob::Hint(job))
@@ -273,13 +289,15 @@ pub enum Job {
     PollSalesforceChanges {},
     /// Bring the group's contacts changed in Salesforce to Hint ([`poll`]).
     PollSalesforce { group: GroupId },
+    /// Read every Hint patient of the group into the name search ([`search`]).
+    ReadPatients { group: GroupId },
 }
 
 #[async_trait]
 impl super::jobs::Job for Job {
     fn group(&self) -> Option<&GroupId> {
         match self {
-            Job::HintEvent { group, .. } | Job::PollSalesforce { group } => Some(group),
+            Job::HintEvent { group, .. } | Job::PollSalesforce { group } | Job::ReadPatients { group } => Some(group),
             Job::PollSalesforceChanges {} => None,
         }
     }
@@ -289,11 +307,12 @@ impl super::jobs::Job for Job {
             Job::HintEvent { event, .. } => format!(
                 "hint {} {} (event {})",
                 event.kind,
-                event.object.get("id").and_then(|id| id.as_str()).unwrap_or("?"),
+                event.object_id().unwrap_or("?"),
                 event.id
             ),
             Job::PollSalesforceChanges {} => "the Salesforce contacts of every Hint group".into(),
             Job::PollSalesforce { group } => format!("the Salesforce contacts of group {group}"),
+            Job::ReadPatients { group } => format!("the Hint patients of group {group}, for search"),
         }
     }
 
@@ -321,6 +340,16 @@ impl super::jobs::Job for Job {
                 }
                 let polled = poll::poll(deps, group).await?;
                 tracing::info!(%group, read = polled.read, synced = polled.synced, dropped = polled.dropped, "Salesforce polled");
+                // The schedule also keeps the name search from drifting from Hint.
+                if search::ask_if_due(deps, group).await? {
+                    super::jobs::enqueue(deps, &[Job::ReadPatients { group: group.clone() }.into()]).await?;
+                }
+                Ok(())
+            }
+            Job::ReadPatients { group } => {
+                if is_active(deps, group).await? {
+                    search::read_all(deps, group).await?;
+                }
                 Ok(())
             }
         }
@@ -339,7 +368,7 @@ impl super::jobs::Job for Job {
             "change_abandoned",
             format!("a Hint {} could not be applied after every try: {reason}", event.kind),
             LogIds {
-                patient_id: event.object.get("id").and_then(|id| id.as_str()).map(str::to_owned),
+                patient_id: event.object_id().map(str::to_owned),
                 event_id: Some(event.id.clone()),
                 ..LogIds::default()
             },
@@ -356,7 +385,7 @@ async fn hint_event(deps: &Deps, group: &GroupId, event: &Event) -> Result<Appli
         return Ok(Applied::Nothing);
     }
     let event_ids = || LogIds {
-        patient_id: event.object.get("id").and_then(|id| id.as_str()).map(str::to_owned),
+        patient_id: event.object_id().map(str::to_owned),
         event_id: Some(event.id.clone()),
         ..LogIds::default()
     };
@@ -379,6 +408,11 @@ async fn hint_event(deps: &Deps, group: &GroupId, event: &Event) -> Result<Appli
             return Ok(Applied::Nothing);
         }
     };
+    if event.kind == "patient.destroyed" {
+        search::forget(deps, group, &patient.id).await?;
+    } else {
+        search::remember(deps, group, std::slice::from_ref(&patient)).await?;
+    }
     let now = deps.clock.now();
     let link = links::by_patient(deps, group, &patient.id).await?;
     match (event.kind.as_str(), link) {

@@ -55,7 +55,7 @@ impl Receiver for Webhooks {
         if event.id.trim().is_empty() {
             return Err(AppError::BadBody("the delivery has no id".into()));
         }
-        if event.kind.starts_with("patient.") && event.object.get("id").and_then(|id| id.as_str()).is_none() {
+        if event.kind.starts_with("patient.") && event.object_id().is_none() {
             return Err(AppError::BadBody(format!(
                 "the {} delivery's object has no patient id",
                 event.kind
