@@ -651,3 +651,80 @@ async fn the_patient_search_finds_names_by_the_start_of_any_word_as_typed_withou
         .await;
     assert_status(&reread, 202);
 }
+
+#[tokio::test]
+async fn a_new_hint_patient_made_from_a_contact_is_linked_and_its_webhook_makes_no_second_contact() {
+    let pair = connected(true).await;
+    let contact = pair
+        .add_contact(
+            json!({"FirstName": "Noor", "LastName": "Haddad", "Birthdate": "1979-12-01",
+            "Email": "noor@example.org", "MobilePhone": "5550199", "MailingCity": "Dayton"}),
+        )
+        .await;
+    let path = format!("/v1/groups/{}/integrations/hint/links/{contact}", pair.group);
+    let made = put(&path)
+        .token(&admin(&pair.group))
+        .json(&json!({"new_patient": true}))
+        .send()
+        .await;
+    assert_status(&made, 200);
+    let patient_id = made.body["patient_id"].as_str().unwrap().to_owned();
+    let patient = pair.patient(&patient_id).await;
+    assert_eq!(patient["first_name"], "Noor");
+    assert_eq!(patient["dob"], "1979-12-01");
+    assert_eq!(patient["email"], "noor@example.org");
+    assert_eq!(patient["address_city"], "Dayton");
+    assert_eq!(patient["phones"][0]["number"], "5550199");
+    assert_eq!(
+        patient["integration_record_id"],
+        contact.as_str(),
+        "made from the contact"
+    );
+    let marked = pair.contact(&contact).await;
+    assert_eq!(marked["Synced_to_Hint__c"], true);
+    assert_eq!(marked["Hint_Patient_Id__c"], patient_id.as_str());
+
+    // Hint's webhook of the new patient comes back: an echo, and no contact is made for it.
+    pair.eventually(
+        "the creation's echo",
+        || pair.logged(),
+        |events| events.iter().any(|e| e == "echo_dropped"),
+    )
+    .await;
+    assert_eq!(pair.contacts().await.len(), 1, "no second contact");
+    assert_eq!(pair.links().await.len(), 1);
+
+    let nameless = pair.add_contact(json!({"LastName": "Only"})).await;
+    let refused = put(&format!("/v1/groups/{}/integrations/hint/links/{nameless}", pair.group))
+        .token(&admin(&pair.group))
+        .json(&json!({"new_patient": true}))
+        .send()
+        .await;
+    assert_status(&refused, 422);
+    assert_eq!(
+        refused.field_errors(),
+        [("FirstName".to_owned(), "required_by_hint".to_owned())]
+    );
+    let both = put(&path)
+        .token(&admin(&pair.group))
+        .json(&json!({"new_patient": true, "patient_id": patient_id}))
+        .send()
+        .await;
+    assert_status(&both, 400);
+
+    // A making that stopped after Hint made the patient: its webhook links it to its contact.
+    let stopped = pair.add_contact(json!({"FirstName": "Rae", "LastName": "Stone"})).await;
+    let orphan = pair
+        .add_patient(json!({"first_name": "Rae", "last_name": "Stone", "integration_record_id": stopped}))
+        .await;
+    let links = pair
+        .eventually(
+            "the half-made link finished",
+            || pair.links(),
+            |all| all.iter().any(|l| l["patient_id"] == orphan.as_str()),
+        )
+        .await;
+    let finished = links.iter().find(|l| l["patient_id"] == orphan.as_str()).unwrap();
+    assert_eq!(finished["contact_id"], stopped.as_str());
+    assert_eq!(pair.contacts().await.len(), 3, "no contact made for it");
+}

@@ -140,7 +140,7 @@ pub(crate) async fn list_links(call: &Call<'_>, group: &model::GroupId) -> Answe
 
 #[utoipa::path(
     put, path = "/v1/groups/{group}/integrations/hint/links/{contact_id}", tag = "integrations",
-    description = "Links a contact with a chosen Hint patient (manual sync of one contact): where both have data the contact's values stay and the patient takes them, blank contact fields are filled from the patient, and from then on the pair is kept in sync. A contact linked to another patient is unlinked from it first (that patient stays in Hint); linking it again to the same patient answers the link as it is. 404 when either record does not exist; 409 when the patient is linked to another contact (unlink that first) or the integration is not active. Role: integration_admin.",
+    description = "Manual sync of one contact. `{patient_id}` links it with a chosen Hint patient (found with `…/hint/patients/search`): where both have data the contact's values stay and the patient takes them, blank contact fields are filled from the patient, and from then on the pair is kept in sync. `{new_patient: true}` creates a Hint patient from the contact instead (422 `required_by_hint` when the contact has no first or last name) and links them. A contact linked to another patient is unlinked from it first (that patient stays in Hint); linking it again to the same patient answers the link as it is. 404 when either record does not exist; 409 when the patient is linked to another contact (unlink that first) or the integration is not active. Role: integration_admin.",
     params(
         ("group" = String, Path, description = "Group id"),
         ("contact_id" = String, Path, description = "The Salesforce contact's id")

@@ -78,6 +78,10 @@ pub struct Patient {
     pub hipaa_authorization_accepted_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "text")]
     pub membership_status: Option<String>,
+    /// The partner's own id of the record this patient was made from (carebridge writes the
+    /// Salesforce contact's id when it creates a patient from a contact).
+    #[serde(default, deserialize_with = "text")]
+    pub integration_record_id: Option<String>,
     #[serde(default, deserialize_with = "time")]
     pub updated_at: Option<DateTime<Utc>>,
 }

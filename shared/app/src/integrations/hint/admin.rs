@@ -2,13 +2,14 @@
 //! to a chosen Hint patient, end one, and poll Salesforce now.
 
 use super::links;
+use super::pairs::{self, Applied, ContactNow, PatientNow, Sides};
 use crate::integrations::lifecycle::allowed_kind;
 use crate::paging::{Listing, list_records};
 use crate::{AppError, Deps};
 use chrono::{DateTime, Utc};
 use model::GroupId;
 use model::access::Caller;
-use model::hint_salesforce::Link;
+use model::hint_salesforce::{Link, Winner};
 use model::integration::IntegrationKind;
 
 /// A link as an admin sees it: the two ids and when they were linked (the synced values stay
@@ -46,7 +47,7 @@ pub async fn unlink(deps: &Deps, caller: &Caller, group: &GroupId, contact_id: &
         .await?
         .ok_or(AppError::NotFound { what: "link" })?;
     let salesforce = super::salesforce_client(deps, group).await?;
-    super::pairs::unlink(
+    pairs::unlink(
         deps,
         group,
         &salesforce,
@@ -66,19 +67,26 @@ pub async fn poll_now(deps: &Deps, caller: &Caller, group: &GroupId) -> Result<(
     crate::integrations::jobs::enqueue(deps, &[super::Job::PollSalesforce { group: group.clone() }.into()]).await
 }
 
-/// What a user's manual link of one contact to a chosen Hint patient asks.
-#[derive(Debug, Clone, serde::Deserialize)]
+/// What a user's manual sync of one contact asks: link it with a chosen Hint patient, or make
+/// a new Hint patient from it. Exactly one of the two.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkInput {
     /// The Hint patient (`pat-…`) the contact is to be linked with.
-    pub patient_id: String,
+    #[serde(default)]
+    pub patient_id: Option<String>,
+    /// True to create a new Hint patient from the contact and link the two.
+    #[serde(default)]
+    pub new_patient: bool,
 }
 
 /// Links `contact_id` with the chosen Hint patient, as the guide's manual sync does: where both
 /// have data the contact's stays, blank contact fields are filled from the patient, and both
-/// then hold that. A contact linked to another patient is unlinked from it first; a patient
-/// linked to another contact is refused (409) until that link ends. Role `integration_admin`.
+/// then hold that. Or creates a Hint patient from the contact (which needs a first and a last
+/// name, as Hint does) and links them. A contact linked to another patient is unlinked from it
+/// first; a patient linked to another contact is refused (409) until that link ends. Role
+/// `integration_admin`.
 pub async fn link(
     deps: &Deps,
     caller: &Caller,
@@ -87,10 +95,19 @@ pub async fn link(
     input: LinkInput,
 ) -> Result<LinkView, AppError> {
     allowed_kind(caller, group, IntegrationKind::Hint.as_str())?;
+    let chosen = match (input.patient_id.as_deref().map(str::trim), input.new_patient) {
+        (Some(id), false) if !id.is_empty() => Some(id.to_owned()),
+        (None, true) => None,
+        _ => {
+            return Err(AppError::BadBody(
+                "send either patient_id (the Hint patient to link) or new_patient: true".into(),
+            ));
+        }
+    };
     crate::groups::load(deps, group).await?;
     super::must_be_active(deps, group).await?;
-    let patient_id = input.patient_id.trim();
-    if let Some(other) = links::by_patient(deps, group, patient_id).await?
+    if let Some(patient_id) = &chosen
+        && let Some(other) = links::by_patient(deps, group, patient_id).await?
         && other.value.contact_id != contact_id
     {
         return Err(AppError::Conflict(format!(
@@ -98,36 +115,42 @@ pub async fn link(
             other.value.contact_id
         )));
     }
-    let sides = super::pairs::Sides::of(deps, group).await?;
+    let sides = Sides::of(deps, group).await?;
     let contact = sides
         .salesforce
         .contact(contact_id)
         .await?
         .ok_or(AppError::NotFound { what: "contact" })?;
-    let patient = sides
-        .hint
-        .patient(patient_id)
-        .await?
-        .ok_or(AppError::NotFound { what: "Hint patient" })?;
+    let now = deps.clock.now();
+    let contact = ContactNow::of(&contact, now);
+    let patient = match &chosen {
+        Some(patient_id) => Some(
+            sides
+                .hint
+                .patient(patient_id)
+                .await?
+                .ok_or(AppError::NotFound { what: "Hint patient" })?,
+        ),
+        None => {
+            require_names(&contact)?;
+            None
+        }
+    };
     if let Some(previous) = links::by_contact(deps, group, contact_id).await? {
-        if previous.value.patient_id == patient_id {
+        if chosen.as_deref() == Some(previous.value.patient_id.as_str()) {
             return Ok(view(&previous.value));
         }
         let why = format!("the contact was linked to another patient by {}", caller.subject);
-        super::pairs::unlink(deps, group, &sides.salesforce, previous, &why).await?;
+        pairs::unlink(deps, group, &sides.salesforce, previous, &why).await?;
     }
-    let now = deps.clock.now();
-    let applied = super::pairs::link_pair(
-        deps,
-        group,
-        &sides,
-        super::pairs::PatientNow::of(&patient, now),
-        super::pairs::ContactNow::of(&contact, now),
-        model::hint_salesforce::Winner::Contact,
-        None,
-    )
-    .await?;
-    if applied != super::pairs::Applied::Linked {
+    let applied = match patient {
+        Some(patient) => {
+            let patient = PatientNow::of(&patient, now);
+            pairs::link_pair(deps, group, &sides, patient, contact, Winner::Contact, None).await?
+        }
+        None => pairs::create_patient(deps, group, &sides, contact).await?.0,
+    };
+    if !matches!(applied, Applied::Linked | Applied::Created) {
         return Err(AppError::Conflict(
             "a vendor refused the linked record; the integration's log names the fields".into(),
         ));
@@ -136,6 +159,24 @@ pub async fn link(
         .await?
         .ok_or_else(|| AppError::Internal("the link just made was not found".into()))?;
     Ok(view(&link.value))
+}
+
+/// Hint makes a patient only with a first and a last name: said before anything is written.
+fn require_names(contact: &ContactNow) -> Result<(), AppError> {
+    let mut errors = model::ValidationErrors::default();
+    for (field, value) in [
+        ("FirstName", &contact.demographics.first_name),
+        ("LastName", &contact.demographics.last_name),
+    ] {
+        if value.is_none() {
+            errors.push(model::FieldError::new(
+                field,
+                "required_by_hint",
+                format!("the contact has no {field}, and Hint makes a patient only with a first and a last name"),
+            ));
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors.into()) }
 }
 
 fn view(link: &Link) -> LinkView {

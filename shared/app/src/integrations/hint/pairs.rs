@@ -47,6 +47,8 @@ pub struct PatientNow {
     pub hint_only: HintOnly,
     pub phones: Vec<Phone>,
     pub changed_at: DateTime<Utc>,
+    /// The contact carebridge made this patient from, as Hint's `integration_record_id` says.
+    pub made_from_contact: Option<String>,
 }
 
 impl PatientNow {
@@ -59,6 +61,10 @@ impl PatientNow {
             hint_only: read.hint_only,
             phones: patient.phones.clone(),
             changed_at: patient.updated_at.unwrap_or(fallback),
+            made_from_contact: patient
+                .integration_record_id
+                .clone()
+                .filter(|id| rules::is_record_id(id)),
         }
     }
 }
@@ -320,6 +326,14 @@ pub async fn new_patient(
     // carebridge recorded it: that link is finished, never a second contact made.
     let naming = sides.salesforce.contacts_naming(&patient.id).await?;
     let mut found: Vec<Contact> = naming.into_iter().filter(|c| c.synced_to_hint).collect();
+    // A patient carebridge made from a contact whose link is not stored yet (its webhook came
+    // first, or the making stopped half-way) is linked to that contact.
+    if found.is_empty()
+        && let Some(contact_id) = &patient.made_from_contact
+        && links::by_contact(deps, group, contact_id).await?.is_none()
+    {
+        found.extend(sides.salesforce.contact(contact_id).await?);
+    }
     let outcome = if let [contact] = found.as_slice() {
         PatientOutcome::Link {
             contact_id: contact.id.clone(),
@@ -450,6 +464,71 @@ pub async fn link_pair(
     )
     .await;
     Ok(Applied::Linked)
+}
+
+/// A Hint patient made from `contact`, not linked (a user's manual sync choosing a new
+/// patient): the contact's values, its id as Hint's `integration_record_id` (so the patient's
+/// webhook, should it come first, links the two instead of making a contact), then the link,
+/// then the contact marked. A link the webhook stored first is taken as this one.
+pub async fn create_patient(
+    deps: &Deps,
+    group: &GroupId,
+    sides: &Sides,
+    contact: ContactNow,
+) -> Result<(Applied, Option<String>), AppError> {
+    let contact_ids = LogIds {
+        contact_id: Some(contact.id.clone()),
+        ..LogIds::default()
+    };
+    let (mut body, _) = hint_mapping::body(&contact.demographics, &[]);
+    body["integration_record_id"] = Value::String(contact.id.clone());
+    let made = match sides.hint.create(&body).await {
+        Ok(made) => made,
+        Err(error) => {
+            let applied = refused(deps, group, error.into(), "create a patient", contact_ids).await?;
+            return Ok((applied, None));
+        }
+    };
+    let now = deps.clock.now();
+    let patient = PatientNow::of(&made, now);
+    let link = Link {
+        patient_id: patient.id.clone(),
+        contact_id: contact.id.clone(),
+        base: contact.demographics.clone(),
+        in_hint: patient.demographics.clone(),
+        in_salesforce: contact.demographics.clone(),
+        hint_only: patient.hint_only.clone(),
+        patient_changed_at: Some(patient.changed_at),
+        contact_changed_at: Some(contact.changed_at),
+        linked_at: now,
+    };
+    if let Err(error) = links::commit(deps, links::save(group, &link, 0)?).await {
+        let same = links::by_patient(deps, group, &patient.id)
+            .await?
+            .is_some_and(|found| found.value.contact_id == contact.id);
+        if !same {
+            return Err(error);
+        }
+    }
+    let mut to_contact = sf_mapping::link_fields(Some(&patient.id), None);
+    to_contact.extend(sf_mapping::hint_fields(&patient.hint_only));
+    let ids = ids(&patient.id, &contact.id);
+    if let Err(error) = sides.salesforce.update_contact(&contact.id, &to_contact).await {
+        return Ok((
+            refused(deps, group, error.into(), "link the contact", ids).await?,
+            Some(patient.id),
+        ));
+    }
+    log(
+        deps,
+        group,
+        LogLevel::Debug,
+        "patient_created",
+        "a Hint patient was created from the contact and linked".into(),
+        ids,
+    )
+    .await;
+    Ok((Applied::Created, Some(patient.id)))
 }
 
 /// A contact made for `patient` under the group's default account, "Synced to Hint" checked.
