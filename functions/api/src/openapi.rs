@@ -51,62 +51,69 @@ pub struct ClinikoKey {
     pub api_key: String,
 }
 
-/// One page of Cliniko's clients as carebridge would take them, those in error first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ClinikoClientPage {
-    pub items: Vec<app::integrations::cliniko::clients::Client>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl From<Listing<app::integrations::cliniko::clients::Client>> for ClinikoClientPage {
-    fn from(listing: Listing<app::integrations::cliniko::clients::Client>) -> Self {
-        ClinikoClientPage {
-            items: listing.items,
-            next_cursor: listing.next_cursor,
-        }
-    }
-}
-
-/// One page of an integration's log, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LogPage {
-    pub items: Vec<model::integration_log::LogEntry>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl From<Listing<model::integration_log::LogEntry>> for LogPage {
-    fn from(listing: Listing<model::integration_log::LogEntry>) -> Self {
-        LogPage {
-            items: listing.items,
-            next_cursor: listing.next_cursor,
-        }
-    }
-}
-
-/// One page of a group's Hint ⇄ Salesforce links, by contact id.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HintLinkPage {
-    pub items: Vec<app::integrations::hint::admin::LinkView>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl From<Listing<app::integrations::hint::admin::LinkView>> for HintLinkPage {
-    fn from(listing: Listing<app::integrations::hint::admin::LinkView>) -> Self {
-        HintLinkPage {
-            items: listing.items,
-            next_cursor: listing.next_cursor,
-        }
-    }
-}
-
 /// Every integration carebridge offers, as the group has it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IntegrationList {
     pub items: Vec<Versioned<Integration>>,
 }
+
+/// Declares one page of a listing of `T` whose items carry no version.
+macro_rules! plain_page {
+    ($(#[$doc:meta])* $name:ident, $item:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Serialize, ToSchema)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            /// Pass as `cursor` for the next page; absent on the last page.
+            pub next_cursor: Option<String>,
+        }
+
+        impl From<Listing<$item>> for $name {
+            fn from(listing: Listing<$item>) -> Self {
+                $name {
+                    items: listing.items,
+                    next_cursor: listing.next_cursor,
+                }
+            }
+        }
+    };
+}
+
+plain_page!(
+    /// One page of Cliniko's clients as carebridge would take them, those in error first.
+    ClinikoClientPage,
+    app::integrations::cliniko::clients::Client
+);
+plain_page!(
+    /// One page of an integration's log, newest first.
+    LogPage,
+    model::integration_log::LogEntry
+);
+plain_page!(
+    /// One page of a group's Hint ⇄ Salesforce links, by contact id.
+    HintLinkPage,
+    app::integrations::hint::admin::LinkView
+);
+plain_page!(
+    /// One page of an integration run's results, practitioners first.
+    PlanItemPage,
+    model::sync::PlanItem
+);
+plain_page!(
+    /// One page of an import's per-row results.
+    ResultPage,
+    model::import::RowResult
+);
+plain_page!(
+    /// One page of a group's Hint ⇄ Salesforce batches, newest first.
+    HintBatchPage,
+    model::hint_batch::Batch
+);
+plain_page!(
+    /// One page of a batch's per-record results, in the order the records were worked on.
+    HintBatchResultPage,
+    model::hint_batch::Item
+);
 
 /// Declares one page of a listing of `T`.
 macro_rules! page {
@@ -135,40 +142,6 @@ page!(ImportPage, ImportJob);
 page!(RunPage, model::sync::SyncRun);
 page!(PlanNotePage, model::plan_note::PlanNote);
 page!(FailedProfilePage, app::integrations::cliniko::sync::FailedProfile);
-
-/// One page of an integration run's results, practitioners first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PlanItemPage {
-    pub items: Vec<model::sync::PlanItem>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl From<Listing<model::sync::PlanItem>> for PlanItemPage {
-    fn from(listing: Listing<model::sync::PlanItem>) -> Self {
-        PlanItemPage {
-            items: listing.items,
-            next_cursor: listing.next_cursor,
-        }
-    }
-}
-
-/// One page of an import's per-row results.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ResultPage {
-    pub items: Vec<model::import::RowResult>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl From<Listing<model::import::RowResult>> for ResultPage {
-    fn from(listing: Listing<model::import::RowResult>) -> Self {
-        ResultPage {
-            items: listing.items,
-            next_cursor: listing.next_cursor,
-        }
-    }
-}
 
 /// A new import and where to upload its file.
 #[derive(Debug, Serialize, ToSchema)]

@@ -141,6 +141,11 @@ record_id!(
 );
 
 record_id!(
+    /// One Hint ⇄ Salesforce batch sync (ids sort by the time they were made).
+    HintBatchId, "bat", "batch"
+);
+
+record_id!(
     /// A plan note written in carebridge for a patient.
     PlanNoteId, "note", "plan note"
 );

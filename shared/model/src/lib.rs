@@ -8,6 +8,7 @@ mod checks;
 pub mod error;
 pub mod external;
 pub mod group;
+pub mod hint_batch;
 pub mod hint_salesforce;
 pub mod ids;
 pub mod import;
@@ -23,4 +24,4 @@ pub mod practitioner;
 pub mod sync;
 
 pub use error::{FieldError, ValidationErrors};
-pub use ids::{GroupId, ImportId, LogEntryId, PatientId, PlanNoteId, PractitionerId, SyncRunId};
+pub use ids::{GroupId, HintBatchId, ImportId, LogEntryId, PatientId, PlanNoteId, PractitionerId, SyncRunId};

@@ -5,7 +5,7 @@
 use crate::records::Key;
 use model::external::ExternalSystem;
 use model::integration::IntegrationKind;
-use model::{GroupId, ImportId, LogEntryId, PatientId, PlanNoteId, PractitionerId, SyncRunId};
+use model::{GroupId, HintBatchId, ImportId, LogEntryId, PatientId, PlanNoteId, PractitionerId, SyncRunId};
 
 pub fn group_partition(group: &GroupId) -> String {
     format!("G#{group}")
@@ -199,6 +199,37 @@ pub fn hint_searchable(group: &GroupId, patient_id: &str) -> Key {
 /// When the group's search last read every Hint patient.
 pub fn hint_search_state(group: &GroupId) -> Key {
     Key::new(group_partition(group), "HINTSEARCH#STATE")
+}
+
+/// The sort-key prefix of a group's Hint ⇄ Salesforce batches (their ids sort by time).
+pub fn hint_batch_prefix() -> String {
+    "HINTBATCH#RUN#".to_owned()
+}
+
+pub fn hint_batch(group: &GroupId, batch: &HintBatchId) -> Key {
+    Key::new(group_partition(group), format!("{}{batch}", hint_batch_prefix()))
+}
+
+/// The sort-key prefix of one batch's pages: each page's decisions, then its results.
+pub fn hint_batch_page_prefix(batch: &HintBatchId) -> String {
+    format!("HINTBATCH#PAGE#{batch}#")
+}
+
+pub fn hint_batch_page(group: &GroupId, batch: &HintBatchId, page: u32) -> Key {
+    Key::new(
+        group_partition(group),
+        format!("{}{page:06}", hint_batch_page_prefix(batch)),
+    )
+}
+
+/// Held by the group's one unfinished batch, so two never work on the same records at once.
+pub fn hint_batch_lock(group: &GroupId) -> Key {
+    Key::new(group_partition(group), "HINTBATCH#LOCK")
+}
+
+/// Someone asked for the batch to stop (kept apart from the batch, which its job rewrites).
+pub fn hint_batch_abort(group: &GroupId, batch: &HintBatchId) -> Key {
+    Key::new(group_partition(group), format!("HINTBATCH#ABORT#{batch}"))
 }
 
 /// The sort-key prefix of an integration's log entries, which sort by time.

@@ -2,10 +2,10 @@
 //! log.
 
 use super::{Answer, Call, json, no_content, param};
-use crate::openapi::{HintLinkPage, LogPage, Problems};
+use crate::openapi::{HintBatchPage, HintBatchResultPage, HintLinkPage, LogPage, Problems};
 use crate::problem::Problem;
 use crate::request;
-use app::integrations::hint::{admin, search, settings};
+use app::integrations::hint::{admin, batches, search, settings};
 use app::integrations::logs;
 use model::hint_salesforce::{Settings, SettingsInput};
 use model::integration::IntegrationKind;
@@ -21,6 +21,11 @@ pub enum Route {
     Poll,
     PatientSearch,
     PatientsRead,
+    Batches,
+    Batch,
+    BatchAbort,
+    BatchResults,
+    BatchResultsCsv,
 }
 
 pub(super) const ROUTES: &[(Route, &str, &str)] = &[
@@ -47,6 +52,31 @@ pub(super) const ROUTES: &[(Route, &str, &str)] = &[
         "/v1/groups/{group}/integrations/hint/patients/read",
         "POST",
     ),
+    (
+        Route::Batches,
+        "/v1/groups/{group}/integrations/hint/batches",
+        "GET, POST",
+    ),
+    (
+        Route::Batch,
+        "/v1/groups/{group}/integrations/hint/batches/{batch_id}",
+        "GET",
+    ),
+    (
+        Route::BatchAbort,
+        "/v1/groups/{group}/integrations/hint/batches/{batch_id}/abort",
+        "POST",
+    ),
+    (
+        Route::BatchResults,
+        "/v1/groups/{group}/integrations/hint/batches/{batch_id}/results",
+        "GET",
+    ),
+    (
+        Route::BatchResultsCsv,
+        "/v1/groups/{group}/integrations/hint/batches/{batch_id}/results.csv",
+        "GET",
+    ),
 ];
 
 pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params: &[&str]) -> Answer {
@@ -61,6 +91,12 @@ pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params
         (Route::Poll, _) => poll_now(call, &group).await,
         (Route::PatientSearch, _) => search_patients(call, &group).await,
         (Route::PatientsRead, _) => read_patients(call, &group).await,
+        (Route::Batches, "POST") => start_batch(call, &group).await,
+        (Route::Batches, _) => list_batches(call, &group).await,
+        (Route::Batch, _) => get_batch(call, &group, param(params, 1)).await,
+        (Route::BatchAbort, _) => abort_batch(call, &group, param(params, 1)).await,
+        (Route::BatchResults, _) => batch_results(call, &group, param(params, 1)).await,
+        (Route::BatchResultsCsv, _) => batch_results_csv(call, &group, param(params, 1)).await,
     }
 }
 
@@ -75,7 +111,13 @@ pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params
         list_logs,
         poll_now,
         search_patients,
-        read_patients
+        read_patients,
+        start_batch,
+        list_batches,
+        get_batch,
+        abort_batch,
+        batch_results,
+        batch_results_csv
     ),
     components(schemas(
         Settings,
@@ -86,7 +128,14 @@ pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params
         admin::LinkInput,
         admin::LinkView,
         search::SearchAnswer,
-        search::FoundPatient
+        search::FoundPatient,
+        model::hint_batch::Batch,
+        model::hint_batch::Direction,
+        model::hint_batch::Status,
+        model::hint_batch::Counts,
+        model::hint_batch::Skipped,
+        model::hint_batch::Item,
+        model::hint_batch::Outcome
     ))
 )]
 pub(super) struct Paths;
@@ -250,4 +299,152 @@ pub(crate) async fn search_patients(call: &Call<'_>, group: &model::GroupId) -> 
 pub(crate) async fn read_patients(call: &Call<'_>, group: &model::GroupId) -> Answer {
     search::read_all_now(call.deps, &call.caller, group).await?;
     Ok(json(202, &serde_json::json!({"queued": true})))
+}
+
+#[utoipa::path(
+    post, path = "/v1/groups/{group}/integrations/hint/batches", tag = "integrations",
+    description = "Starts a batch sync (202 with the batch; one at a time in a group, 409 while another runs). `direction=patients_to_contacts` takes every Hint patient: an exact match on first name, last name and date of birth not yet linked is linked (the patient wins where both have a value, blanks filled from the contact), a linked patient's contact is updated, no match creates a contact under the default account when the setting is on and is skipped as `no_match` when it is off, several matches are skipped. `direction=contacts_to_patients` takes a Salesforce report exported as CSV (`text/csv` body) whose first column is the Contact ID; the report's text below its data is kept with the batch as `report_trailing_text`, other columns are ignored; an exact Hint match not yet linked is linked (the contact's data overwrites the patient's, blank contact fields filled from the patient), and a contact already linked, with several matches, none, or unknown to Salesforce is skipped with that reason. Every contact a batch writes gets its id in \"Last Batch Sync Id\". Role: integration_admin.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("direction" = String, Query, description = "patients_to_contacts or contacts_to_patients")
+    ),
+    request_body(content = String, content_type = "text/csv", description = "For contacts_to_patients: the report's CSV export"),
+    responses((status = 202, body = model::hint_batch::Batch), Problems)
+)]
+pub(crate) async fn start_batch(call: &Call<'_>, group: &model::GroupId) -> Answer {
+    let batch = match request::query(call.request, "direction") {
+        Some("patients_to_contacts") => batches::start_patients_to_contacts(call.deps, &call.caller, group).await?,
+        Some("contacts_to_patients") => {
+            batches::start_contacts_to_patients(call.deps, &call.caller, group, request::body_bytes(call.request))
+                .await?
+        }
+        _ => {
+            return Err(Problem::bad_request(
+                "invalid-query",
+                "direction must be patients_to_contacts or contacts_to_patients",
+            ));
+        }
+    };
+    Ok(json(202, &batch))
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/integrations/hint/batches", tag = "integrations",
+    description = "The group's batch syncs, newest first, each with its status and counts. Role: integration_admin.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("cursor" = Option<String>, Query, description = "next_cursor from the previous page"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)")
+    ),
+    responses((status = 200, body = HintBatchPage), Problems)
+)]
+pub(crate) async fn list_batches(call: &Call<'_>, group: &model::GroupId) -> Answer {
+    let limit = request::query_number(call.request, "limit")?;
+    let cursor = request::query(call.request, "cursor");
+    let page = batches::list(call.deps, &call.caller, group, cursor, limit).await?;
+    Ok(json(200, &HintBatchPage::from(page)))
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/integrations/hint/batches/{batch_id}", tag = "integrations",
+    description = "One batch: its status (`queued`, `running`, `aborted`, `succeeded`, `failed`), live counts (`processed`, `linked`, `created`, `updated`, `failed`, and `skipped` by reason), the total when known from the start, and who asked to abort it. Role: integration_admin.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("batch_id" = String, Path, description = "The batch's id (bat_…)")
+    ),
+    responses((status = 200, body = model::hint_batch::Batch), Problems)
+)]
+pub(crate) async fn get_batch(call: &Call<'_>, group: &model::GroupId, batch: &str) -> Answer {
+    Ok(json(200, &batches::get(call.deps, &call.caller, group, batch).await?))
+}
+
+#[utoipa::path(
+    post, path = "/v1/groups/{group}/integrations/hint/batches/{batch_id}/abort", tag = "integrations",
+    description = "Stops a batch at the end of the page (up to 200 records) it is on: 202, and a moment later the batch is `aborted` with the counts of what it did. 409 once it has finished. Role: integration_admin.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("batch_id" = String, Path, description = "The batch's id (bat_…)")
+    ),
+    responses((status = 202, body = model::hint_batch::Batch), Problems)
+)]
+pub(crate) async fn abort_batch(call: &Call<'_>, group: &model::GroupId, batch: &str) -> Answer {
+    Ok(json(202, &batches::abort(call.deps, &call.caller, group, batch).await?))
+}
+
+/// `outcome=` and `reason=` of a results request.
+fn result_filter(call: &Call<'_>) -> Result<model::hint_batch::ResultFilter, Problem> {
+    let outcome = match request::query(call.request, "outcome") {
+        None => None,
+        Some(raw) => Some(model::hint_batch::Outcome::parse(raw).ok_or_else(|| {
+            Problem::bad_request(
+                "invalid-query",
+                format!("outcome must be linked, created, updated, skipped or failed, not {raw:?}"),
+            )
+        })?),
+    };
+    let reason = match request::query(call.request, "reason") {
+        None => None,
+        Some(raw) => Some(
+            [
+                model::hint_salesforce::SkipReason::AlreadyLinked,
+                model::hint_salesforce::SkipReason::MultipleMatches,
+                model::hint_salesforce::SkipReason::NoMatch,
+                model::hint_salesforce::SkipReason::UnknownContact,
+            ]
+            .into_iter()
+            .find(|r| r.as_str() == raw)
+            .ok_or_else(|| {
+                Problem::bad_request(
+                    "invalid-query",
+                    format!(
+                        "reason must be already_linked, multiple_matches, no_match or unknown_contact, not {raw:?}"
+                    ),
+                )
+            })?,
+        ),
+    };
+    Ok(model::hint_batch::ResultFilter { outcome, reason })
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/integrations/hint/batches/{batch_id}/results", tag = "integrations",
+    description = "The batch's per-record results in the order it worked on them (a page of up to 200 records at a time appears as the batch goes): the patient and contact ids, the outcome and, for a skipped record, the reason, for a failed one what the vendor said. Role: integration_admin.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("batch_id" = String, Path, description = "The batch's id (bat_…)"),
+        ("outcome" = Option<String>, Query, description = "linked, created, updated, skipped or failed"),
+        ("reason" = Option<String>, Query, description = "already_linked, multiple_matches, no_match or unknown_contact"),
+        ("cursor" = Option<String>, Query, description = "next_cursor from the previous page"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)")
+    ),
+    responses((status = 200, body = HintBatchResultPage), Problems)
+)]
+pub(crate) async fn batch_results(call: &Call<'_>, group: &model::GroupId, batch: &str) -> Answer {
+    let filter = result_filter(call)?;
+    let limit = request::query_number(call.request, "limit")?;
+    let cursor = request::query(call.request, "cursor");
+    let page = batches::results(call.deps, &call.caller, group, batch, filter, cursor, limit).await?;
+    Ok(json(200, &HintBatchResultPage::from(page)))
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/integrations/hint/batches/{batch_id}/results.csv", tag = "integrations",
+    description = "The batch's results that `outcome` and `reason` keep, as a CSV download (position, patient_id, contact_id, outcome, reason, error). Role: integration_admin.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("batch_id" = String, Path, description = "The batch's id (bat_…)"),
+        ("outcome" = Option<String>, Query, description = "linked, created, updated, skipped or failed"),
+        ("reason" = Option<String>, Query, description = "already_linked, multiple_matches, no_match or unknown_contact")
+    ),
+    responses((status = 200, description = "The results", content_type = "text/csv", body = String), Problems)
+)]
+pub(crate) async fn batch_results_csv(call: &Call<'_>, group: &model::GroupId, batch: &str) -> Answer {
+    let filter = result_filter(call)?;
+    let csv = batches::results_csv(call.deps, &call.caller, group, batch, filter).await?;
+    lambda_http::Response::builder()
+        .status(200)
+        .header("content-type", "text/csv; charset=utf-8")
+        .header("content-disposition", format!("attachment; filename=\"{batch}.csv\""))
+        .body(lambda_http::Body::Text(csv))
+        .map_err(|_| Problem::internal())
 }

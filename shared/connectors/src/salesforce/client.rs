@@ -277,6 +277,55 @@ impl Salesforce {
         self.query(&soql).await
     }
 
+    /// The contacts that may be of these people: a last name and a birthday among theirs (100
+    /// people a query). The caller keeps those whose identity is exactly one of theirs.
+    pub async fn contacts_named_and_born(
+        &self,
+        people: &[(String, chrono::NaiveDate)],
+    ) -> Result<Vec<Contact>, ConnectorError> {
+        let mut found = Vec::new();
+        for chunk in people.chunks(BATCH / 2) {
+            let names: std::collections::BTreeSet<String> =
+                chunk.iter().map(|(last, _)| soql_text(last.trim())).collect();
+            let born: std::collections::BTreeSet<String> = chunk
+                .iter()
+                .map(|(_, day)| day.format("%Y-%m-%d").to_string())
+                .collect();
+            let soql = format!(
+                "SELECT {} FROM Contact WHERE LastName IN ({}) AND Birthdate IN ({})",
+                super::types::CONTACT_FIELDS.join(", "),
+                names.into_iter().collect::<Vec<_>>().join(", "),
+                born.into_iter().collect::<Vec<_>>().join(", ")
+            );
+            found.extend(self.query::<Contact>(&soql).await?);
+        }
+        // A contact may be found by two chunks.
+        let mut seen = std::collections::HashSet::new();
+        found.retain(|c| seen.insert(c.id.clone()));
+        Ok(found)
+    }
+
+    /// The contacts batch `batch_id` wrote for these Hint patients: what a batch that stopped
+    /// half-way through a page finds it already made.
+    pub async fn contacts_of_batch(
+        &self,
+        batch_id: &str,
+        hint_patient_ids: &[String],
+    ) -> Result<Vec<Contact>, ConnectorError> {
+        let mut found = Vec::new();
+        for chunk in hint_patient_ids.chunks(BATCH) {
+            let ids: Vec<String> = chunk.iter().map(|id| soql_text(id)).collect();
+            let soql = format!(
+                "SELECT {} FROM Contact WHERE Last_Batch_Sync_Id__c = {} AND Hint_Patient_Id__c IN ({})",
+                super::types::CONTACT_FIELDS.join(", "),
+                soql_text(batch_id),
+                ids.join(", ")
+            );
+            found.extend(self.query::<Contact>(&soql).await?);
+        }
+        Ok(found)
+    }
+
     /// The contacts whose "Hint Patient Id" is `hint_patient_id`: how a link that was written
     /// to Salesforce but not yet recorded by carebridge (an interrupted attempt) is found again.
     pub async fn contacts_naming(&self, hint_patient_id: &str) -> Result<Vec<Contact>, ConnectorError> {

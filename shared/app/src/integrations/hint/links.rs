@@ -32,8 +32,13 @@ pub async fn by_patient(deps: &Deps, group: &GroupId, patient_id: &str) -> Resul
     deps.read(&patient_key(group, patient_id)).await
 }
 
+/// Where the link of a Salesforce contact is kept (to read many at once).
+pub fn contact_key(group: &GroupId, contact_id: &str) -> store::Key {
+    keys::hint_link(group, CONTACT, contact_id)
+}
+
 pub async fn by_contact(deps: &Deps, group: &GroupId, contact_id: &str) -> Result<Option<Versioned<Link>>, AppError> {
-    deps.read(&keys::hint_link(group, CONTACT, contact_id)).await
+    deps.read(&contact_key(group, contact_id)).await
 }
 
 /// The writes that store `link`: a new one (`version` 0) only where neither side is linked yet,

@@ -9,6 +9,7 @@
 //! a batch is asked for.
 
 pub mod admin;
+pub mod batches;
 pub mod links;
 pub mod pairs;
 pub mod poll;
@@ -291,13 +292,18 @@ pub enum Job {
     PollSalesforce { group: GroupId },
     /// Read every Hint patient of the group into the name search ([`search`]).
     ReadPatients { group: GroupId },
+    /// Work on a batch sync from its checkpoint ([`batches`]).
+    RunBatch { group: GroupId, batch: model::HintBatchId },
 }
 
 #[async_trait]
 impl super::jobs::Job for Job {
     fn group(&self) -> Option<&GroupId> {
         match self {
-            Job::HintEvent { group, .. } | Job::PollSalesforce { group } | Job::ReadPatients { group } => Some(group),
+            Job::HintEvent { group, .. }
+            | Job::PollSalesforce { group }
+            | Job::ReadPatients { group }
+            | Job::RunBatch { group, .. } => Some(group),
             Job::PollSalesforceChanges {} => None,
         }
     }
@@ -313,6 +319,7 @@ impl super::jobs::Job for Job {
             Job::PollSalesforceChanges {} => "the Salesforce contacts of every Hint group".into(),
             Job::PollSalesforce { group } => format!("the Salesforce contacts of group {group}"),
             Job::ReadPatients { group } => format!("the Hint patients of group {group}, for search"),
+            Job::RunBatch { group, batch } => format!("batch {batch} of group {group}"),
         }
     }
 
@@ -352,13 +359,17 @@ impl super::jobs::Job for Job {
                 }
                 Ok(())
             }
+            Job::RunBatch { group, batch } => batches::run(deps, group, batch).await,
         }
     }
 
     async fn abandon(&self, deps: &Deps, reason: &str) -> Result<(), AppError> {
-        let Job::HintEvent { group, event } = self else {
-            // A poll that gave up is tried afresh by the next schedule, from the same cursor.
-            return Ok(());
+        let (group, event) = match self {
+            Job::HintEvent { group, event } => (group, event),
+            Job::RunBatch { group, batch } => return batches::abandon(deps, group, batch, reason).await,
+            // A poll that gave up is tried afresh by the next schedule, from the same cursor; a
+            // reading of the patients, by the next day's.
+            _ => return Ok(()),
         };
         logs::write(
             deps,

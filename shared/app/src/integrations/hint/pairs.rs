@@ -132,7 +132,7 @@ fn changed_only(new: Map<String, Value>, old: &Map<String, Value>) -> Map<String
 }
 
 /// The body that gives the patient `to`, less what it holds already.
-fn hint_changes(patient: &PatientNow, to: &Demographics) -> Map<String, Value> {
+pub(crate) fn hint_changes(patient: &PatientNow, to: &Demographics) -> Map<String, Value> {
     let as_object = |value: Value| match value {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -143,7 +143,7 @@ fn hint_changes(patient: &PatientNow, to: &Demographics) -> Map<String, Value> {
 }
 
 /// The contact fields that give it `to` and `hint_only`, less what it holds already.
-fn contact_changes(contact: &ContactNow, to: &Demographics, hint_only: &HintOnly) -> Map<String, Value> {
+pub(crate) fn contact_changes(contact: &ContactNow, to: &Demographics, hint_only: &HintOnly) -> Map<String, Value> {
     let mut next = sf_mapping::fields(to);
     next.extend(sf_mapping::hint_fields(hint_only));
     let mut now = sf_mapping::fields(&contact.demographics);
