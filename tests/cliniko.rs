@@ -11,17 +11,7 @@ fn admin(group: &str) -> String {
 
 /// The Cliniko sandbox's control plane, as the clinic's own users use Cliniko.
 async fn clinic(method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-    let mut request = reqwest::Client::new().request(method, format!("{}/_sandbox{path}", stack().cliniko));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let answer = request.send().await.unwrap();
-    assert!(
-        answer.status().is_success(),
-        "control plane {path}: {}",
-        answer.status()
-    );
-    answer.json().await.unwrap_or(Value::Null)
+    control_with(method, &stack().cliniko, path, body).await
 }
 
 /// What a clinic's users add to its Cliniko account: a client, or a list of them.

@@ -13,20 +13,6 @@ pub async fn control(base: &str, path: &str, body: Value) -> Value {
     control_with(reqwest::Method::POST, base, path, Some(body)).await
 }
 
-pub async fn control_with(method: reqwest::Method, base: &str, path: &str, body: Option<Value>) -> Value {
-    let mut request = reqwest::Client::new().request(method, format!("{base}/_sandbox{path}"));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let answer = request.send().await.unwrap();
-    assert!(
-        answer.status().is_success(),
-        "control plane {path}: {}",
-        answer.status()
-    );
-    answer.json().await.unwrap_or(Value::Null)
-}
-
 /// A new practice in the Hint sandbox, and a new org in the Salesforce sandbox.
 pub async fn practice_and_org() -> (Value, Value) {
     let practice = control(&stack().hint, "/practices", json!({})).await;

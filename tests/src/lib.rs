@@ -12,6 +12,22 @@ pub use serde_json::json;
 
 pub mod hint;
 
+/// A vendor sandbox's control plane (`{base}/_sandbox{path}`), where tests act as the vendor's
+/// own users do; an answer that is not a success fails the test.
+pub async fn control_with(method: Method, base: &str, path: &str, body: Option<Value>) -> Value {
+    let mut request = reqwest::Client::new().request(method, format!("{base}/_sandbox{path}"));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let answer = request.send().await.unwrap();
+    assert!(
+        answer.status().is_success(),
+        "control plane {path}: {}",
+        answer.status()
+    );
+    answer.json().await.unwrap_or(Value::Null)
+}
+
 const SECRET: &str = "end-to-end-test-secret";
 
 pub struct Stack {

@@ -22,6 +22,16 @@ pub struct Listing<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Listing<T> {
+    /// The same page with each item turned into what a caller shows.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Listing<U> {
+        Listing {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+}
+
 pub fn encode_cursor(sort_key: &str) -> String {
     URL_SAFE_NO_PAD.encode(sort_key)
 }

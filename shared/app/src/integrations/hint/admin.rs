@@ -32,10 +32,7 @@ pub async fn list(
 ) -> Result<Listing<LinkView>, AppError> {
     allowed_kind(caller, group, IntegrationKind::Hint.as_str())?;
     let page = list_records::<Link>(deps, group, &links::contact_prefix(), cursor, limit, false).await?;
-    Ok(Listing {
-        items: page.items.into_iter().map(|link| view(&link.value)).collect(),
-        next_cursor: page.next_cursor,
-    })
+    Ok(page.map(|link| view(&link.value)))
 }
 
 /// Ends the link of `contact_id`: both records stay, "Synced to Hint" is unchecked and neither

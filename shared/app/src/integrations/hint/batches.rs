@@ -75,6 +75,17 @@ struct PageRecord {
     items: Option<Vec<Item>>,
 }
 
+impl PageRecord {
+    fn decided(page: u32, last: bool, planned: Vec<Planned>) -> PageRecord {
+        PageRecord {
+            page,
+            last,
+            planned,
+            items: None,
+        }
+    }
+}
+
 /// Where a contacts → patients batch keeps the report's contact ids.
 fn ids_key(group: &GroupId, batch: &HintBatchId) -> String {
     format!("batches/hint/{group}/{batch}.ids")
@@ -212,10 +223,7 @@ pub async fn list(
 ) -> Result<Listing<Batch>, AppError> {
     allowed_kind(caller, group, IntegrationKind::Hint.as_str())?;
     let page = list_records::<Batch>(deps, group, &keys::hint_batch_prefix(), cursor, limit, true).await?;
-    Ok(Listing {
-        items: page.items.into_iter().map(|b| b.value).collect(),
-        next_cursor: page.next_cursor,
-    })
+    Ok(page.map(|batch| batch.value))
 }
 
 /// Asks a batch to stop: it does at the end of the page it is on. 409 once it has finished.
@@ -651,15 +659,7 @@ impl Work<'_> {
                 read.contacts.insert(contact.id.clone(), contact);
             }
         }
-        Ok((
-            PageRecord {
-                page: page_no,
-                last,
-                planned,
-                items: None,
-            },
-            read,
-        ))
+        Ok((PageRecord::decided(page_no, last, planned), read))
     }
 
     /// The report's contact ids on page `page_no`, and whether it is the last page.
@@ -759,15 +759,7 @@ impl Work<'_> {
             });
         }
         read.contacts = contacts;
-        Ok((
-            PageRecord {
-                page: page_no,
-                last,
-                planned,
-                items: None,
-            },
-            read,
-        ))
+        Ok((PageRecord::decided(page_no, last, planned), read))
     }
 
     /// A stored page's records read again (its batch died while carrying it out).
