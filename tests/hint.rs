@@ -728,3 +728,69 @@ async fn a_new_hint_patient_made_from_a_contact_is_linked_and_its_webhook_makes_
     assert_eq!(finished["contact_id"], stopped.as_str());
     assert_eq!(pair.contacts().await.len(), 3, "no contact made for it");
 }
+
+#[tokio::test]
+async fn cancelling_stops_every_link_keeps_both_records_and_forgets_the_search_copy() {
+    let pair = connected(false).await;
+    let contact = pair
+        .add_contact(json!({"FirstName": "Ola", "LastName": "Berg", "MailingCity": "Bergen"}))
+        .await;
+    let patient = pair
+        .add_patient(json!({"first_name": "Ola", "last_name": "Berg"}))
+        .await;
+    pair.eventually("the patient searchable", || pair.found("ola"), |f| f.len() == 1)
+        .await;
+    let linked = put(&format!("/v1/groups/{}/integrations/hint/links/{contact}", pair.group))
+        .token(&admin(&pair.group))
+        .json(&json!({"patient_id": patient}))
+        .send()
+        .await;
+    assert_status(&linked, 200);
+    let cancelled = post(&format!("/v1/groups/{}/integrations/hint/cancel", pair.group))
+        .token(&admin(&pair.group))
+        .send()
+        .await;
+    assert_status(&cancelled, 200);
+
+    // A Hint change after the cancel reaches no contact, and nothing polls Salesforce.
+    pair.edit_patient(&patient, json!({"address_city": "Oslo"})).await;
+    let poll = post(&format!("/v1/groups/{}/integrations/hint/poll", pair.group))
+        .token(&admin(&pair.group))
+        .send()
+        .await;
+    assert_status(&poll, 409);
+    let search = pair.search("ola").await;
+    assert_status(&search, 409);
+    let records = records().await;
+    let copy = pair
+        .eventually_within(
+            "the search's copy removed",
+            std::time::Duration::from_secs(10),
+            || async {
+                use store::Records;
+                let page = records
+                    .query(
+                        &format!("G#{}", pair.group),
+                        "HINTSEARCH#",
+                        store::PageRequest {
+                            limit: 100,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                page.records.len()
+            },
+            |left| *left == 0,
+        )
+        .await;
+    assert_eq!(copy, 0);
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let kept = pair.contact(&contact).await;
+    assert_eq!(
+        kept["MailingCity"], "Bergen",
+        "the Hint change did not reach Salesforce"
+    );
+    assert_eq!(kept["LastName"], "Berg", "both records stay");
+    assert_eq!(pair.patient(&patient).await["address_city"], "Oslo");
+}

@@ -372,6 +372,22 @@ async fn a_contacts_report_links_exact_matches_letting_the_contact_win_and_skips
     );
     let unknowns = results(&pair, &id, "&reason=unknown_contact").await;
     assert_eq!(unknowns.len(), 1);
+    let logged = get(&format!(
+        "/v1/groups/{}/integrations/hint/logs?batch_id={id}",
+        pair.group
+    ))
+    .token(&admin(&pair.group))
+    .send()
+    .await;
+    assert_status(&logged, 200);
+    let entries = logged.body["items"].as_array().unwrap();
+    let events: Vec<&str> = entries.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        events,
+        ["batch_finished", "batch_started"],
+        "the batch's own entries, newest first"
+    );
+    assert!(entries.iter().all(|e| e["batch_id"] == id.as_str()));
 
     let empty = start(
         &pair,

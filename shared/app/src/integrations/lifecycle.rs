@@ -203,6 +203,10 @@ pub async fn cancel(
             .await?;
     }
     let saved = replace(deps, group, current, next, None).await?;
+    let jobs = connectable(kind)?.jobs_when_cancelled(group);
+    if !jobs.is_empty() {
+        enqueue(deps, &jobs).await?;
+    }
     tracing::info!(%group, integration = %kind, "integration cancelled");
     Ok(saved)
 }

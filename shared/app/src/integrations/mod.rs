@@ -50,6 +50,12 @@ pub trait Vendor: Sync {
         true
     }
 
+    /// The jobs to queue when the integration is cancelled (Hint forgets its copy of the
+    /// practice's patients' names).
+    fn jobs_when_cancelled(&self, _group: &GroupId) -> Vec<jobs::SyncJob> {
+        Vec::new()
+    }
+
     /// The jobs to queue when an integration without a preview is enabled (Hint reads its
     /// patients for the name search).
     fn jobs_when_enabled(&self, _group: &GroupId) -> Vec<jobs::SyncJob> {

@@ -168,6 +168,10 @@ impl Vendor for Hint {
         vec![Job::ReadPatients { group: group.clone() }.into()]
     }
 
+    fn jobs_when_cancelled(&self, group: &GroupId) -> Vec<super::jobs::SyncJob> {
+        vec![Job::ForgetPatients { group: group.clone() }.into()]
+    }
+
     fn webhooks(&self) -> Option<&'static dyn super::webhooks::Receiver> {
         Some(&webhooks::Webhooks)
     }
@@ -292,6 +296,8 @@ pub enum Job {
     PollSalesforce { group: GroupId },
     /// Read every Hint patient of the group into the name search ([`search`]).
     ReadPatients { group: GroupId },
+    /// Remove the name search's copy of the group's Hint patients (the integration ended).
+    ForgetPatients { group: GroupId },
     /// Work on a batch sync from its checkpoint ([`batches`]).
     RunBatch { group: GroupId, batch: model::HintBatchId },
 }
@@ -303,6 +309,7 @@ impl super::jobs::Job for Job {
             Job::HintEvent { group, .. }
             | Job::PollSalesforce { group }
             | Job::ReadPatients { group }
+            | Job::ForgetPatients { group }
             | Job::RunBatch { group, .. } => Some(group),
             Job::PollSalesforceChanges {} => None,
         }
@@ -320,6 +327,7 @@ impl super::jobs::Job for Job {
             Job::PollSalesforce { group } => format!("the Salesforce contacts of group {group}"),
             Job::ReadPatients { group } => format!("the Hint patients of group {group}, for search"),
             Job::RunBatch { group, batch } => format!("batch {batch} of group {group}"),
+            Job::ForgetPatients { group } => format!("the search's copy of group {group}'s Hint patients"),
         }
     }
 
@@ -360,6 +368,13 @@ impl super::jobs::Job for Job {
                 Ok(())
             }
             Job::RunBatch { group, batch } => batches::run(deps, group, batch).await,
+            Job::ForgetPatients { group } => {
+                // Enabled again meanwhile: the copy is being read afresh, and stays.
+                if !is_active(deps, group).await? {
+                    search::forget_all(deps, group).await?;
+                }
+                Ok(())
+            }
         }
     }
 

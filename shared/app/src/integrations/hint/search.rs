@@ -183,6 +183,21 @@ pub async fn forget(deps: &Deps, group: &GroupId, patient_id: &str) -> Result<()
     apply(deps, before.values().map(|old| unfiling(group, old)).collect()).await
 }
 
+/// Removes every search entry of the group and when they were read: the integration ended, and
+/// carebridge keeps no copy of the practice's patients it no longer keeps current.
+pub async fn forget_all(deps: &Deps, group: &GroupId) -> Result<usize, AppError> {
+    let kept: Vec<store::Versioned<Searchable>> = all_records(deps, group, &keys::hint_searchable_prefix()).await?;
+    apply(deps, kept.iter().map(|record| unfiling(group, &record.value)).collect()).await?;
+    deps.records
+        .write(vec![Write::Delete {
+            key: keys::hint_search_state(group),
+            condition: Condition::Always,
+        }])
+        .await?;
+    tracing::info!(%group, patients = kept.len(), "the Hint patient search's entries were removed");
+    Ok(kept.len())
+}
+
 /// Reads every current Hint patient of the group into the search and takes out those Hint no
 /// longer has. Answers how many it holds.
 pub async fn read_all(deps: &Deps, group: &GroupId) -> Result<usize, AppError> {
@@ -298,6 +313,7 @@ pub async fn search(
         }
     } as usize;
     crate::groups::load(deps, group).await?;
+    super::must_be_active(deps, group).await?;
     let partition = keys::group_partition(group);
     let prefix = keys::hint_name_prefix(longest);
     let mut found: BTreeMap<(String, String, String), Searchable> = BTreeMap::new();
