@@ -31,6 +31,12 @@ async fn connecting_checks_the_hint_key_and_the_salesforce_app_and_keeps_them_on
         refused.text
     );
 
+    let mut nowhere = credentials(&practice, &org);
+    nowhere["salesforce"]["my_domain"] = json!("http://127.0.0.1:1");
+    let unreachable = store(&group, &nowhere).await;
+    assert_status(&unreachable, 502);
+    assert_eq!(unreachable.problem(), "vendor-unavailable");
+
     let unusable = store(
         &group,
         &json!({"practice_api_key": "x", "salesforce": {"my_domain": "ftp://acme"}}),

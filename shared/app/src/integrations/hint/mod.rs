@@ -393,14 +393,19 @@ impl super::jobs::Job for Job {
             LogLevel::Exception,
             "change_abandoned",
             format!("a Hint {} could not be applied after every try: {reason}", event.kind),
-            LogIds {
-                patient_id: event.object_id().map(str::to_owned),
-                event_id: Some(event.id.clone()),
-                ..LogIds::default()
-            },
+            event_ids(event),
         )
         .await;
         Ok(())
+    }
+}
+
+/// The ids a log entry about a Hint delivery names: the patient and the delivery.
+fn event_ids(event: &Event) -> LogIds {
+    LogIds {
+        patient_id: event.object_id().map(str::to_owned),
+        event_id: Some(event.id.clone()),
+        ..LogIds::default()
     }
 }
 
@@ -410,11 +415,6 @@ async fn hint_event(deps: &Deps, group: &GroupId, event: &Event) -> Result<Appli
     if !is_active(deps, group).await? {
         return Ok(Applied::Nothing);
     }
-    let event_ids = || LogIds {
-        patient_id: event.object_id().map(str::to_owned),
-        event_id: Some(event.id.clone()),
-        ..LogIds::default()
-    };
     let patient: HintPatient = match serde_json::from_value(event.object.clone()) {
         Ok(patient) => patient,
         Err(error) => {
@@ -428,7 +428,7 @@ async fn hint_event(deps: &Deps, group: &GroupId, event: &Event) -> Result<Appli
                     "a Hint {} carried a patient carebridge cannot read: {error}",
                     event.kind
                 ),
-                event_ids(),
+                event_ids(event),
             )
             .await;
             return Ok(Applied::Nothing);
@@ -467,27 +467,7 @@ async fn hint_event(deps: &Deps, group: &GroupId, event: &Event) -> Result<Appli
                 &seen.hint_only,
                 &patient.hint_only,
             ) {
-                let why = if dropped == Applied::Echo {
-                    (
-                        "echo_dropped",
-                        "a Hint change that repeats what carebridge last wrote was dropped",
-                    )
-                } else {
-                    (
-                        "stale_dropped",
-                        "a Hint change older than one already applied was dropped",
-                    )
-                };
-                logs::write(
-                    deps,
-                    group,
-                    IntegrationKind::Hint,
-                    LogLevel::Debug,
-                    why.0,
-                    why.1,
-                    event_ids(),
-                )
-                .await;
+                pairs::log_dropped(deps, group, dropped, "Hint", event_ids(event)).await;
                 return Ok(dropped);
             }
             let sides = Sides::of(deps, group).await?;
@@ -516,7 +496,7 @@ async fn hint_event(deps: &Deps, group: &GroupId, event: &Event) -> Result<Appli
                 LogLevel::Debug,
                 "change_of_unlinked_patient",
                 "a Hint change of a patient linked to no contact was not brought to Salesforce",
-                event_ids(),
+                event_ids(event),
             )
             .await;
             Ok(Applied::Nothing)

@@ -309,6 +309,24 @@ pub fn already_applied(
     }
 }
 
+/// Logs a change of `side` ("Hint", "Salesforce") that [`already_applied`] dropped.
+pub async fn log_dropped(deps: &Deps, group: &GroupId, dropped: Applied, side: &str, ids: LogIds) {
+    let (event, why) = if dropped == Applied::Echo {
+        ("echo_dropped", "repeats what carebridge last wrote")
+    } else {
+        ("stale_dropped", "is older than one already applied")
+    };
+    log(
+        deps,
+        group,
+        LogLevel::Debug,
+        event,
+        format!("a {side} change that {why} was dropped"),
+        ids,
+    )
+    .await;
+}
+
 /// A Hint patient that is not linked yet and was just created in Hint: linked to its one
 /// unlinked Salesforce match, or given a new contact, as the group's settings say.
 pub async fn new_patient(

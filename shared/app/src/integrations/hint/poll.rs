@@ -12,12 +12,11 @@
 
 use super::links;
 use super::pairs::{self, Applied, ContactNow, PatientNow, Sides};
-use crate::integrations::logs;
 use crate::{AppError, Deps};
 use chrono::{DateTime, Duration, Utc};
 use model::GroupId;
 use model::integration::IntegrationKind;
-use model::integration_log::{LogIds, LogLevel};
+use model::integration_log::LogIds;
 use serde::{Deserialize, Serialize};
 use store::{Condition, Record, Write, keys};
 
@@ -106,20 +105,12 @@ async fn contact_changed(
             let mut next = seen.clone();
             next.contact_changed_at = Some(contact.changed_at);
             links::commit(deps, links::save(group, &next, link.version)?).await?;
-            logs::write(
-                deps,
-                group,
-                IntegrationKind::Hint,
-                LogLevel::Debug,
-                "echo_dropped",
-                "a Salesforce change that repeats what carebridge last wrote was dropped",
-                LogIds {
-                    patient_id: Some(seen.patient_id.clone()),
-                    contact_id: Some(contact.id.clone()),
-                    ..LogIds::default()
-                },
-            )
-            .await;
+            let ids = LogIds {
+                patient_id: Some(seen.patient_id.clone()),
+                contact_id: Some(contact.id.clone()),
+                ..LogIds::default()
+            };
+            pairs::log_dropped(deps, group, dropped, "Salesforce", ids).await;
         }
         return Ok(dropped);
     }
