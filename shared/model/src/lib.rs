@@ -5,6 +5,7 @@
 
 pub mod access;
 mod checks;
+pub mod ensora;
 pub mod error;
 pub mod external;
 pub mod group;
