@@ -11,6 +11,7 @@
 pub mod cliniko;
 mod courier;
 pub mod elation;
+pub mod ensora;
 mod faults;
 pub mod hint;
 mod http;
