@@ -508,12 +508,7 @@ async fn a_manual_link_lets_the_contact_win_fills_its_blanks_and_moves_the_conta
             "phones": [{"number": "5550500", "type": "mobile"}]}),
         )
         .await;
-    let path = format!("/v1/groups/{}/integrations/hint/links/{contact}", pair.group);
-    let linked = put(&path)
-        .token(&admin(&pair.group))
-        .json(&json!({"patient_id": first}))
-        .send()
-        .await;
+    let linked = pair.link(&contact, json!({"patient_id": first})).await;
     assert_status(&linked, 200);
     assert_eq!(linked.body["patient_id"], first.as_str());
     let in_hint = pair.patient(&first).await;
@@ -532,11 +527,7 @@ async fn a_manual_link_lets_the_contact_win_fills_its_blanks_and_moves_the_conta
     let second = pair
         .add_patient(json!({"first_name": "Ida", "last_name": "Roe-Vance"}))
         .await;
-    let moved = put(&path)
-        .token(&admin(&pair.group))
-        .json(&json!({"patient_id": second}))
-        .send()
-        .await;
+    let moved = pair.link(&contact, json!({"patient_id": second})).await;
     assert_status(&moved, 200);
     let links = pair.links().await;
     assert_eq!(links.len(), 1, "the previous patient is unlinked: {links:?}");
@@ -549,22 +540,14 @@ async fn a_manual_link_lets_the_contact_win_fills_its_blanks_and_moves_the_conta
     );
 
     let other = pair.add_contact(json!({"LastName": "Else"})).await;
-    let taken = put(&format!("/v1/groups/{}/integrations/hint/links/{other}", pair.group))
-        .token(&admin(&pair.group))
-        .json(&json!({"patient_id": second}))
-        .send()
-        .await;
+    let taken = pair.link(&other, json!({"patient_id": second})).await;
     assert_status(&taken, 409);
     assert!(
         taken.text.contains(&contact),
         "names the contact it is linked to: {}",
         taken.text
     );
-    let unknown = put(&path)
-        .token(&admin(&pair.group))
-        .json(&json!({"patient_id": "pat-nobody000000"}))
-        .send()
-        .await;
+    let unknown = pair.link(&contact, json!({"patient_id": "pat-nobody000000"})).await;
     assert_status(&unknown, 404);
 }
 
@@ -631,11 +614,7 @@ async fn the_patient_search_finds_names_by_the_start_of_any_word_as_typed_withou
         .as_str()
         .unwrap()
         .to_owned();
-    let linked = put(&format!("/v1/groups/{}/integrations/hint/links/{contact}", pair.group))
-        .token(&admin(&pair.group))
-        .json(&json!({"patient_id": ann}))
-        .send()
-        .await;
+    let linked = pair.link(&contact, json!({"patient_id": ann})).await;
     assert_status(&linked, 200);
     assert_eq!(
         pair.search("ann lee").await.body["items"][0]["linked_contact_id"],
@@ -667,12 +646,7 @@ async fn a_new_hint_patient_made_from_a_contact_is_linked_and_its_webhook_makes_
             "Email": "noor@example.org", "MobilePhone": "5550199", "MailingCity": "Dayton"}),
         )
         .await;
-    let path = format!("/v1/groups/{}/integrations/hint/links/{contact}", pair.group);
-    let made = put(&path)
-        .token(&admin(&pair.group))
-        .json(&json!({"new_patient": true}))
-        .send()
-        .await;
+    let made = pair.link(&contact, json!({"new_patient": true})).await;
     assert_status(&made, 200);
     let patient_id = made.body["patient_id"].as_str().unwrap().to_owned();
     let patient = pair.patient(&patient_id).await;
@@ -701,20 +675,14 @@ async fn a_new_hint_patient_made_from_a_contact_is_linked_and_its_webhook_makes_
     assert_eq!(pair.links().await.len(), 1);
 
     let nameless = pair.add_contact(json!({"LastName": "Only"})).await;
-    let refused = put(&format!("/v1/groups/{}/integrations/hint/links/{nameless}", pair.group))
-        .token(&admin(&pair.group))
-        .json(&json!({"new_patient": true}))
-        .send()
-        .await;
+    let refused = pair.link(&nameless, json!({"new_patient": true})).await;
     assert_status(&refused, 422);
     assert_eq!(
         refused.field_errors(),
         [("FirstName".to_owned(), "required_by_hint".to_owned())]
     );
-    let both = put(&path)
-        .token(&admin(&pair.group))
-        .json(&json!({"new_patient": true, "patient_id": patient_id}))
-        .send()
+    let both = pair
+        .link(&contact, json!({"new_patient": true, "patient_id": patient_id}))
         .await;
     assert_status(&both, 400);
 
@@ -746,11 +714,7 @@ async fn cancelling_stops_every_link_keeps_both_records_and_forgets_the_search_c
         .await;
     pair.eventually("the patient searchable", || pair.found("ola"), |f| f.len() == 1)
         .await;
-    let linked = put(&format!("/v1/groups/{}/integrations/hint/links/{contact}", pair.group))
-        .token(&admin(&pair.group))
-        .json(&json!({"patient_id": patient}))
-        .send()
-        .await;
+    let linked = pair.link(&contact, json!({"patient_id": patient})).await;
     assert_status(&linked, 200);
     let cancelled = post(&format!("/v1/groups/{}/integrations/hint/cancel", pair.group))
         .token(&admin(&pair.group))

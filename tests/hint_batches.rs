@@ -142,11 +142,7 @@ async fn a_2000_patient_batch_links_creates_updates_and_skips_and_renews_an_expi
     };
     for (i, patient) in hint_ids.iter().enumerate().take(380).skip(350) {
         let contact = pair.add_contact(json!({"LastName": format!("Batch{i}")})).await;
-        let linked = put(&format!("/v1/groups/{}/integrations/hint/links/{contact}", pair.group))
-            .token(&admin(&pair.group))
-            .json(&json!({"patient_id": patient}))
-            .send()
-            .await;
+        let linked = pair.link(&contact, json!({"patient_id": patient})).await;
         assert_status(&linked, 200);
     }
     // Hint's list answers slowly, so the batch is surely still going when Salesforce ends the
@@ -283,14 +279,7 @@ async fn a_contacts_report_links_exact_matches_letting_the_contact_win_and_skips
     let kim = pair
         .add_patient(json!({"first_name": "Kim", "last_name": "Park"}))
         .await;
-    let linked = put(&format!(
-        "/v1/groups/{}/integrations/hint/links/{linked_contact}",
-        pair.group
-    ))
-    .token(&admin(&pair.group))
-    .json(&json!({"patient_id": kim}))
-    .send()
-    .await;
+    let linked = pair.link(&linked_contact, json!({"patient_id": kim})).await;
     assert_status(&linked, 200);
     let lia = pair
         .add_contact(json!({"FirstName": "Lia", "LastName": "Moss", "Birthdate": "1990-01-02", "Email": "lia@contact.example.org"}))

@@ -228,6 +228,15 @@ impl Connected {
         reply.body["items"].as_array().cloned().unwrap_or_default()
     }
 
+    /// A user's manual sync of `contact`: `body` is `{patient_id}` or `{new_patient: true}`.
+    pub async fn link(&self, contact: &str, body: Value) -> Reply {
+        put(&format!("/v1/groups/{}/integrations/hint/links/{contact}", self.group))
+            .token(&admin(&self.group))
+            .json(&body)
+            .send()
+            .await
+    }
+
     /// What the patient search answers for `typed`.
     pub async fn search(&self, typed: &str) -> Reply {
         let mut url = reqwest::Url::parse("http://host/").unwrap();

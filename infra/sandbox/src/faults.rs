@@ -1,7 +1,7 @@
 //! Faults a sandbox can inject into its vendor API, as the control plane asks (`POST
 //! /_sandbox/faults`): every sandbox takes the same kinds, and answers each in its vendor's words.
 
-use crate::http::Response;
+use crate::http::{Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -52,6 +52,19 @@ impl Faults {
 
     pub fn clear(&mut self) {
         self.0.clear();
+    }
+
+    /// The control plane's `/_sandbox/faults`, the same in every sandbox: `POST` adds the fault
+    /// its body describes, `DELETE` clears them all.
+    pub fn control(&mut self, request: &Request) -> Response {
+        if request.method == "DELETE" {
+            self.clear();
+            return Response::empty(204);
+        }
+        match request.json() {
+            Ok(body) => self.add(body),
+            Err(response) => response,
+        }
     }
 
     /// The first fault that matches a request for `path`, used up once.

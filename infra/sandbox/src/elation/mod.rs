@@ -815,14 +815,7 @@ fn control(sandbox: &Sandbox, request: &Request, rest: &[&str]) -> Response {
             publish(sandbox, &mut state, "patients", "deleted", &patient, None);
             Response::empty(204)
         }
-        ("POST", ["faults"]) => match request.json() {
-            Ok(body) => sandbox.state().faults.add(body),
-            Err(response) => response,
-        },
-        ("DELETE", ["faults"]) => {
-            sandbox.state().faults.clear();
-            Response::empty(204)
-        }
+        ("POST" | "DELETE", ["faults"]) => sandbox.state().faults.control(request),
         ("GET", ["requests"]) => Response::json(200, json!(sandbox.state().requests)),
         ("POST", ["deliveries", event_uuid, "redeliver"]) => redeliver(sandbox, request, event_uuid),
         ("GET", ["deliveries"]) => Response::json(200, json!(sandbox.courier.all())),

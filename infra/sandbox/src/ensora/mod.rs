@@ -364,14 +364,7 @@ fn control(sandbox: &Sandbox, request: &Request, rest: &[&str]) -> Response {
                 json!({"organization": organization, "client_id": client_id, "client_secret": client_secret}),
             )
         }
-        ("POST", ["faults"]) => match request.json() {
-            Ok(body) => sandbox.state().faults.add(body),
-            Err(response) => response,
-        },
-        ("DELETE", ["faults"]) => {
-            sandbox.state().faults.clear();
-            Response::empty(204)
-        }
+        ("POST" | "DELETE", ["faults"]) => sandbox.state().faults.control(request),
         ("GET", ["requests"]) => Response::json(200, json!(sandbox.state().requests)),
         ("POST", ["tokens", "expire"]) => {
             let mut state = sandbox.state();

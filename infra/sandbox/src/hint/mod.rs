@@ -652,14 +652,7 @@ fn control(sandbox: &Sandbox, request: &Request, rest: &[&str]) -> Response {
                 json!({"practice_id": id, "api_key": key, "webhook_signature_key": signature_key}),
             )
         }
-        ("POST", ["faults"]) => match request.json() {
-            Ok(body) => sandbox.state().faults.add(body),
-            Err(response) => response,
-        },
-        ("DELETE", ["faults"]) => {
-            sandbox.state().faults.clear();
-            Response::empty(204)
-        }
+        ("POST" | "DELETE", ["faults"]) => sandbox.state().faults.control(request),
         ("GET", ["requests"]) => Response::json(200, json!(sandbox.state().requests)),
         ("DELETE", ["requests"]) => {
             sandbox.state().requests.clear();

@@ -915,14 +915,7 @@ fn control(sandbox: &Sandbox, request: &Request, rest: &[&str]) -> Response {
                 }),
             )
         }
-        ("POST", ["faults"]) => match request.json() {
-            Ok(body) => sandbox.state().faults.add(body),
-            Err(response) => response,
-        },
-        ("DELETE", ["faults"]) => {
-            sandbox.state().faults.clear();
-            Response::empty(204)
-        }
+        ("POST" | "DELETE", ["faults"]) => sandbox.state().faults.control(request),
         ("GET", ["requests"]) => answer(200, json!(sandbox.state().requests)),
         ("DELETE", ["requests"]) => {
             sandbox.state().requests.clear();

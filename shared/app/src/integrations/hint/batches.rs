@@ -335,6 +335,7 @@ pub async fn results_csv(
 /// [`WORK_PER_JOB`] (then its next part is queued).
 pub async fn run(deps: &Deps, group: &GroupId, id: &HintBatchId) -> Result<(), AppError> {
     let began = std::time::Instant::now();
+    let mut sides: Option<Sides> = None;
     loop {
         let Some(mut batch) = deps.read::<Batch>(&keys::hint_batch(group, id)).await? else {
             tracing::warn!(%group, batch = %id, "a batch job names a batch that does not exist; dropped");
@@ -388,11 +389,15 @@ pub async fn run(deps: &Deps, group: &GroupId, id: &HintBatchId) -> Result<(), A
                 value: started,
             };
         }
-        let sides = Sides::of(deps, group).await?;
+        // Both vendors' clients once per job, not once per page: each reads the group's secret.
+        let sides = match &sides {
+            Some(sides) => sides,
+            None => sides.insert(Sides::of(deps, group).await?),
+        };
         let work = Work {
             deps,
             group,
-            sides: &sides,
+            sides,
             batch: &batch.value,
         };
         let page_no = batch.value.pages_done;
