@@ -44,6 +44,8 @@ pub struct Stack {
     pub hint: String,
     /// The Salesforce sandbox (`/{org}/services/…`, and its control plane).
     pub salesforce: String,
+    /// The Ensora sandbox's base URL (its API under `/v1`, its control plane under `/_sandbox`).
+    pub ensora: String,
     pub auth: DevAuth,
     http: reqwest::Client,
 }
@@ -116,6 +118,14 @@ pub fn stack() -> &'static Stack {
                 )
                 .expect("the Salesforce sandbox starts");
                 let salesforce_url = salesforce.base_url();
+                let ensora = sandbox::ensora::start(
+                    tokio::net::TcpListener::bind("127.0.0.1:0")
+                        .await
+                        .expect("a loopback port"),
+                    sandbox::ensora::Config::default(),
+                )
+                .expect("the Ensora sandbox starts");
+                let ensora_url = ensora.base_url();
                 let mut built = devhost::build(
                     &devhost::default_template_path(),
                     &stage,
@@ -126,6 +136,7 @@ pub fn stack() -> &'static Stack {
                         cliniko_api: format!("{cliniko_url}/{{shard}}/v1"),
                         cliniko_limit: CLINIKO_LIMIT,
                         hint_api: format!("{hint_url}/api"),
+                        ensora: ensora_url.clone(),
                     },
                 )
                 .await
@@ -141,14 +152,14 @@ pub fn stack() -> &'static Stack {
                         table,
                         bucket,
                         observations,
-                        (cliniko_url, hint_url, salesforce_url),
+                        (cliniko_url, hint_url, salesforce_url, ensora_url),
                     ))
                     .expect("the test thread is waiting");
                 devhost::server::serve(listener, built.host, std::future::pending()).await;
-                drop((cliniko, hint, salesforce));
+                drop((cliniko, hint, salesforce, ensora));
             });
         });
-        let (url, stage, table, bucket, observations, (cliniko, hint, salesforce)) = started
+        let (url, stage, table, bucket, observations, (cliniko, hint, salesforce, ensora)) = started
             .recv()
             .expect("the dev host did not start (see the panic above)");
         Stack {
@@ -160,6 +171,7 @@ pub fn stack() -> &'static Stack {
             cliniko,
             hint,
             salesforce,
+            ensora,
             auth: DevAuth::new(SECRET),
             // Each test has its own runtime; a pooled connection would die with the test that opened it.
             http: reqwest::Client::builder()

@@ -138,30 +138,35 @@ fn sqs_trigger(
 pub const LOCAL_CLINIKO_API: &str = "http://127.0.0.1:4020/{shard}/v1";
 /// Where the local stack's Hint sandbox answers, unless told otherwise.
 pub const LOCAL_HINT_API: &str = "http://127.0.0.1:4030/api";
+/// Where the local stack's Ensora sandbox answers (its API and its token endpoint), unless told
+/// otherwise.
+pub const LOCAL_ENSORA: &str = "http://127.0.0.1:4050";
 
 /// Where the functions find the vendor sandboxes whose address is not part of an integration's
 /// credentials: Cliniko (`{shard}` in `cliniko_api`, and the rate limit the functions share for
-/// it) and Hint.
+/// it), Hint and Ensora (its API at `ensora`, its token endpoint at `{ensora}/connect/token`).
 #[derive(Debug, Clone)]
 pub struct SandboxesAt {
     pub cliniko_api: String,
     pub cliniko_limit: app::integrations::budget::RateLimit,
     pub hint_api: String,
+    pub ensora: String,
 }
 
 impl SandboxesAt {
     /// The sandboxes at these addresses, with Cliniko's own limit.
-    pub fn new(cliniko_api: impl Into<String>, hint_api: impl Into<String>) -> Self {
+    pub fn new(cliniko_api: impl Into<String>, hint_api: impl Into<String>, ensora: impl Into<String>) -> Self {
         SandboxesAt {
             cliniko_api: cliniko_api.into(),
             cliniko_limit: app::VendorSettings::default().cliniko_limit,
             hint_api: hint_api.into(),
+            ensora: ensora.into(),
         }
     }
 
     /// The local stack's sandboxes on their usual ports.
     pub fn local() -> Self {
-        SandboxesAt::new(LOCAL_CLINIKO_API, LOCAL_HINT_API)
+        SandboxesAt::new(LOCAL_CLINIKO_API, LOCAL_HINT_API, LOCAL_ENSORA)
     }
 }
 
@@ -183,6 +188,8 @@ pub fn local_vendor_settings(stage: &str, public_url: &str, sandboxes: &Sandboxe
         cliniko_api: sandboxes.cliniko_api.clone(),
         cliniko_limit: sandboxes.cliniko_limit,
         hint_api: sandboxes.hint_api.clone(),
+        ensora_api: sandboxes.ensora.clone(),
+        ensora_token_url: format!("{}/connect/token", sandboxes.ensora),
         // The sandboxes share this machine's clock.
         sync_overlap: chrono::Duration::milliseconds(250),
         ..app::VendorSettings::default()

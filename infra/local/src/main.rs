@@ -1,6 +1,6 @@
 //! `carebridge-dev`: the local stack's command line.
 //!
-//!     carebridge-dev serve [--port 3000] [--elation-port 4010] [--cliniko-port 4020] [--hint-port 4030] [--salesforce-port 4040] [--stage local] [--template template.yaml]
+//!     carebridge-dev serve [--port 3000] [--elation-port 4010] [--cliniko-port 4020] [--hint-port 4030] [--salesforce-port 4040] [--ensora-port 4050] [--stage local] [--template template.yaml]
 //!     carebridge-dev token --groups acme[,beta] [--roles group_admin,...] [--sub dev-user] [--ttl 3600]
 //!     carebridge-dev provision [--stage local] [--template template.yaml]
 //!     carebridge-dev help (or --help after any command)
@@ -66,7 +66,7 @@ impl Args {
 }
 
 const USAGE: &str = "usage:
-  carebridge-dev serve [--port 3000] [--elation-port 4010] [--cliniko-port 4020] [--hint-port 4030] [--salesforce-port 4040] [--stage local] [--template template.yaml]
+  carebridge-dev serve [--port 3000] [--elation-port 4010] [--cliniko-port 4020] [--hint-port 4030] [--salesforce-port 4040] [--ensora-port 4050] [--stage local] [--template template.yaml]
   carebridge-dev token --groups acme[,beta] [--roles platform_admin,group_admin,...] [--sub dev-user] [--ttl 3600]
   carebridge-dev provision [--stage local] [--template template.yaml]";
 
@@ -142,8 +142,8 @@ async fn serve(args: &Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let url = format!("http://127.0.0.1:{port}");
-    // The Cliniko and Hint sandboxes' ports are taken first: the functions are told where they
-    // answer.
+    // The Cliniko, Hint and Ensora sandboxes' ports are taken first: the functions are told
+    // where they answer.
     let cliniko_port = args.get("cliniko-port").unwrap_or("4020");
     let cliniko_listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{cliniko_port}"))
         .await
@@ -152,9 +152,14 @@ async fn serve(args: &Args) -> Result<(), String> {
     let hint_listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{hint_port}"))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{hint_port} for the Hint sandbox: {e}"))?;
+    let ensora_port = args.get("ensora-port").unwrap_or("4050");
+    let ensora_listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{ensora_port}"))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{ensora_port} for the Ensora sandbox: {e}"))?;
     let sandboxes = devhost::SandboxesAt::new(
         format!("http://127.0.0.1:{cliniko_port}/{{shard}}/v1"),
         format!("http://127.0.0.1:{hint_port}/api"),
+        format!("http://127.0.0.1:{ensora_port}"),
     );
     let mut stack = devhost::build(&args.template(), stage, &config, DevAuth::from_env(), &url, &sandboxes)
         .await
@@ -204,6 +209,14 @@ async fn serve(args: &Args) -> Result<(), String> {
         },
     )
     .map_err(|e| format!("cannot start the Salesforce sandbox: {e}"))?;
+    let ensora_client = sandbox::ensora::demo_client();
+    let ensora = sandbox::ensora::start(
+        ensora_listener,
+        sandbox::ensora::Config {
+            clients: vec![ensora_client.clone()],
+        },
+    )
+    .map_err(|e| format!("cannot start the Ensora sandbox: {e}"))?;
     let functions: String = stack
         .functions
         .iter()
@@ -224,6 +237,8 @@ async fn serve(args: &Args) -> Result<(), String> {
          \x20   its control plane {hint_url}/_sandbox/\n\
          \x20 Salesforce sandbox {salesforce_url}/{sf_org}/ (My Domain of org {sf_org}; client_id {sf_id}, client_secret {sf_secret}, account {sf_account})\n\
          \x20   its control plane {salesforce_url}/_sandbox/\n\
+         \x20 Ensora sandbox {ensora_url}/v1/ (organization {ensora_org}; client_id {ensora_id}, client_secret {ensora_secret})\n\
+         \x20   its control plane {ensora_url}/_sandbox/\n\
          \x20 Functions{functions}\n\n\
          Mint a token:  TOKEN=$(infra/local/token --groups acme --roles platform_admin,group_admin)\n\
          Try it:        curl -s -H \"Authorization: Bearer $TOKEN\" {url}/v1/groups\n\
@@ -244,6 +259,10 @@ async fn serve(args: &Args) -> Result<(), String> {
         sf_id = salesforce_org.app.client_id,
         sf_secret = salesforce_org.app.client_secret,
         sf_account = salesforce_org.account_id,
+        ensora_url = ensora.base_url(),
+        ensora_org = ensora_client.organization,
+        ensora_id = ensora_client.client_id,
+        ensora_secret = ensora_client.client_secret,
     );
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -253,6 +272,7 @@ async fn serve(args: &Args) -> Result<(), String> {
     cliniko.stop();
     hint.stop();
     salesforce.stop();
+    ensora.stop();
     Ok(())
 }
 

@@ -65,6 +65,10 @@ pub struct VendorSettings {
     pub cliniko_limit: integrations::budget::RateLimit,
     /// Hint's provider API root (`https://api.hint.com/api`, or the local sandbox's).
     pub hint_api: String,
+    /// Ensora's customer API root and its identity server's token endpoint (Ensora's own
+    /// hosts, or the local sandbox's).
+    pub ensora_api: String,
+    pub ensora_token_url: String,
     /// How far back an incremental sync reads before the last successful sync's start: the
     /// vendor's clock and carebridge's may disagree a little, and a change made while that
     /// sync read the vendor may have been missed.
@@ -92,6 +96,8 @@ impl Default for VendorSettings {
                 per: std::time::Duration::from_secs(60),
             },
             hint_api: connectors::hint::client::BASE_URL.to_owned(),
+            ensora_api: connectors::ensora::API_URL.to_owned(),
+            ensora_token_url: connectors::ensora::TOKEN_URL.to_owned(),
             sync_overlap: chrono::Duration::minutes(5),
             user_agent: DEFAULT_USER_AGENT.to_owned(),
         }

@@ -72,6 +72,49 @@ impl Answer {
     }
 }
 
+impl Answer {
+    /// A 2xx answer as JSON of type `T`; otherwise the refusal in the vendor's own words: the
+    /// first of `message_keys` the body holds, and the fields it names under `errors` (401 is
+    /// the credentials refused, any other status the request).
+    pub fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        vendor: &'static str,
+        message_keys: &[&str],
+    ) -> Result<T, ConnectorError> {
+        if self.is_success() {
+            return self.json(vendor);
+        }
+        let body: Option<serde_json::Value> = serde_json::from_slice(&self.body).ok();
+        let message = body
+            .as_ref()
+            .and_then(|b| message_keys.iter().find_map(|k| b.get(*k)))
+            .and_then(serde_json::Value::as_str)
+            .map_or_else(|| format!("status {}", self.status.as_u16()), str::to_owned);
+        let fields: Vec<String> = body
+            .as_ref()
+            .and_then(|b| b.get("errors"))
+            .and_then(serde_json::Value::as_object)
+            .map(|errors| errors.keys().cloned().collect())
+            .unwrap_or_default();
+        Err(match self.status {
+            StatusCode::UNAUTHORIZED => ConnectorError::BadCredentials {
+                vendor,
+                reason: message,
+            },
+            status => ConnectorError::Rejected {
+                vendor,
+                status: status.as_u16(),
+                detail: if fields.is_empty() {
+                    message
+                } else {
+                    format!("{message}: {}", fields.join(", "))
+                },
+                fields,
+            },
+        })
+    }
+}
+
 /// An HTTPS client for vendor calls: the system's root certificates, a timeout per call.
 pub fn client(timeout: Duration) -> Result<reqwest::Client, ConnectorError> {
     reqwest::Client::builder()

@@ -6,6 +6,7 @@
 
 pub mod cliniko;
 pub mod elation;
+pub mod ensora;
 pub mod error;
 pub mod hint;
 pub mod http;

@@ -221,39 +221,9 @@ impl Hint {
     }
 }
 
-/// A 2xx answer as `T`; a refusal in Hint's words, naming the fields it named.
+/// A 2xx answer as `T`; otherwise a refusal in Hint's words, naming the fields it named.
 fn read<T: DeserializeOwned>(answer: Answer) -> Result<T, ConnectorError> {
-    if answer.is_success() {
-        return answer.json(VENDOR);
-    }
-    let body: Option<Value> = serde_json::from_slice(&answer.body).ok();
-    let message = body
-        .as_ref()
-        .and_then(|b| b.get("message"))
-        .and_then(Value::as_str)
-        .map_or_else(|| format!("status {}", answer.status.as_u16()), str::to_owned);
-    let fields: Vec<String> = body
-        .as_ref()
-        .and_then(|b| b.get("errors"))
-        .and_then(Value::as_object)
-        .map(|errors| errors.keys().cloned().collect())
-        .unwrap_or_default();
-    Err(match answer.status {
-        StatusCode::UNAUTHORIZED => ConnectorError::BadCredentials {
-            vendor: VENDOR,
-            reason: message,
-        },
-        status => ConnectorError::Rejected {
-            vendor: VENDOR,
-            status: status.as_u16(),
-            detail: if fields.is_empty() {
-                message
-            } else {
-                format!("{message}: {}", fields.join(", "))
-            },
-            fields,
-        },
-    })
+    answer.read(VENDOR, &["message"])
 }
 
 /// A patient list read by `limit` and `offset`.
