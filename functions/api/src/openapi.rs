@@ -138,6 +138,8 @@ macro_rules! page {
 
 page!(PatientPage, Patient);
 page!(PractitionerPage, Practitioner);
+page!(AgencyPage, model::agency::Agency);
+page!(AppointmentPage, model::appointment::Appointment);
 page!(ImportPage, ImportJob);
 page!(RunPage, model::sync::SyncRun);
 page!(PlanNotePage, model::plan_note::PlanNote);

@@ -1,6 +1,8 @@
 //! carebridge's use cases. Handlers call exactly one of these; each checks access with the
 //! model's rules, validates with the model, and reads and writes through the store's ports.
 
+pub mod agencies;
+pub mod appointments;
 pub mod backfill;
 pub mod error;
 pub mod finding;

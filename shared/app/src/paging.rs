@@ -133,6 +133,66 @@ async fn query_group(deps: &Deps, group: &GroupId, prefix: &str, page: PageReque
     Ok(deps.records.query(&keys::group_partition(group), prefix, page).await?)
 }
 
+/// One page of the records an index lists (its entries' sort keys are `{prefix}{date}#{id}`),
+/// in date order: from `from` and up to `to` when given, each entry's record read by `record_key`
+/// from its id. Access must already have been checked.
+pub(crate) async fn list_by_date<T: DeserializeOwned>(
+    deps: &Deps,
+    group: &GroupId,
+    prefix: &str,
+    (from, to): (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>),
+    page: (Option<&str>, Option<u32>),
+    record_key: impl Fn(&str) -> Option<store::Key>,
+) -> Result<Listing<Versioned<T>>, AppError> {
+    let (cursor, limit) = page;
+    let limit = page_size(limit)?;
+    // `{prefix}{from}` sorts just before the first entry of that date.
+    let after = match cursor {
+        Some(cursor) => Some(decode_cursor(cursor)?),
+        None => from.map(|from| format!("{prefix}{from}")),
+    };
+    crate::groups::load(deps, group).await?;
+    let page = query_group(
+        deps,
+        group,
+        prefix,
+        PageRequest {
+            limit,
+            after,
+            newest_first: false,
+        },
+    )
+    .await?;
+    let last = to.map(|to| to.to_string());
+    let mut keys = Vec::new();
+    let mut past_the_end = false;
+    for entry in &page.records {
+        let Some((date, id)) = entry.key.sk[prefix.len()..].split_once('#') else {
+            continue;
+        };
+        if last.as_deref().is_some_and(|last| date > last) {
+            past_the_end = true;
+            break;
+        }
+        keys.extend(record_key(id));
+    }
+    let found = deps.records.get_many(&keys).await?;
+    // In the index's order; an entry whose record is gone (mid-delete) is left out.
+    let items = keys
+        .iter()
+        .filter_map(|key| found.iter().find(|record| &record.key == key))
+        .map(Record::decode)
+        .collect::<Result<_, _>>()?;
+    Ok(Listing {
+        items,
+        next_cursor: if past_the_end {
+            None
+        } else {
+            page.next.as_deref().map(encode_cursor)
+        },
+    })
+}
+
 /// A page size within bounds.
 pub fn page_size(requested: Option<u32>) -> Result<u32, AppError> {
     match requested {

@@ -1,6 +1,6 @@
 //! Patients through the shared person flow; a patient's coach must exist in the same group.
 
-use crate::people::Person;
+use crate::people::{GroupRecord, Person};
 use chrono::{DateTime, NaiveDate, Utc};
 use model::group::Group;
 use model::lookup::{Lookup, PersonKind};
@@ -11,7 +11,7 @@ use store::keys::{self, LinkedKind};
 
 pub use crate::people::{create, delete, get, list, update};
 
-impl Person for Patient {
+impl GroupRecord for Patient {
     type Input = PatientInput;
     type Fields = PatientFields;
     type Id = PatientId;
@@ -19,8 +19,7 @@ impl Person for Patient {
 
     const WHAT: &'static str = "patient";
     const SORT_KEY_PREFIX: &'static str = keys::PATIENT_PREFIX;
-    const LINKS: LinkedKind = LinkedKind::Patient;
-    const KIND: PersonKind = PersonKind::Patient;
+    const COUNTED: Option<PersonKind> = Some(PersonKind::Patient);
 
     fn new_id() -> PatientId {
         PatientId::generate()
@@ -108,4 +107,9 @@ impl Person for Patient {
     fn created_at(stored: &Patient) -> DateTime<Utc> {
         stored.created_at
     }
+}
+
+impl Person for Patient {
+    const LINKS: LinkedKind = LinkedKind::Patient;
+    const KIND: PersonKind = PersonKind::Patient;
 }

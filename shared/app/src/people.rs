@@ -1,8 +1,9 @@
-//! The one flow every kind of person record (patients, practitioners) follows: create, read,
-//! update by JSON Merge Patch at a known version, delete, and list a page. Every write of a
-//! record carries, in the same transaction, the changes to its lookup keys
-//! (`store::lookups`) and, for a create or delete, the group's count: a key can never disagree
-//! with its record, and an external id belongs to at most one record of its kind per group.
+//! The one flow every kind of record kept in a group (patients, practitioners, agencies,
+//! appointments) follows: create, read, update by JSON Merge Patch at a known version, delete,
+//! and list a page. Every write of a record carries, in the same transaction, the changes to its
+//! lookup keys (`store::lookups`) and index entries and, for a create or delete of a person, the
+//! group's count: a key can never disagree with its record, and an external id belongs to at
+//! most one record of its kind per group.
 
 use crate::paging::{Listing, all_keys, list_records};
 use crate::{AppError, Deps, groups};
@@ -17,8 +18,9 @@ use store::keys::LinkedKind;
 use store::lookups;
 use store::{Condition, Key, Record, StoreError, Versioned, Write};
 
-/// What the shared flow needs to know about one kind of person record.
-pub trait Person {
+/// What the shared flow needs to know about one kind of record kept in a group (people,
+/// agencies, appointments).
+pub trait GroupRecord {
     /// What callers send; `From<&Fields>` gives the base a patch is merged onto.
     type Input: Serialize + DeserializeOwned + for<'a> From<&'a Self::Fields>;
     type Fields: Clone + PartialEq;
@@ -29,18 +31,27 @@ pub trait Person {
     /// The kind's name in messages ("patient").
     const WHAT: &'static str;
     const SORT_KEY_PREFIX: &'static str;
-    const LINKS: LinkedKind;
-    const KIND: PersonKind;
+    /// The group's count this kind is kept in, if it is counted (people are).
+    const COUNTED: Option<PersonKind> = None;
 
     fn new_id() -> Self::Id;
     fn parse_id(raw: &str) -> Option<Self::Id>;
     fn key(group: &GroupId, id: &Self::Id) -> Key;
     fn validate(input: &Self::Input, group: &Group, today: NaiveDate) -> Result<Self::Fields, ValidationErrors>;
     /// Every lookup key a record with these fields keeps (`model::lookup`).
-    fn lookups(fields: &Self::Fields) -> Vec<Lookup>;
+    fn lookups(_fields: &Self::Fields) -> Vec<Lookup> {
+        Vec::new()
+    }
+    /// The index entries a record with these fields keeps beside it (an appointment under its
+    /// date), written and removed with it in the same transaction.
+    fn index_keys(_group: &GroupId, _id: &Self::Id, _fields: &Self::Fields) -> Vec<Key> {
+        Vec::new()
+    }
     /// Records these fields point at, which must exist in the group, each with the error to
     /// report when it does not.
-    fn references(group: &GroupId, fields: &Self::Fields) -> Vec<(Key, FieldError)>;
+    fn references(_group: &GroupId, _fields: &Self::Fields) -> Vec<(Key, FieldError)> {
+        Vec::new()
+    }
     fn assemble(
         id: Self::Id,
         group: GroupId,
@@ -70,7 +81,13 @@ pub trait Person {
     fn created_at(stored: &Self::Stored) -> DateTime<Utc>;
 }
 
-pub async fn create<P: Person>(
+/// A person record (patient, practitioner): linked to other systems' records and counted.
+pub trait Person: GroupRecord {
+    const LINKS: LinkedKind;
+    const KIND: PersonKind;
+}
+
+pub async fn create<P: GroupRecord>(
     deps: &Deps,
     caller: &Caller,
     group_id: &GroupId,
@@ -92,7 +109,7 @@ pub async fn create<P: Person>(
     })
 }
 
-pub async fn get<P: Person>(
+pub async fn get<P: GroupRecord>(
     deps: &Deps,
     caller: &Caller,
     group_id: &GroupId,
@@ -105,7 +122,7 @@ pub async fn get<P: Person>(
 
 /// Applies a JSON Merge Patch to the record if it is still at `expected_version`. A patch that
 /// changes nothing writes nothing.
-pub async fn update<P: Person>(
+pub async fn update<P: GroupRecord>(
     deps: &Deps,
     caller: &Caller,
     group_id: &GroupId,
@@ -143,7 +160,7 @@ pub async fn update<P: Person>(
 /// Deletes the record if it is still at `expected_version`, with what belongs to it, its lookup
 /// keys and its place in the group's count. What belongs to it goes first, so a delete that
 /// fails halfway leaves the record to be deleted again, never a record's remains without it.
-pub async fn delete<P: Person>(
+pub async fn delete<P: GroupRecord>(
     deps: &Deps,
     caller: &Caller,
     group_id: &GroupId,
@@ -171,7 +188,7 @@ pub async fn delete<P: Person>(
     Ok(())
 }
 
-pub async fn list<P: Person>(
+pub async fn list<P: GroupRecord>(
     deps: &Deps,
     caller: &Caller,
     group_id: &GroupId,
@@ -182,14 +199,14 @@ pub async fn list<P: Person>(
     list_records(deps, group_id, P::SORT_KEY_PREFIX, cursor, limit, false).await
 }
 
-async fn load<P: Person>(deps: &Deps, group_id: &GroupId, raw_id: &str) -> Result<Versioned<P::Stored>, AppError> {
+async fn load<P: GroupRecord>(deps: &Deps, group_id: &GroupId, raw_id: &str) -> Result<Versioned<P::Stored>, AppError> {
     let not_found = || AppError::NotFound { what: P::WHAT };
     let id = P::parse_id(raw_id).ok_or_else(not_found)?;
     deps.read(&P::key(group_id, &id)).await?.ok_or_else(not_found)
 }
 
 /// The record, if it is still at the version the caller read.
-async fn load_at<P: Person>(
+async fn load_at<P: GroupRecord>(
     deps: &Deps,
     group_id: &GroupId,
     raw_id: &str,
@@ -206,7 +223,7 @@ async fn load_at<P: Person>(
     Ok(current)
 }
 
-async fn check_references<P: Person>(deps: &Deps, group_id: &GroupId, fields: &P::Fields) -> Result<(), AppError> {
+async fn check_references<P: GroupRecord>(deps: &Deps, group_id: &GroupId, fields: &P::Fields) -> Result<(), AppError> {
     let references = P::references(group_id, fields);
     if references.is_empty() {
         return Ok(());
@@ -225,7 +242,7 @@ async fn check_references<P: Person>(deps: &Deps, group_id: &GroupId, fields: &P
 /// Everything that stores `stored` as `version` in one transaction: the record itself (created
 /// if `version` is 1, otherwise only over `version - 1`) and the changes to its lookup keys from
 /// those of `before` (its fields until now; `None` for a create). A create is then [`counted`].
-pub(crate) fn record_writes<P: Person>(
+pub(crate) fn record_writes<P: GroupRecord>(
     group: &GroupId,
     stored: &P::Stored,
     version: u64,
@@ -243,6 +260,30 @@ pub(crate) fn record_writes<P: Person>(
     let keys_before = before.map(P::lookups).unwrap_or_default();
     let keys_after = P::lookups(P::fields(stored));
     writes.extend(lookups::changes(group, &id.to_string(), &keys_before, &keys_after)?);
+    let index_before = before
+        .map(|fields| P::index_keys(group, id, fields))
+        .unwrap_or_default();
+    let index_after = P::index_keys(group, id, P::fields(stored));
+    writes.extend(index_changes(&index_before, &index_after)?);
+    Ok(writes)
+}
+
+/// The writes that take a record's index entries from `before` to `after`.
+fn index_changes(before: &[Key], after: &[Key]) -> Result<Vec<Write>, AppError> {
+    let mut writes: Vec<Write> = before
+        .iter()
+        .filter(|key| !after.contains(key))
+        .map(|key| Write::Delete {
+            key: key.clone(),
+            condition: Condition::Always,
+        })
+        .collect();
+    for key in after.iter().filter(|key| !before.contains(key)) {
+        writes.push(Write::Put {
+            record: Record::encode(key.clone(), 1, &serde_json::json!({}))?,
+            condition: Condition::Always,
+        });
+    }
     Ok(writes)
 }
 
@@ -252,19 +293,18 @@ pub(crate) fn record_writes<P: Person>(
 /// so a busy import would fail itself. A function stopped between a write and its count leaves
 /// the count one off, which only shifts where reading the whole group starts to pay; filling in
 /// lookup keys sets it exact. Never fails the write it follows.
-pub(crate) async fn counted<P: Person>(deps: &Deps, group: &GroupId, by: i64) {
-    if let Err(error) = deps
-        .records
-        .write(vec![lookups::count_change(group, P::KIND, by)])
-        .await
-    {
+pub(crate) async fn counted<P: GroupRecord>(deps: &Deps, group: &GroupId, by: i64) {
+    let Some(kind) = P::COUNTED else {
+        return;
+    };
+    if let Err(error) = deps.records.write(vec![lookups::count_change(group, kind, by)]).await {
         tracing::warn!(%group, what = P::WHAT, %error, "the group's count could not be changed");
     }
 }
 
 /// Everything that deletes `current` in one transaction: the record (only at the version read)
 /// and its lookup keys; then it is [`counted`] out.
-pub(crate) fn deletion_writes<P: Person>(
+pub(crate) fn deletion_writes<P: GroupRecord>(
     group: &GroupId,
     current: &Versioned<P::Stored>,
 ) -> Result<Vec<Write>, AppError> {
@@ -275,12 +315,16 @@ pub(crate) fn deletion_writes<P: Person>(
     }];
     let keys = P::lookups(P::fields(&current.value));
     writes.extend(lookups::changes(group, &id.to_string(), &keys, &[])?);
+    writes.extend(index_changes(
+        &P::index_keys(group, id, P::fields(&current.value)),
+        &[],
+    )?);
     Ok(writes)
 }
 
 /// The record `fields` make in place of `current` (or as a new record when there is none),
 /// and the writes that store it with its links, for flows that write what another system holds.
-pub(crate) fn replacement<P: Person>(
+pub(crate) fn replacement<P: GroupRecord>(
     group: &GroupId,
     current: Option<&Versioned<P::Stored>>,
     fields: P::Fields,
@@ -291,7 +335,7 @@ pub(crate) fn replacement<P: Person>(
 
 /// As [`replacement`], with `adjust` making the new version's last changes (a patient marked
 /// as unlinked, say) before it is encoded.
-pub(crate) fn replacement_with<P: Person>(
+pub(crate) fn replacement_with<P: GroupRecord>(
     group: &GroupId,
     current: Option<&Versioned<P::Stored>>,
     fields: P::Fields,
@@ -319,7 +363,7 @@ pub(crate) fn replacement_with<P: Person>(
 }
 
 /// Writes atomically, explaining a refused condition in the caller's terms.
-async fn apply<P: Person>(deps: &Deps, writes: Vec<Write>, expected_version: u64) -> Result<(), AppError> {
+async fn apply<P: GroupRecord>(deps: &Deps, writes: Vec<Write>, expected_version: u64) -> Result<(), AppError> {
     let record_key = writes[0].key().clone();
     match deps.records.write(writes).await {
         Ok(()) => Ok(()),

@@ -1,6 +1,6 @@
 //! Practitioners (coaches, physicians, staff) through the shared person flow.
 
-use crate::people::Person;
+use crate::people::{GroupRecord, Person};
 use chrono::{DateTime, NaiveDate, Utc};
 use model::group::Group;
 use model::lookup::{Lookup, PersonKind};
@@ -11,7 +11,7 @@ use store::keys::{self, LinkedKind};
 
 pub use crate::people::{create, get, list, update};
 
-impl Person for Practitioner {
+impl GroupRecord for Practitioner {
     type Input = PractitionerInput;
     type Fields = PractitionerFields;
     type Id = PractitionerId;
@@ -19,8 +19,7 @@ impl Person for Practitioner {
 
     const WHAT: &'static str = "practitioner";
     const SORT_KEY_PREFIX: &'static str = keys::PRACTITIONER_PREFIX;
-    const LINKS: LinkedKind = LinkedKind::Practitioner;
-    const KIND: PersonKind = PersonKind::Practitioner;
+    const COUNTED: Option<PersonKind> = Some(PersonKind::Practitioner);
 
     fn new_id() -> PractitionerId {
         PractitionerId::generate()
@@ -77,4 +76,9 @@ impl Person for Practitioner {
     fn created_at(stored: &Practitioner) -> DateTime<Utc> {
         stored.created_at
     }
+}
+
+impl Person for Practitioner {
+    const LINKS: LinkedKind = LinkedKind::Practitioner;
+    const KIND: PersonKind = PersonKind::Practitioner;
 }

@@ -146,6 +146,16 @@ record_id!(
 );
 
 record_id!(
+    /// An agency: one of a group's practices or sites, with its own time zone.
+    AgencyId, "agy", "agency"
+);
+
+record_id!(
+    /// An appointment of a patient with a practitioner at an agency.
+    AppointmentId, "apt", "appointment"
+);
+
+record_id!(
     /// A plan note written in carebridge for a patient.
     PlanNoteId, "note", "plan note"
 );

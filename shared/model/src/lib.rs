@@ -4,6 +4,8 @@
 //! validation and normalisation of what callers send, who may do what, and how updates merge.
 
 pub mod access;
+pub mod agency;
+pub mod appointment;
 mod checks;
 pub mod ensora;
 pub mod error;
@@ -25,4 +27,7 @@ pub mod practitioner;
 pub mod sync;
 
 pub use error::{FieldError, ValidationErrors};
-pub use ids::{GroupId, HintBatchId, ImportId, LogEntryId, PatientId, PlanNoteId, PractitionerId, SyncRunId};
+pub use ids::{
+    AgencyId, AppointmentId, GroupId, HintBatchId, ImportId, LogEntryId, PatientId, PlanNoteId, PractitionerId,
+    SyncRunId,
+};

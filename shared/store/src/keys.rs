@@ -5,7 +5,10 @@
 use crate::records::Key;
 use model::external::ExternalSystem;
 use model::integration::IntegrationKind;
-use model::{GroupId, HintBatchId, ImportId, LogEntryId, PatientId, PlanNoteId, PractitionerId, SyncRunId};
+use model::{
+    AgencyId, AppointmentId, GroupId, HintBatchId, ImportId, LogEntryId, PatientId, PlanNoteId, PractitionerId,
+    SyncRunId,
+};
 
 pub fn group_partition(group: &GroupId) -> String {
     format!("G#{group}")
@@ -26,6 +29,36 @@ pub fn patient(group: &GroupId, id: &PatientId) -> Key {
 
 pub fn practitioner(group: &GroupId, id: &PractitionerId) -> Key {
     Key::new(group_partition(group), format!("{PRACTITIONER_PREFIX}{id}"))
+}
+
+pub const AGENCY_PREFIX: &str = "AGENCY#";
+pub const APPOINTMENT_PREFIX: &str = "APPOINTMENT#";
+/// Appointments by date: `APPTDAY#{date}#{appointment}`, so a date range is one query.
+pub const APPOINTMENT_DAY_PREFIX: &str = "APPTDAY#";
+
+/// The prefix of one agency's appointments by date: `APPTAGENCY#{agency}#{date}#{appointment}`.
+pub fn agency_appointments_prefix(agency: &AgencyId) -> String {
+    format!("APPTAGENCY#{agency}#")
+}
+
+pub fn agency(group: &GroupId, id: &AgencyId) -> Key {
+    Key::new(group_partition(group), format!("{AGENCY_PREFIX}{id}"))
+}
+
+pub fn appointment(group: &GroupId, id: &AppointmentId) -> Key {
+    Key::new(group_partition(group), format!("{APPOINTMENT_PREFIX}{id}"))
+}
+
+/// The index entries of appointment `id` at `agency` on `date` (`YYYY-MM-DD`): under the date,
+/// and under the agency and the date.
+pub fn appointment_days(group: &GroupId, agency: &AgencyId, date: &str, id: &AppointmentId) -> [Key; 2] {
+    [
+        Key::new(group_partition(group), format!("{APPOINTMENT_DAY_PREFIX}{date}#{id}")),
+        Key::new(
+            group_partition(group),
+            format!("{}{date}#{id}", agency_appointments_prefix(agency)),
+        ),
+    ]
 }
 
 pub fn import(group: &GroupId, id: &ImportId) -> Key {

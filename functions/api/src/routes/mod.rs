@@ -3,8 +3,83 @@
 //! result. Their `#[utoipa::path]` attributes are the OpenAPI document.
 //!
 //! A file offers its `Route`s, their table (`ROUTES`), a `dispatch` and its documented `Paths`;
-//! adding one means a line in [`Route`], [`routes`], [`dispatch`] and [`documented`].
+//! adding one means a line in [`Route`], [`routes`], [`dispatch`] and [`documented`]. Every kind
+//! of record kept in a group declares its handlers with [`record_routes!`] (and [`list_route!`]).
 
+/// Declares the create, get and patch handlers of one kind of record kept in a group, so every
+/// kind (patients, practitioners, agencies, appointments) exposes the same contract from one
+/// definition. The calling file imports `Answer`, `Call`, `json`, `record`, `request`,
+/// `Versioned`, `Problems`, `GroupId` and `app::people`.
+macro_rules! record_routes {
+    ($kind:ty, $input:ty, $collection:literal, $collection_path:literal, $item_path:literal, $param:literal,
+     $tag:literal, $create:ident, $get:ident, $update:ident) => {
+        #[utoipa::path(
+            post, path = $collection_path, tag = $tag,
+            description = "Role: group_admin.",
+            params(("group" = String, Path, description = "Group id")),
+            request_body = $input,
+            responses((status = 201, body = Versioned<$kind>, headers(("ETag" = String), ("Location" = String))), Problems)
+        )]
+        pub(crate) async fn $create(call: &Call<'_>, group: &GroupId) -> Answer {
+            let input: $input = request::json(call.request)?;
+            let created = people::create::<$kind>(call.deps, &call.caller, group, input).await?;
+            let location = format!(concat!("/v1/groups/{}/", $collection, "/{}"), group, created.value.id);
+            Ok(record(201, created, Some(location)))
+        }
+
+        #[utoipa::path(
+            get, path = $item_path, tag = $tag,
+            params(("group" = String, Path, description = "Group id"), ($param = String, Path, description = "Record id")),
+            responses((status = 200, body = Versioned<$kind>, headers(("ETag" = String))), Problems)
+        )]
+        pub(crate) async fn $get(call: &Call<'_>, group: &GroupId, id: &str) -> Answer {
+            Ok(record(200, people::get::<$kind>(call.deps, &call.caller, group, id).await?, None))
+        }
+
+        #[utoipa::path(
+            patch, path = $item_path, tag = $tag,
+            description = "JSON Merge Patch (RFC 7396): members set replace, `null` clears. Requires If-Match with the ETag of your last read; role group_admin.",
+            params(
+                ("group" = String, Path, description = "Group id"),
+                ($param = String, Path, description = "Record id"),
+                ("If-Match" = String, Header, description = "ETag of the version you read")
+            ),
+            request_body(content = $input, content_type = "application/merge-patch+json"),
+            responses((status = 200, body = Versioned<$kind>, headers(("ETag" = String))), Problems)
+        )]
+        pub(crate) async fn $update(call: &Call<'_>, group: &GroupId, id: &str) -> Answer {
+            let version = request::if_match(call.request)?;
+            let patch: serde_json::Value = request::json(call.request)?;
+            let updated = people::update::<$kind>(call.deps, &call.caller, group, id, version, &patch).await?;
+            Ok(record(200, updated, None))
+        }
+    };
+}
+
+/// Declares the list handler of one kind of record kept in a group: a page in id (creation)
+/// order.
+macro_rules! list_route {
+    ($kind:ty, $collection_path:literal, $tag:literal, $page:ty, $list:ident) => {
+        #[utoipa::path(
+                    get, path = $collection_path, tag = $tag,
+                    params(
+                        ("group" = String, Path, description = "Group id"),
+                        ("cursor" = Option<String>, Query, description = "next_cursor from the previous page"),
+                        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)")
+                    ),
+                    responses((status = 200, body = $page), Problems)
+                )]
+        pub(crate) async fn $list(call: &Call<'_>, group: &GroupId) -> Answer {
+            let limit = request::query_number(call.request, "limit")?;
+            let cursor = request::query(call.request, "cursor");
+            let page = people::list::<$kind>(call.deps, &call.caller, group, cursor, limit).await?;
+            Ok(json(200, &<$page>::from(page)))
+        }
+    };
+}
+
+mod agencies;
+mod appointments;
 mod cliniko;
 mod elation;
 mod groups;
@@ -29,6 +104,8 @@ pub enum Route {
     OpenApi,
     Groups(groups::Route),
     People(people::Route),
+    Agencies(agencies::Route),
+    Appointments(appointments::Route),
     Imports(imports::Route),
     Integrations(integrations::Route),
     Elation(elation::Route),
@@ -42,6 +119,8 @@ pub fn routes() -> impl Iterator<Item = (Route, &'static str, &'static str)> {
     std::iter::once((Route::OpenApi, "/v1/openapi.json", "GET"))
         .chain(of(groups::ROUTES, Route::Groups))
         .chain(of(people::ROUTES, Route::People))
+        .chain(of(agencies::ROUTES, Route::Agencies))
+        .chain(of(appointments::ROUTES, Route::Appointments))
         .chain(of(imports::ROUTES, Route::Imports))
         .chain(of(integrations::ROUTES, Route::Integrations))
         .chain(of(elation::ROUTES, Route::Elation))
@@ -55,10 +134,12 @@ pub fn document() -> serde_json::Value {
 }
 
 /// The operations each file documents.
-fn documented() -> [utoipa::openapi::OpenApi; 7] {
+fn documented() -> [utoipa::openapi::OpenApi; 9] {
     [
         groups::Paths::openapi(),
         people::Paths::openapi(),
+        agencies::Paths::openapi(),
+        appointments::Paths::openapi(),
         imports::Paths::openapi(),
         integrations::Paths::openapi(),
         elation::Paths::openapi(),
@@ -87,6 +168,8 @@ pub async fn dispatch(deps: &Deps, request: &Request, matched: Matched<'_>) -> A
         Route::OpenApi => Ok(json(200, &document())),
         Route::Groups(route) => groups::dispatch(&call, route, method, params).await,
         Route::People(route) => people::dispatch(&call, route, method, params).await,
+        Route::Agencies(route) => agencies::dispatch(&call, route, method, params).await,
+        Route::Appointments(route) => appointments::dispatch(&call, route, method, params).await,
         Route::Imports(route) => imports::dispatch(&call, route, method, params).await,
         Route::Integrations(route) => integrations::dispatch(&call, route, method, params).await,
         Route::Elation(route) => elation::dispatch(&call, route, method, params).await,

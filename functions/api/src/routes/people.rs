@@ -78,71 +78,14 @@ pub(crate) async fn delete_patient(call: &Call<'_>, group: &GroupId, id: &str) -
     Ok(no_content())
 }
 
-/// Declares the four handlers of one kind of person record (list, create, get, patch), so
-/// patients and practitioners expose the same contract from one definition.
-macro_rules! person_routes {
-    ($kind:ty, $input:ty, $collection:literal, $collection_path:literal, $item_path:literal, $param:literal,
-     $tag:literal, $page:ty, $list:ident, $create:ident, $get:ident, $update:ident) => {
-        #[utoipa::path(
-            get, path = $collection_path, tag = $tag,
-            params(
-                ("group" = String, Path, description = "Group id"),
-                ("cursor" = Option<String>, Query, description = "next_cursor from the previous page"),
-                ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)")
-            ),
-            responses((status = 200, body = $page), Problems)
-        )]
-        pub(crate) async fn $list(call: &Call<'_>, group: &GroupId) -> Answer {
-            let limit = request::query_number(call.request, "limit")?;
-            let cursor = request::query(call.request, "cursor");
-            let page = people::list::<$kind>(call.deps, &call.caller, group, cursor, limit).await?;
-            Ok(json(200, &<$page>::from(page)))
-        }
-
-        #[utoipa::path(
-            post, path = $collection_path, tag = $tag,
-            description = "Role: group_admin.",
-            params(("group" = String, Path, description = "Group id")),
-            request_body = $input,
-            responses((status = 201, body = Versioned<$kind>, headers(("ETag" = String), ("Location" = String))), Problems)
-        )]
-        pub(crate) async fn $create(call: &Call<'_>, group: &GroupId) -> Answer {
-            let input: $input = request::json(call.request)?;
-            let created = people::create::<$kind>(call.deps, &call.caller, group, input).await?;
-            let location = format!(concat!("/v1/groups/{}/", $collection, "/{}"), group, created.value.id);
-            Ok(record(201, created, Some(location)))
-        }
-
-        #[utoipa::path(
-            get, path = $item_path, tag = $tag,
-            params(("group" = String, Path, description = "Group id"), ($param = String, Path, description = "Record id")),
-            responses((status = 200, body = Versioned<$kind>, headers(("ETag" = String))), Problems)
-        )]
-        pub(crate) async fn $get(call: &Call<'_>, group: &GroupId, id: &str) -> Answer {
-            Ok(record(200, people::get::<$kind>(call.deps, &call.caller, group, id).await?, None))
-        }
-
-        #[utoipa::path(
-            patch, path = $item_path, tag = $tag,
-            description = "JSON Merge Patch (RFC 7396): members set replace, `null` clears. Requires If-Match with the ETag of your last read; role group_admin.",
-            params(
-                ("group" = String, Path, description = "Group id"),
-                ($param = String, Path, description = "Record id"),
-                ("If-Match" = String, Header, description = "ETag of the version you read")
-            ),
-            request_body(content = $input, content_type = "application/merge-patch+json"),
-            responses((status = 200, body = Versioned<$kind>, headers(("ETag" = String))), Problems)
-        )]
-        pub(crate) async fn $update(call: &Call<'_>, group: &GroupId, id: &str) -> Answer {
-            let version = request::if_match(call.request)?;
-            let patch: serde_json::Value = request::json(call.request)?;
-            let updated = people::update::<$kind>(call.deps, &call.caller, group, id, version, &patch).await?;
-            Ok(record(200, updated, None))
-        }
-    };
-}
-
-person_routes!(
+list_route!(
+    Patient,
+    "/v1/groups/{group}/patients",
+    "patients",
+    crate::openapi::PatientPage,
+    list_patients
+);
+record_routes!(
     Patient,
     PatientInput,
     "patients",
@@ -150,13 +93,18 @@ person_routes!(
     "/v1/groups/{group}/patients/{patient}",
     "patient",
     "patients",
-    crate::openapi::PatientPage,
-    list_patients,
     create_patient,
     get_patient,
     update_patient
 );
-person_routes!(
+list_route!(
+    Practitioner,
+    "/v1/groups/{group}/practitioners",
+    "practitioners",
+    crate::openapi::PractitionerPage,
+    list_practitioners
+);
+record_routes!(
     Practitioner,
     PractitionerInput,
     "practitioners",
@@ -164,8 +112,6 @@ person_routes!(
     "/v1/groups/{group}/practitioners/{practitioner}",
     "practitioner",
     "practitioners",
-    crate::openapi::PractitionerPage,
-    list_practitioners,
     create_practitioner,
     get_practitioner,
     update_practitioner
