@@ -20,7 +20,7 @@ struct Practice {
     practitioner: String,
 }
 
-async fn practice() -> Practice {
+async fn new_practice() -> Practice {
     let group = new_group().await;
     let admin = token(&[&group], &[GROUP_ADMIN]);
     let agencies = format!("/v1/groups/{group}/agencies");
@@ -89,7 +89,7 @@ impl Practice {
 
 #[tokio::test]
 async fn an_agency_has_a_name_and_a_time_zone_and_is_read_patched_and_listed() {
-    let practice = practice().await;
+    let practice = new_practice().await;
     let path = format!("/v1/groups/{}/agencies/{}", practice.group, practice.north);
     let renamed = patch(&path)
         .token(&practice.admin)
@@ -143,7 +143,7 @@ async fn an_agency_has_a_name_and_a_time_zone_and_is_read_patched_and_listed() {
 
 #[tokio::test]
 async fn appointments_list_in_date_order_by_agency_and_date_range_a_page_at_a_time() {
-    let practice = practice().await;
+    let practice = new_practice().await;
     practice.book(&practice.north, "2026-11-03", "09:00", "10:00").await;
     practice.book(&practice.south, "2026-11-02", "13:00", "13:45").await;
     practice.book(&practice.north, "2026-11-01", "08:30", "09:15").await;
@@ -180,7 +180,7 @@ async fn appointments_list_in_date_order_by_agency_and_date_range_a_page_at_a_ti
 
 #[tokio::test]
 async fn an_appointment_names_records_of_the_group_and_a_rescheduling_moves_it_in_the_listing() {
-    let practice = practice().await;
+    let practice = new_practice().await;
     let appointment = practice.book(&practice.north, "2026-11-03", "09:00", "10:00").await;
     assert_eq!(appointment["status"], "scheduled");
     let path = format!("{}/{}", practice.appointments(), appointment["id"].as_str().unwrap());
@@ -230,4 +230,44 @@ async fn an_appointment_names_records_of_the_group_and_a_rescheduling_moves_it_i
         .send()
         .await;
     assert_eq!(cancelled.body["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn patients_and_practitioners_belong_to_an_agency_of_their_group() {
+    let practice = new_practice().await;
+    let path = format!("/v1/groups/{}/patients/{}", practice.group, practice.patient);
+    let placed = patch(&path)
+        .token(&practice.admin)
+        .header("if-match", "\"1\"")
+        .json(&json!({"agency_id": practice.north}))
+        .send()
+        .await;
+    assert_status(&placed, 200);
+    assert_eq!(placed.body["agency_id"].as_str(), Some(practice.north.as_str()));
+    let coach = post(&format!("/v1/groups/{}/practitioners", practice.group))
+        .token(&practice.admin)
+        .json(&json!({"first_name": "Ray", "last_name": "Ortiz", "email": "ray@clinic.example", "agency_id": practice.south}))
+        .send()
+        .await;
+    assert_status(&coach, 201);
+    assert_eq!(coach.body["agency_id"].as_str(), Some(practice.south.as_str()));
+
+    let elsewhere = new_practice().await;
+    let foreign = patch(&path)
+        .token(&practice.admin)
+        .header("if-match", "\"2\"")
+        .json(&json!({"agency_id": elsewhere.north}))
+        .send()
+        .await;
+    assert_status(&foreign, 422);
+    assert_eq!(foreign.field_errors(), [("agency_id".into(), "unknown_agency".into())]);
+    let garbled = post(&format!("/v1/groups/{}/practitioners", practice.group))
+        .token(&practice.admin)
+        .json(&json!({"first_name": "Ray", "last_name": "Ortiz", "email": "ray@clinic.example", "agency_id": "North"}))
+        .send()
+        .await;
+    assert_eq!(
+        garbled.field_errors(),
+        [("agency_id".into(), "invalid_agency_id".into())]
+    );
 }

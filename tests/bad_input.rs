@@ -146,10 +146,7 @@ async fn bodies_that_are_not_json_are_415s() {
 async fn unknown_routes_are_404s_and_wrong_methods_405s() {
     let group = new_group().await;
     let member = token(&[&group], &[GROUP_ADMIN]);
-    let missing = get(&format!("/v1/groups/{group}/appointments"))
-        .token(&member)
-        .send()
-        .await;
+    let missing = get(&format!("/v1/groups/{group}/invoices")).token(&member).send().await;
     assert_status(&missing, 404);
     assert_eq!(missing.problem(), "not-found");
     let wrong = call(request_method("DELETE"), &format!("/v1/groups/{group}/patients"))

@@ -4,11 +4,22 @@ use crate::people::GroupRecord;
 use chrono::{DateTime, NaiveDate, Utc};
 use model::agency::{Agency, AgencyFields, AgencyInput};
 use model::group::Group;
-use model::{AgencyId, GroupId, ValidationErrors};
+use model::{AgencyId, FieldError, GroupId, ValidationErrors};
 use store::Key;
 use store::keys;
 
 pub use crate::people::{create, get, list, update};
+
+/// The agency a person record names, which must be the group's: its key and the error when
+/// it is not.
+pub(crate) fn reference(group: &GroupId, agency: Option<&AgencyId>) -> Option<(Key, FieldError)> {
+    agency.map(|agency| {
+        (
+            keys::agency(group, agency),
+            FieldError::new("agency_id", "unknown_agency", "agency_id names no agency in this group"),
+        )
+    })
+}
 
 impl GroupRecord for Agency {
     type Input = AgencyInput;

@@ -49,19 +49,18 @@ impl GroupRecord for Patient {
     }
 
     fn references(group: &GroupId, fields: &PatientFields) -> Vec<(Key, FieldError)> {
-        fields
-            .practitioner_id
-            .iter()
-            .map(|practitioner| {
-                (
-                    keys::practitioner(group, practitioner),
-                    FieldError::new(
-                        "practitioner_id",
-                        "unknown_practitioner",
-                        "practitioner_id names no practitioner in this group",
-                    ),
-                )
-            })
+        let practitioner = fields.practitioner_id.iter().map(|practitioner| {
+            (
+                keys::practitioner(group, practitioner),
+                FieldError::new(
+                    "practitioner_id",
+                    "unknown_practitioner",
+                    "practitioner_id names no practitioner in this group",
+                ),
+            )
+        });
+        practitioner
+            .chain(crate::agencies::reference(group, fields.agency_id.as_ref()))
             .collect()
     }
 

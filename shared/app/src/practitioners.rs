@@ -45,8 +45,10 @@ impl GroupRecord for Practitioner {
         model::lookup::of_practitioner(fields)
     }
 
-    fn references(_group: &GroupId, _fields: &PractitionerFields) -> Vec<(Key, FieldError)> {
-        Vec::new()
+    fn references(group: &GroupId, fields: &PractitionerFields) -> Vec<(Key, FieldError)> {
+        crate::agencies::reference(group, fields.agency_id.as_ref())
+            .into_iter()
+            .collect()
     }
 
     fn assemble(

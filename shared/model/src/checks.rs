@@ -18,6 +18,16 @@ pub const MAX_CITY: usize = 100;
 pub const MAX_REGION: usize = 100;
 pub const MAX_POSTCODE: usize = 20;
 
+/// The agency a person belongs to, when one is named (`agency_id`).
+pub fn optional_agency_id(errors: &mut ValidationErrors, raw: Option<&str>) -> Option<crate::AgencyId> {
+    present(raw).and_then(|raw| {
+        errors.check(
+            crate::AgencyId::parse(raw.trim())
+                .map_err(|why| FieldError::new("agency_id", "invalid_agency_id", why.to_string())),
+        )
+    })
+}
+
 pub fn invalid(field: &str, why: Invalid) -> FieldError {
     FieldError::new(field, why.code(), format!("{field} {why}"))
 }

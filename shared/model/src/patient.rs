@@ -3,7 +3,7 @@
 use crate::checks::{self, MAX_ADDRESS_LINE, MAX_CITY, MAX_POSTCODE, MAX_PREFIX, MAX_REGION};
 use crate::error::{FieldError, ValidationErrors};
 use crate::external::{ExternalIds, parse_external_ids_into};
-use crate::ids::{GroupId, ImportId, PatientId, PractitionerId};
+use crate::ids::{AgencyId, GroupId, ImportId, PatientId, PractitionerId};
 use crate::normalize::{self, Country};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -96,6 +96,8 @@ pub struct PatientInput {
     pub country: Option<String>,
     /// The coach this patient is assigned to.
     pub practitioner_id: Option<String>,
+    /// The agency (practice or site) this patient belongs to.
+    pub agency_id: Option<String>,
     /// Ids of this person in other systems, e.g. `{"customer": "A-1001"}`.
     pub external_ids: Option<BTreeMap<String, String>>,
 }
@@ -122,6 +124,8 @@ pub struct PatientFields {
     pub zip: Option<String>,
     pub country: Option<Country>,
     pub practitioner_id: Option<PractitionerId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agency_id: Option<AgencyId>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     pub external_ids: ExternalIds,
@@ -218,7 +222,8 @@ impl PatientFields {
             state,
             zip,
             country,
-            practitioner_id
+            practitioner_id,
+            agency_id
         )
     }
 
@@ -234,6 +239,7 @@ impl PatientFields {
             name_prefix: vendor.name_prefix.clone().or_else(|| self.name_prefix.clone()),
             country: vendor.country.clone().or_else(|| self.country.clone()),
             practitioner_id: vendor.practitioner_id.clone().or_else(|| self.practitioner_id.clone()),
+            agency_id: vendor.agency_id.clone().or_else(|| self.agency_id.clone()),
             external_ids,
             ..vendor.clone()
         }
@@ -311,6 +317,7 @@ impl PatientInput {
             zip: self.zip.as_deref(),
             country: self.country.as_deref(),
             practitioner_id: self.practitioner_id.as_deref(),
+            agency_id: self.agency_id.as_deref(),
             external_ids: &external_ids,
         }
         .validate(ctx)
@@ -342,6 +349,7 @@ pub struct RawPatient<'a> {
     pub zip: Option<&'a str>,
     pub country: Option<&'a str>,
     pub practitioner_id: Option<&'a str>,
+    pub agency_id: Option<&'a str>,
     /// (system, id) pairs.
     pub external_ids: &'a [(&'a str, &'a str)],
 }
@@ -391,6 +399,7 @@ impl RawPatient<'_> {
                     .map_err(|why| FieldError::new("practitioner_id", "invalid_practitioner_id", why.to_string())),
             )
         });
+        fields.agency_id = checks::optional_agency_id(e, self.agency_id);
         let state = checks::present(self.state).and_then(|raw| {
             if region.is_us() {
                 e.check(normalize::us_state(raw).map_err(|why| checks::invalid("state", why)))
@@ -483,6 +492,7 @@ impl PatientFields {
             zip: None,
             country: None,
             practitioner_id: None,
+            agency_id: None,
             external_ids: ExternalIds::new(),
         }
     }
@@ -509,6 +519,7 @@ impl From<&PatientFields> for PatientInput {
             zip: f.zip.clone(),
             country: f.country.clone().map(String::from),
             practitioner_id: f.practitioner_id.clone().map(String::from),
+            agency_id: f.agency_id.clone().map(String::from),
             external_ids: (!f.external_ids.is_empty()).then(|| {
                 f.external_ids
                     .iter()

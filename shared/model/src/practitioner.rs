@@ -3,7 +3,7 @@
 use crate::checks::{self, MAX_PREFIX};
 use crate::error::{FieldError, ValidationErrors};
 use crate::external::{ExternalIds, parse_external_ids};
-use crate::ids::{GroupId, PractitionerId};
+use crate::ids::{AgencyId, GroupId, PractitionerId};
 use crate::normalize::Country;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -57,6 +57,8 @@ pub struct PractitionerInput {
     pub kind: Option<String>,
     /// US National Provider Identifier: 10 digits with a valid check digit.
     pub npi: Option<String>,
+    /// The agency (practice or site) this practitioner works at.
+    pub agency_id: Option<String>,
     pub external_ids: Option<BTreeMap<String, String>>,
 }
 
@@ -71,6 +73,8 @@ pub struct PractitionerFields {
     pub phone: Option<String>,
     pub kind: PractitionerKind,
     pub npi: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agency_id: Option<AgencyId>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     pub external_ids: ExternalIds,
@@ -155,6 +159,7 @@ impl PractitionerInput {
             });
         let name_prefix = checks::optional_name(e, "name_prefix", self.name_prefix.as_deref(), MAX_PREFIX);
         let phone = checks::optional_phone(e, "phone", self.phone.as_deref(), default_country);
+        let agency_id = checks::optional_agency_id(e, self.agency_id.as_deref());
         let external_ids = parse_external_ids(
             self.external_ids
                 .iter()
@@ -172,6 +177,7 @@ impl PractitionerInput {
                     phone: phone.map(|phone| phone.as_str().to_owned()),
                     kind,
                     npi,
+                    agency_id,
                     external_ids,
                 })
             }
@@ -207,6 +213,7 @@ impl From<&PractitionerFields> for PractitionerInput {
             phone: f.phone.clone(),
             kind: Some(f.kind.as_str().to_owned()),
             npi: f.npi.clone(),
+            agency_id: f.agency_id.clone().map(String::from),
             external_ids: (!f.external_ids.is_empty()).then(|| {
                 f.external_ids
                     .iter()

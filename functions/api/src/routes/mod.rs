@@ -61,14 +61,14 @@ macro_rules! record_routes {
 macro_rules! list_route {
     ($kind:ty, $collection_path:literal, $tag:literal, $page:ty, $list:ident) => {
         #[utoipa::path(
-                    get, path = $collection_path, tag = $tag,
-                    params(
-                        ("group" = String, Path, description = "Group id"),
-                        ("cursor" = Option<String>, Query, description = "next_cursor from the previous page"),
-                        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)")
-                    ),
-                    responses((status = 200, body = $page), Problems)
-                )]
+                            get, path = $collection_path, tag = $tag,
+                            params(
+                                ("group" = String, Path, description = "Group id"),
+                                ("cursor" = Option<String>, Query, description = "next_cursor from the previous page"),
+                                ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)")
+                            ),
+                            responses((status = 200, body = $page), Problems)
+                        )]
         pub(crate) async fn $list(call: &Call<'_>, group: &GroupId) -> Answer {
             let limit = request::query_number(call.request, "limit")?;
             let cursor = request::query(call.request, "cursor");

@@ -138,6 +138,7 @@ pub fn patient_input(patient: &Patient) -> Mapped {
         zip: patient.post_code.clone(),
         country: patient.country_code.clone(),
         practitioner_id: None,
+        agency_id: None,
         external_ids: Some(BTreeMap::from([(
             ExternalSystem::Cliniko.as_str().to_owned(),
             patient.id.to_string(),

@@ -750,6 +750,8 @@ fn read_patient(record: &Cells, source: &Source, fields: &mut PatientFields, res
         zip: cell(Column::Zip),
         country: cell(Column::Country),
         practitioner_id: None,
+        // Participant lists name no agency; completing keeps the one a patient has.
+        agency_id: None,
         external_ids: external_id.as_ref().map_or(&[], |id| id.as_slice()),
     };
 
