@@ -308,16 +308,7 @@ impl Connected {
         F: std::future::Future<Output = T>,
         T: std::fmt::Debug,
     {
-        let until = std::time::Instant::now() + patience;
-        let mut last = read().await;
-        while std::time::Instant::now() < until {
-            if done(&last) {
-                return last;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            last = read().await;
-        }
-        panic!("{what} did not happen; last seen: {last:?}");
+        crate::eventually_within(what, patience, read, done).await
     }
 }
 

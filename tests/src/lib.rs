@@ -10,6 +10,7 @@ use store::dynamo::DynamoRecords;
 
 pub use serde_json::json;
 
+pub mod ensora;
 pub mod hint;
 
 /// A vendor sandbox's control plane (`{base}/_sandbox{path}`), where tests act as the vendor's
@@ -180,6 +181,30 @@ pub fn stack() -> &'static Stack {
                 .expect("an HTTP client"),
         }
     })
+}
+
+/// Reads until `done` holds for what `read` answers (a worker applies work a moment later),
+/// for up to `patience`; panics naming `what` and the last answer otherwise.
+pub async fn eventually_within<T, F>(
+    what: &str,
+    patience: std::time::Duration,
+    read: impl Fn() -> F,
+    done: impl Fn(&T) -> bool,
+) -> T
+where
+    F: std::future::Future<Output = T>,
+    T: std::fmt::Debug,
+{
+    let until = std::time::Instant::now() + patience;
+    let mut last = read().await;
+    while std::time::Instant::now() < until {
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        last = read().await;
+    }
+    panic!("{what} did not happen; last seen: {last:?}");
 }
 
 /// A group id no other test uses.

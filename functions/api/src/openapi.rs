@@ -85,6 +85,11 @@ plain_page!(
     app::integrations::cliniko::clients::Client
 );
 plain_page!(
+    /// One page of a group's copies of one kind of Ensora record, with their mappings.
+    EnsoraRecordPage,
+    app::integrations::ensora::admin::RecordView
+);
+plain_page!(
     /// One page of an integration's log, newest first.
     LogPage,
     model::integration_log::LogEntry

@@ -96,7 +96,7 @@ impl From<AppError> for Problem {
             AppError::Denied(denied @ Denied::NotInGroup(_)) => {
                 Problem::new(403, "group-forbidden", "Forbidden", denied.to_string())
             }
-            AppError::Denied(denied @ Denied::MissingRole(_)) => {
+            AppError::Denied(denied @ (Denied::MissingRole(_) | Denied::MissingRoles(_))) => {
                 Problem::new(403, "role-required", "Forbidden", denied.to_string())
             }
             AppError::BadBody(detail) => Problem::bad_request("invalid-body", detail),

@@ -35,6 +35,8 @@ pub struct Stack {
     pub sqs_triggers: Vec<triggers::SqsTrigger>,
     /// EventBridge schedules that put a message on a queue.
     pub schedules: Vec<triggers::ScheduleTrigger>,
+    /// Functions the template invokes on a schedule.
+    pub function_schedules: Vec<triggers::FunctionSchedule>,
     /// The functions' DynamoDB requests, for tests that watch a group.
     pub observations: Arc<observe::Observations>,
     /// Each function the template declares and what invokes it, for people reading the start-up.
@@ -51,6 +53,9 @@ impl Stack {
             tokio::spawn(trigger.run());
         }
         for schedule in self.schedules.drain(..) {
+            tokio::spawn(schedule.run());
+        }
+        for schedule in self.function_schedules.drain(..) {
             tokio::spawn(schedule.run());
         }
     }
@@ -236,6 +241,8 @@ pub async fn build(
     let mut public_routes = Vec::new();
     let mut s3_triggers = Vec::new();
     let mut sqs_triggers = Vec::new();
+    let mut function_schedules = Vec::new();
+    let mut scheduled = std::collections::HashMap::new();
     let observations = Arc::new(observe::Observations::default());
     let mut functions = Vec::new();
     for function in template.resources("AWS::Serverless::Function")? {
@@ -318,6 +325,22 @@ pub async fn build(
                     &handler,
                 )?);
             }
+            "ensora-poller" => {
+                let handler = triggers::ScheduledHandler::EnsoraPoller(deps()?);
+                for event in events.iter().filter(|event| event["Type"] == "Schedule") {
+                    let expression = event["Properties"]["Schedule"].as_str().unwrap_or_default();
+                    let every = triggers::rate(expression).ok_or_else(|| StackError::Function {
+                        function: function.logical_id.clone(),
+                        message: format!("the dev host runs rate() schedules, not `{expression}`"),
+                    })?;
+                    function_schedules.push(triggers::FunctionSchedule {
+                        function: function.logical_id.clone(),
+                        every,
+                        handler: handler.clone(),
+                    });
+                }
+                scheduled.insert(function.logical_id.clone(), handler);
+            }
             "csv-preview" => {
                 let handler = triggers::S3Handler::CsvPreview(deps()?);
                 for event in &events {
@@ -347,6 +370,11 @@ pub async fn build(
                         properties["Path"].as_str().unwrap_or_default()
                     ),
                     "S3" => format!("S3 {}", properties["Bucket"].as_str().unwrap_or_default()),
+                    "Schedule" => format!(
+                        "schedule {} (now: POST /_dev/functions/{}/invoke)",
+                        properties["Schedule"].as_str().unwrap_or_default(),
+                        function.logical_id
+                    ),
                     "SQS" => format!(
                         "SQS {}",
                         properties["Queue"]
@@ -412,10 +440,12 @@ pub async fn build(
             webhooks: webhook_receiver,
             auth,
             public_routes,
+            scheduled,
         }),
         s3_triggers,
         sqs_triggers,
         schedules,
+        function_schedules,
         observations,
         functions,
     })

@@ -30,6 +30,9 @@ pub struct Host {
     pub auth: DevAuth,
     /// Routes the template marks `Authorizer: NONE`, as (method, path).
     pub public_routes: Vec<(String, String)>,
+    /// The functions the template runs on a schedule, by logical id: `POST
+    /// /_dev/functions/{id}/invoke` runs one now (the dev host's manual trigger).
+    pub scheduled: HashMap<String, crate::triggers::ScheduledHandler>,
 }
 
 impl Host {
@@ -100,6 +103,12 @@ async fn handle(host: &Host, request: hyper::Request<Incoming>) -> HttpResponse 
     };
     let method = parts.method.as_str();
     let path = parts.uri.path();
+    if let Some(function) = path
+        .strip_prefix("/_dev/functions/")
+        .and_then(|rest| rest.strip_suffix("/invoke"))
+    {
+        return invoke_now(host, method, function).await;
+    }
     let claims = if host.is_public(method, path) {
         None
     } else {
@@ -122,6 +131,32 @@ async fn handle(host: &Host, request: hyper::Request<Incoming>) -> HttpResponse 
     match &host.webhooks {
         Some(deps) if path.starts_with("/webhooks/") => to_http(webhooks::handle(deps, request).await),
         _ => to_http(api::handle(&host.api, request).await),
+    }
+}
+
+/// The dev host's manual trigger: runs a scheduled function once, as its schedule would, and
+/// answers with what it returned.
+async fn invoke_now(host: &Host, method: &str, function: &str) -> HttpResponse {
+    let answer = |status: u16, body: Value| {
+        hyper::Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap_or_default()
+    };
+    if method != "POST" {
+        return answer(405, json!({"detail": "POST runs the function"}));
+    }
+    let Some(handler) = host.scheduled.get(function) else {
+        let known: Vec<&String> = host.scheduled.keys().collect();
+        return answer(
+            404,
+            json!({"detail": format!("no scheduled function {function}; these are: {known:?}")}),
+        );
+    };
+    match handler.invoke(function).await {
+        Ok(returned) => answer(200, returned),
+        Err(error) => answer(500, json!({"detail": error})),
     }
 }
 

@@ -346,3 +346,59 @@ mod schedule_tests {
         assert_eq!(rate("cron(0 12 * * ? *)"), None);
     }
 }
+
+/// A function the template invokes on a schedule (a SAM `Schedule` event).
+#[derive(Clone)]
+pub enum ScheduledHandler {
+    EnsoraPoller(ensora_poller::Deps),
+}
+
+impl ScheduledHandler {
+    /// Invokes the function once with the event EventBridge sends, answering what it returned.
+    pub async fn invoke(&self, function: &str) -> Result<serde_json::Value, String> {
+        let event = serde_json::json!({
+            "version": "0",
+            "id": uuid_like(),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": ACCOUNT_ID,
+            "region": REGION,
+            "resources": [format!("arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{function}")],
+            "detail": {},
+        });
+        match self {
+            ScheduledHandler::EnsoraPoller(deps) => ensora_poller::handle(deps, event)
+                .await
+                .map(|queued| serde_json::json!(queued))
+                .map_err(|error| error.to_string()),
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("{nanos:032x}")
+}
+
+/// One SAM `Schedule` event of the template: the dev host invokes the function at that rate,
+/// as EventBridge does (and at once when asked, see the server's `/_dev/functions/…/invoke`).
+pub struct FunctionSchedule {
+    pub function: String,
+    pub every: Duration,
+    pub handler: ScheduledHandler,
+}
+
+impl FunctionSchedule {
+    pub async fn run(self) {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + self.every, self.every);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = self.handler.invoke(&self.function).await {
+                tracing::warn!(function = %self.function, %error, "a scheduled invocation failed");
+            }
+        }
+    }
+}

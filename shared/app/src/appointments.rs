@@ -84,6 +84,7 @@ impl GroupRecord for Appointment {
         next.signature_data = current.signature_data.clone();
         next.rendered_at = current.rendered_at;
         next.revisions_after_render = current.revisions_after_render.clone();
+        next.session_note = current.session_note.clone();
     }
 
     fn assemble(
@@ -100,6 +101,7 @@ impl GroupRecord for Appointment {
             signature_data: None,
             rendered_at: None,
             revisions_after_render: Vec::new(),
+            session_note: None,
             created_at,
             updated_at,
         }
@@ -116,6 +118,34 @@ impl GroupRecord for Appointment {
     fn created_at(stored: &Appointment) -> DateTime<Utc> {
         stored.created_at
     }
+}
+
+/// Every appointment on any of `dates`, from the date index.
+pub(crate) async fn on_dates(
+    deps: &Deps,
+    group: &GroupId,
+    dates: impl IntoIterator<Item = NaiveDate>,
+) -> Result<Vec<Versioned<Appointment>>, AppError> {
+    let mut keys = Vec::new();
+    for date in dates {
+        let prefix = format!("{}{date}#", keys::APPOINTMENT_DAY_PREFIX);
+        for entry in crate::paging::all_keys(deps, group, &prefix).await? {
+            if let Some(id) = entry
+                .sk
+                .strip_prefix(&prefix)
+                .and_then(|id| AppointmentId::parse(id).ok())
+            {
+                keys.push(keys::appointment(group, &id));
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for chunk in keys.chunks(100) {
+        for record in deps.records.get_many(chunk).await? {
+            found.push(record.decode()?);
+        }
+    }
+    Ok(found)
 }
 
 /// Which appointments a listing shows: at one agency or all, on dates from `from` to `to`

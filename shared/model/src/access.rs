@@ -155,6 +155,17 @@ pub enum Denied {
     NotInGroup(GroupId),
     #[error("this needs one of the roles: {}", roles_list(.0))]
     MissingRole(&'static [Role]),
+    #[error("this needs every one of the roles: {}", roles_list(.0))]
+    MissingRoles(&'static [Role]),
+}
+
+/// Refuses a caller who lacks any of `roles` (a step that takes an admin of two systems).
+pub fn require_every(caller: &Caller, roles: &'static [Role]) -> Result<(), Denied> {
+    if roles.iter().all(|role| caller.has_role(*role)) {
+        Ok(())
+    } else {
+        Err(Denied::MissingRoles(roles))
+    }
 }
 
 fn roles_list(roles: &[Role]) -> String {

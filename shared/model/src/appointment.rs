@@ -87,8 +87,22 @@ pub struct Appointment {
     /// stands, and each revision is recorded here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revisions_after_render: Vec<RevisionAfterRender>,
+    /// The session note whose revision last wrote the results notes and signature data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_note: Option<SessionNote>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A vendor's session note, at one revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionNote {
+    /// The vendor (`ensora`).
+    pub system: String,
+    pub note_id: String,
+    /// The vendor's revision time, or `original` for a note never revised.
+    pub revision: String,
 }
 
 /// A session note's revision that arrived after its appointment was rendered.

@@ -44,6 +44,108 @@ pub enum Unmapped {
     Differs { field: String, nearest: String },
     /// What the record depends on is not mapped yet (a student's site, a session's student).
     Unresolved { what: String },
+    /// Ensora says the session note was deleted.
+    Deleted,
+}
+
+/// The longest grace a group may set: past an hour, sessions would map to the wrong visit.
+pub const MAX_GRACE_MINUTES: u32 = 60;
+
+/// A group's Ensora settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Settings {
+    /// How far a session's start and end may each be from its appointment's, in minutes.
+    pub session_grace_minutes: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            session_grace_minutes: DEFAULT_GRACE.num_minutes() as u32,
+        }
+    }
+}
+
+impl Settings {
+    pub fn grace(&self) -> TimeDelta {
+        TimeDelta::minutes(i64::from(self.session_grace_minutes))
+    }
+}
+
+/// What `PUT …/integrations/ensora/settings` takes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SettingsInput {
+    /// 0 to 60.
+    pub session_grace_minutes: Option<u32>,
+}
+
+impl SettingsInput {
+    pub fn apply(&self, current: &Settings) -> Result<Settings, crate::ValidationErrors> {
+        let mut next = current.clone();
+        if let Some(minutes) = self.session_grace_minutes {
+            if minutes > MAX_GRACE_MINUTES {
+                return Err(crate::ValidationErrors(vec![crate::FieldError::new(
+                    "session_grace_minutes",
+                    "out_of_range",
+                    format!("session_grace_minutes is 0 to {MAX_GRACE_MINUTES}"),
+                )]));
+            }
+            next.session_grace_minutes = minutes;
+        }
+        Ok(next)
+    }
+}
+
+/// How a mapped Ensora record came to be mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Source {
+    /// By the guide's rule, at a poll.
+    Auto,
+    /// By a person, through the mapping API.
+    User,
+}
+
+/// Where an Ensora record maps in carebridge, or why it does not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Mapping {
+    Mapped {
+        /// The carebridge record's id (an agency, patient, practitioner or appointment).
+        target_id: String,
+        source: Source,
+        /// The agency it is mapped within (a site's own; a student's or user's site's; a
+        /// session's appointment's), so a site's mapping knows what depends on it.
+        agency_id: Option<String>,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    Unmapped {
+        #[serde(flatten)]
+        reason: Unmapped,
+    },
+}
+
+impl Mapping {
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            Mapping::Mapped { target_id, .. } => Some(target_id),
+            Mapping::Unmapped { .. } => None,
+        }
+    }
+
+    pub fn is_user(&self) -> bool {
+        matches!(
+            self,
+            Mapping::Mapped {
+                source: Source::User,
+                ..
+            }
+        )
+    }
 }
 
 /// What a rule decided.

@@ -286,6 +286,24 @@ pub fn active_integration(kind: IntegrationKind, group: &GroupId) -> Key {
     Key::new(active_integrations(kind), format!("GROUP#{group}"))
 }
 
+/// carebridge's copy of one Ensora record (`kind`: `SITE`, `STUDENT`, `USER` or `SESSION`)
+/// with its mapping.
+pub fn ensora_record(group: &GroupId, kind: &str, ensora_id: &str) -> Key {
+    Key::new(
+        group_partition(group),
+        format!("{}{ensora_id}", ensora_records_prefix(kind)),
+    )
+}
+
+pub fn ensora_records_prefix(kind: &str) -> String {
+    format!("ENSORA#{kind}#")
+}
+
+/// The lease a group's Ensora poll holds while it runs.
+pub fn ensora_poll_lease(group: &GroupId) -> Key {
+    Key::new(group_partition(group), "ENSORA-POLLING")
+}
+
 /// Where an integration's credentials live in Secrets Manager.
 pub fn secret_name(stage: &str, group: &GroupId, integration: &str) -> String {
     format!("carebridge/{stage}/{group}/{integration}")

@@ -82,6 +82,7 @@ mod agencies;
 mod appointments;
 mod cliniko;
 mod elation;
+mod ensora;
 mod groups;
 mod hint;
 mod imports;
@@ -111,6 +112,7 @@ pub enum Route {
     Elation(elation::Route),
     Cliniko(cliniko::Route),
     Hint(hint::Route),
+    Ensora(ensora::Route),
 }
 
 /// Every route: its path template and the methods it allows. The OpenAPI test checks that the
@@ -126,6 +128,7 @@ pub fn routes() -> impl Iterator<Item = (Route, &'static str, &'static str)> {
         .chain(of(elation::ROUTES, Route::Elation))
         .chain(of(cliniko::ROUTES, Route::Cliniko))
         .chain(of(hint::ROUTES, Route::Hint))
+        .chain(of(ensora::ROUTES, Route::Ensora))
 }
 
 /// The OpenAPI document of every route served.
@@ -134,7 +137,7 @@ pub fn document() -> serde_json::Value {
 }
 
 /// The operations each file documents.
-fn documented() -> [utoipa::openapi::OpenApi; 9] {
+fn documented() -> [utoipa::openapi::OpenApi; 10] {
     [
         groups::Paths::openapi(),
         people::Paths::openapi(),
@@ -145,6 +148,7 @@ fn documented() -> [utoipa::openapi::OpenApi; 9] {
         elation::Paths::openapi(),
         cliniko::Paths::openapi(),
         hint::Paths::openapi(),
+        ensora::Paths::openapi(),
     ]
 }
 
@@ -175,6 +179,7 @@ pub async fn dispatch(deps: &Deps, request: &Request, matched: Matched<'_>) -> A
         Route::Elation(route) => elation::dispatch(&call, route, method, params).await,
         Route::Cliniko(route) => cliniko::dispatch(&call, route, method, params).await,
         Route::Hint(route) => hint::dispatch(&call, route, method, params).await,
+        Route::Ensora(route) => ensora::dispatch(&call, route, method, params).await,
     }
 }
 

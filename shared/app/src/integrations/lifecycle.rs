@@ -76,6 +76,7 @@ pub async fn store_credentials(
 ) -> Result<Versioned<Integration>, AppError> {
     let kind = allowed_kind(caller, group, kind)?;
     let vendor = connectable(kind)?;
+    model::access::require_every(caller, vendor.credentials_need())?;
     let current = this_one(&read(deps, group).await?, kind, deps);
     current
         .value
@@ -89,6 +90,9 @@ pub async fn store_credentials(
         .map_err(|refused| AppError::Conflict(refused.0))?;
     let saved = replace(deps, group, current, next, None).await?;
     tracing::info!(%group, integration = %kind, "integration credentials verified and stored");
+    if vendor.enables_with_credentials() {
+        return enable_now(deps, caller, group, vendor, saved).await;
+    }
     Ok(saved)
 }
 
@@ -114,20 +118,7 @@ pub async fn enable(
         return Ok(current);
     }
     if !vendor.previews_then_imports() {
-        current
-            .value
-            .can_enable_without_preview()
-            .map_err(|refused| AppError::Conflict(refused.0))?;
-        let next = current
-            .value
-            .enabled(Vec::new(), None, &caller.subject, deps.clock.now());
-        let saved = replace(deps, group, current, next, None).await?;
-        let jobs = vendor.jobs_when_enabled(group);
-        if !jobs.is_empty() {
-            enqueue(deps, &jobs).await?;
-        }
-        tracing::info!(%group, integration = %kind, "integration enabled");
-        return Ok(saved);
+        return enable_now(deps, caller, group, vendor, current).await;
     }
     let preview = match &current.value.latest_preview {
         Some(run) => deps
@@ -224,6 +215,60 @@ pub(crate) async fn stored_secret(deps: &Deps, group: &GroupId, kind: Integratio
 
 fn secret_name(deps: &Deps, group: &GroupId, kind: IntegrationKind) -> String {
     keys::secret_name(&deps.vendors.stage, group, kind.as_str())
+}
+
+/// Enables an integration that needs no preview (→ `active`) and queues what its vendor does
+/// first.
+async fn enable_now(
+    deps: &Deps,
+    caller: &Caller,
+    group: &GroupId,
+    vendor: &dyn super::Vendor,
+    current: Versioned<Integration>,
+) -> Result<Versioned<Integration>, AppError> {
+    current
+        .value
+        .can_enable_without_preview()
+        .map_err(|refused| AppError::Conflict(refused.0))?;
+    let next = current
+        .value
+        .enabled(Vec::new(), None, &caller.subject, deps.clock.now());
+    let saved = replace(deps, group, current, next, None).await?;
+    let jobs = vendor.jobs_when_enabled(group);
+    if !jobs.is_empty() {
+        enqueue(deps, &jobs).await?;
+    }
+    tracing::info!(%group, integration = %vendor.kind(), "integration enabled");
+    Ok(saved)
+}
+
+/// The group's integration with `kind`, as stored (none before it was first activated).
+pub(crate) async fn stored(
+    deps: &Deps,
+    group: &GroupId,
+    kind: IntegrationKind,
+) -> Result<Option<Versioned<Integration>>, AppError> {
+    deps.read::<Integration>(&keys::integration(group, kind)).await
+}
+
+/// Whether the group's integration with `kind` is active: every job checks first, so a
+/// cancelled integration's work stops at once, whatever is still on the queue.
+pub(crate) async fn is_active(deps: &Deps, group: &GroupId, kind: IntegrationKind) -> Result<bool, AppError> {
+    Ok(stored(deps, group, kind)
+        .await?
+        .is_some_and(|i| i.value.status == IntegrationStatus::Active))
+}
+
+/// An admin's request that needs the integration working: 409 unless it is active.
+pub(crate) async fn must_be_active(deps: &Deps, group: &GroupId, kind: IntegrationKind) -> Result<(), AppError> {
+    if is_active(deps, group, kind).await? {
+        Ok(())
+    } else {
+        Err(AppError::Conflict(format!(
+            "{} is not active in this group: connect and enable it first",
+            kind.title()
+        )))
+    }
 }
 
 /// The integration a step is about, once the caller may administer the group's integrations.

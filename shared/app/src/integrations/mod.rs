@@ -11,8 +11,10 @@
 pub mod budget;
 pub mod cliniko;
 pub mod elation;
+pub mod ensora;
 pub mod hint;
 pub mod jobs;
+pub mod lease;
 pub mod lifecycle;
 pub mod logs;
 pub mod runs;
@@ -48,6 +50,18 @@ pub trait Vendor: Sync {
     /// and reads the vendor when asked (Cliniko).
     fn previews_then_imports(&self) -> bool {
         true
+    }
+
+    /// Whether verified credentials enable the integration at once (Ensora: its first poll
+    /// starts right away) rather than waiting for an admin's enable.
+    fn enables_with_credentials(&self) -> bool {
+        false
+    }
+
+    /// The roles a caller must hold, every one, to enter the credentials, beyond
+    /// `integration_admin` (Ensora: an admin of both systems).
+    fn credentials_need(&self) -> &'static [model::access::Role] {
+        &[]
     }
 
     /// The jobs to queue when the integration is cancelled (Hint forgets its copy of the
@@ -110,6 +124,7 @@ pub trait Vendor: Sync {
 pub enum VendorJob {
     Elation(elation::Job),
     Hint(hint::Job),
+    Ensora(ensora::Job),
 }
 
 impl VendorJob {
@@ -117,6 +132,7 @@ impl VendorJob {
         match self {
             VendorJob::Elation(job) => job,
             VendorJob::Hint(job) => job,
+            VendorJob::Ensora(job) => job,
         }
     }
 }
@@ -127,7 +143,7 @@ pub fn vendor(kind: IntegrationKind) -> Option<&'static dyn Vendor> {
         IntegrationKind::Elation => Some(&elation::Elation),
         IntegrationKind::Cliniko => Some(&cliniko::Cliniko),
         IntegrationKind::Hint => Some(&hint::Hint),
-        _ => None,
+        IntegrationKind::Ensora => Some(&ensora::Ensora),
     }
 }
 

@@ -18,7 +18,7 @@ pub mod settings;
 pub mod webhooks;
 
 use super::budget::{RateLimit, SharedBudget};
-use super::lifecycle::stored_secret;
+use super::lifecycle::{self, stored_secret};
 use super::logs;
 use super::{Vendor, Verified};
 use crate::{AppError, Deps};
@@ -27,7 +27,7 @@ use connectors::hint::types::{Event, Patient as HintPatient};
 use connectors::hint::{Hint as HintApi, PracticeKey};
 use connectors::http::{Gate, Open};
 use connectors::salesforce::{Connection, Salesforce, SalesforceInput};
-use model::integration::{Integration, IntegrationKind, IntegrationStatus};
+use model::integration::IntegrationKind;
 use model::integration_log::{LogIds, LogLevel};
 use model::sync::{PlanItem, SyncRun};
 use model::{FieldError, GroupId, ValidationErrors};
@@ -36,7 +36,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use store::Versioned;
-use store::keys;
 
 /// Hint ⇄ Salesforce, as the framework sees it.
 pub struct Hint;
@@ -252,30 +251,19 @@ pub async fn salesforce_client(deps: &Deps, group: &GroupId) -> Result<Arc<Sales
 
 /// When the group's integration was enabled, if it was.
 async fn enabled_at(deps: &Deps, group: &GroupId) -> Result<Option<chrono::DateTime<chrono::Utc>>, AppError> {
-    Ok(deps
-        .read::<Integration>(&keys::integration(group, IntegrationKind::Hint))
+    Ok(lifecycle::stored(deps, group, IntegrationKind::Hint)
         .await?
         .and_then(|i| i.value.enabled_at))
 }
 
-/// Whether the group's Hint ⇄ Salesforce integration is active: every job checks first, so a
-/// cancelled integration's links stop at once, whatever is still on the queue.
+/// Whether the group's Hint ⇄ Salesforce integration is active (see [`lifecycle::is_active`]).
 async fn is_active(deps: &Deps, group: &GroupId) -> Result<bool, AppError> {
-    Ok(deps
-        .read::<Integration>(&keys::integration(group, IntegrationKind::Hint))
-        .await?
-        .is_some_and(|i| i.value.status == IntegrationStatus::Active))
+    lifecycle::is_active(deps, group, IntegrationKind::Hint).await
 }
 
 /// An admin's request that needs the integration working: 409 unless it is active.
 async fn must_be_active(deps: &Deps, group: &GroupId) -> Result<(), AppError> {
-    if is_active(deps, group).await? {
-        Ok(())
-    } else {
-        Err(AppError::Conflict(
-            "Hint ⇄ Salesforce is not active in this group: connect and enable it first".into(),
-        ))
-    }
+    lifecycle::must_be_active(deps, group, IntegrationKind::Hint).await
 }
 
 impl From<Job> for super::jobs::SyncJob {

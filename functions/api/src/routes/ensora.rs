@@ -1,0 +1,94 @@
+//! Ensora data collection's own routes: a poll now, the group's settings, and each kind of
+//! Ensora record with its mapping.
+
+use super::{Answer, Call, json};
+use crate::openapi::{EnsoraRecordPage, Problems};
+use crate::request;
+use app::integrations::ensora::{admin, settings};
+use model::GroupId;
+use model::ensora::{Settings, SettingsInput};
+use utoipa::OpenApi;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Poll,
+    Settings,
+    Records,
+}
+
+pub(super) const ROUTES: &[(Route, &str, &str)] = &[
+    (Route::Poll, "/v1/groups/{group}/integrations/ensora/poll", "POST"),
+    (
+        Route::Settings,
+        "/v1/groups/{group}/integrations/ensora/settings",
+        "GET, PUT",
+    ),
+    (Route::Records, "/v1/groups/{group}/integrations/ensora/{kind}", "GET"),
+];
+
+pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params: &[&str]) -> Answer {
+    let group = super::group(params)?;
+    match (route, method) {
+        (Route::Poll, _) => poll_now(call, &group).await,
+        (Route::Settings, "PUT") => put_settings(call, &group).await,
+        (Route::Settings, _) => get_settings(call, &group).await,
+        (Route::Records, _) => list_records(call, &group, super::param(params, 1)).await,
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(poll_now, get_settings, put_settings, list_records))]
+pub(super) struct Paths;
+
+#[utoipa::path(
+    post, path = "/v1/groups/{group}/integrations/ensora/poll", tag = "integrations",
+    description = "Reads what changed in the group's Ensora organization now and maps it; `ensora-poller` does the same every 30 minutes. 202 once queued; 409 unless Ensora is active. Role: integration_admin.",
+    params(("group" = String, Path, description = "Group id")),
+    responses((status = 202, description = "Queued"), Problems)
+)]
+pub(crate) async fn poll_now(call: &Call<'_>, group: &GroupId) -> Answer {
+    admin::poll_now(call.deps, &call.caller, group).await?;
+    Ok(json(202, &serde_json::json!({"queued": true})))
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/integrations/ensora/settings", tag = "integrations",
+    description = "The group's Ensora settings: how many minutes a session's start and end may each be off its appointment's (5 unless set). Role: integration_admin.",
+    params(("group" = String, Path, description = "Group id")),
+    responses((status = 200, body = Settings), Problems)
+)]
+pub(crate) async fn get_settings(call: &Call<'_>, group: &GroupId) -> Answer {
+    Ok(json(200, &settings::get(call.deps, &call.caller, group).await?))
+}
+
+#[utoipa::path(
+    put, path = "/v1/groups/{group}/integrations/ensora/settings", tag = "integrations",
+    description = "Changes the settings sent (`session_grace_minutes`, 0 to 60; 422 `out_of_range` otherwise). The next poll maps sessions with it. Role: integration_admin.",
+    params(("group" = String, Path, description = "Group id")),
+    request_body = SettingsInput,
+    responses((status = 200, body = Settings), Problems)
+)]
+pub(crate) async fn put_settings(call: &Call<'_>, group: &GroupId) -> Answer {
+    let input: SettingsInput = request::json(call.request)?;
+    Ok(json(200, &settings::put(call.deps, &call.caller, group, input).await?))
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/integrations/ensora/{kind}", tag = "integrations",
+    description = "The group's Ensora records of one kind (`sites`, `students`, `users` or `sessions`), each with its mapping: `mapped` (source `Auto` by the guide's rules, or `User`) with the carebridge record and agency, or `unmapped` with the reason (`no_candidate`; `several_candidates` naming them; `differs` naming the field that differed from the nearest candidate; `unresolved` when what it depends on is not mapped; `deleted`). A session also says what its note did to the appointment (rendered, or every reason it was not). Role: mapping_editor.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("kind" = String, Path, description = "sites, students, users or sessions"),
+        ("mapping" = Option<String>, Query, description = "Only auto, user or unmapped records"),
+        ("cursor" = Option<String>, Query, description = "next_cursor from the previous page"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)")
+    ),
+    responses((status = 200, body = EnsoraRecordPage), Problems)
+)]
+pub(crate) async fn list_records(call: &Call<'_>, group: &GroupId, kind: &str) -> Answer {
+    let limit = request::query_number(call.request, "limit")?;
+    let cursor = request::query(call.request, "cursor");
+    let mapping = request::query(call.request, "mapping");
+    let page = admin::list(call.deps, &call.caller, group, kind, mapping, cursor, limit).await?;
+    Ok(json(200, &EnsoraRecordPage::from(page)))
+}

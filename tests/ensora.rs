@@ -1,0 +1,418 @@
+//! Ensora data collection through the dev host and the Ensora sandbox over HTTP: the
+//! credentials handshake, the poll, the guide's Auto mappings with every unmapped reason, the
+//! session grace on each side, appointments completed from SOAP notes, revised and deleted
+//! notes, and a poll that fails part-way.
+
+use e2e::ensora::{Connected, activated_group, admin, organization, store_credentials};
+use e2e::*;
+use serde_json::Value;
+
+fn answers(notes: &str, signature: Option<&str>) -> Value {
+    let mut responses = vec![
+        json!({"questionText": "Notes", "answer": notes}),
+        json!({"questionText": "Location", "answer": "Clinic room 2"}),
+        json!({"questionText": "Guardian / Caregiver / Parent Name", "answer": "Rosa Ruiz"}),
+        json!({"questionText": "Relationship", "answer": "Mother"}),
+        json!({"questionText": "Guardian Signature", "answer": "data:image/png;base64,R0lG"}),
+    ];
+    if let Some(signature) = signature {
+        responses.push(json!({"questionText": "Therapist Signature", "answer": signature}));
+    }
+    Value::Array(responses)
+}
+
+/// A note as the therapist publishes it, its Date, Start Time and End Time answered too.
+fn note(student: &str, user: &str, date: &str, start: &str, end: &str, responses: Value) -> Value {
+    let mut responses = responses.as_array().unwrap().clone();
+    responses.push(json!({"questionText": "Date", "answer": date}));
+    responses.push(json!({"questionText": "Start Time", "answer": start}));
+    responses.push(json!({"questionText": "End Time", "answer": end}));
+    json!({"patientId": student, "userId": user, "date": date, "startTime": start, "endTime": end, "responses": responses})
+}
+
+fn id(made: &Value, field: &str) -> String {
+    made[field].as_str().unwrap().to_owned()
+}
+
+/// One practice on both sides: carebridge's agency, patients, practitioner and appointments,
+/// and Ensora's sites, students, users and notes, with the records each rule should leave
+/// unmapped and why.
+struct Practice {
+    ensora: Connected,
+    north: String,
+    ana: String,
+    tess: String,
+    /// Ana with Tess, 2026-11-02 09:00–10:00 and 2026-11-03 09:00–10:00; Ben with Tess
+    /// 2026-11-02 11:00–12:00.
+    ana_monday: String,
+    ana_tuesday: String,
+    ben_monday: String,
+    students: Vec<String>,
+    sites: Vec<String>,
+    users: Vec<String>,
+    /// Exactly 5 minutes late on both ends, complete: maps and renders.
+    complete: String,
+    /// Starts 5 minutes and 1 second late: does not map.
+    late: String,
+    /// Exactly 5 minutes early, without the therapist's signature: maps, not rendered.
+    unsigned: String,
+}
+
+async fn practice() -> Practice {
+    let ensora = Connected::new().await;
+    let north = ensora
+        .create(
+            "agencies",
+            json!({"name": "North Clinic", "time_zone": "America/Chicago"}),
+        )
+        .await;
+    for _ in 0..2 {
+        ensora
+            .create("agencies", json!({"name": "Twin Oaks", "time_zone": "America/Chicago"}))
+            .await;
+    }
+    let patient = |first: &str, last: &str, born: &str| json!({"first_name": first, "last_name": last, "date_of_birth": born, "agency_id": north});
+    let ana = ensora.create("patients", patient("Ana", "Ruiz", "2015-02-03")).await;
+    let ben = ensora.create("patients", patient("Ben", "Cole", "2014-05-06")).await;
+    ensora.create("patients", patient("Cara", "Diaz", "2016-01-01")).await;
+    let tess = ensora
+        .create(
+            "practitioners",
+            json!({"first_name": "Tess", "last_name": "Ng", "email": "tess@clinic.example", "agency_id": north}),
+        )
+        .await;
+    let appointment = |patient: &str, date: &str, start: &str, end: &str| json!({"agency_id": north, "patient_id": patient, "practitioner_id": tess, "date": date, "start": start, "end": end});
+    let ana_monday = ensora
+        .create("appointments", appointment(&ana, "2026-11-02", "09:00", "10:00"))
+        .await;
+    let ana_tuesday = ensora
+        .create("appointments", appointment(&ana, "2026-11-03", "09:00", "10:00"))
+        .await;
+    let ben_monday = ensora
+        .create("appointments", appointment(&ben, "2026-11-02", "11:00", "12:00"))
+        .await;
+
+    let sites = ensora
+        .ensora_add(
+            "sites",
+            json!([{"name": " north  clinic", "timeZone": "America/Chicago"}, {"name": "Twin Oaks"}, {"name": "South Clinic"}]),
+        )
+        .await;
+    let site = |n: usize| id(&sites[n], "siteId");
+    let students = ensora
+        .ensora_add(
+            "patients",
+            json!([
+                {"firstName": "ANA ", "lastName": "ruiz", "dateOfBirth": "2015-02-03T00:00:00", "siteId": site(0)},
+                {"firstName": "Ben", "lastName": "Cole", "dateOfBirth": "2014-05-06", "siteId": site(0)},
+                {"firstName": "Cara", "lastName": "Diaz", "dateOfBirth": "2016-01-02", "siteId": site(0)},
+                {"firstName": "Dan", "lastName": "Wu", "dateOfBirth": "2013-03-03", "siteId": site(1)},
+                {"firstName": "Eve", "lastName": "Park", "dateOfBirth": "2012-02-02", "siteId": site(0)},
+            ]),
+        )
+        .await;
+    let users = ensora
+        .ensora_add(
+            "users",
+            json!([
+                {"firstName": "Tess", "lastName": "Ng", "email": "TESS@clinic.example", "siteAssignments": [{"siteId": site(0)}]},
+                {"firstName": "Uma", "lastName": "Roy", "email": "uma@clinic.example", "siteAssignments": [{"siteId": site(0)}]},
+            ]),
+        )
+        .await;
+    let student = |n: usize| id(&students[n], "patientId");
+    let tess_user = id(&users[0], "userId");
+    let notes = ensora
+        .ensora_add(
+            "notes",
+            json!([
+                note(
+                    &student(0),
+                    &tess_user,
+                    "2026-11-02",
+                    "09:05",
+                    "10:05",
+                    answers("Worked on turn taking.", Some("T. Ng"))
+                ),
+                note(
+                    &student(1),
+                    &tess_user,
+                    "2026-11-02",
+                    "11:05:01",
+                    "12:00",
+                    answers("Matched colours.", Some("T. Ng"))
+                ),
+                note(
+                    &student(0),
+                    &tess_user,
+                    "2026-11-03",
+                    "08:55",
+                    "09:55",
+                    answers("Counted to twenty.", None)
+                ),
+            ]),
+        )
+        .await;
+    Practice {
+        north,
+        ana,
+        tess,
+        ana_monday,
+        ana_tuesday,
+        ben_monday,
+        students: (0..5).map(student).collect(),
+        sites: (0..3).map(site).collect(),
+        users: vec![tess_user, id(&users[1], "userId")],
+        complete: id(&notes[0], "soapNoteId"),
+        late: id(&notes[1], "soapNoteId"),
+        unsigned: id(&notes[2], "soapNoteId"),
+        ensora,
+    }
+}
+
+fn mapped_to(record: &Value) -> Option<&str> {
+    (record["mapping"]["status"] == "mapped").then(|| record["mapping"]["target_id"].as_str().unwrap())
+}
+
+fn reason(record: &Value) -> (&str, &Value) {
+    assert_eq!(record["mapping"]["status"], "unmapped", "{record}");
+    (record["mapping"]["reason"].as_str().unwrap(), &record["mapping"])
+}
+
+#[tokio::test]
+async fn the_credentials_take_an_admin_of_both_systems_and_start_the_first_poll() {
+    let group = activated_group().await;
+    let client = organization().await;
+    let integrations_only = token(&[&group], &[INTEGRATION_ADMIN]);
+    let refused = store_credentials(&group, &integrations_only, &client).await;
+    assert_status(&refused, 403);
+    assert!(refused.text.contains("group_admin"), "{}", refused.text);
+    let mut wrong = client.clone();
+    wrong["client_secret"] = json!("not-the-secret");
+    let bad = store_credentials(&group, &admin(&group), &wrong).await;
+    assert_status(&bad, 422);
+    assert_eq!(bad.problem(), "vendor-refused");
+
+    let ensora = Connected {
+        organization: client["organization"].as_str().unwrap().to_owned(),
+        group: group.clone(),
+        client,
+    };
+    let connected = ensora.connect().await;
+    assert_eq!(connected["status"], "active", "{connected}");
+    ensora.polled(1).await;
+    assert!(!connected.to_string().contains("client_secret"));
+
+    // The schedule's function, run now by the dev host's manual trigger, queues this group's poll.
+    let invoked = reqwest::Client::new()
+        .post(format!("{}/_dev/functions/EnsoraPollerFunction/invoke", stack().url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invoked.status(), 200);
+    let queued: Value = invoked.json().await.unwrap();
+    assert!(queued["polls"].as_u64().unwrap() >= 1, "{queued}");
+    ensora.polled(2).await;
+}
+
+#[tokio::test]
+async fn a_first_poll_maps_by_the_guides_rules_and_says_why_the_rest_are_not_mapped() {
+    let p = practice().await;
+    p.ensora.connect().await;
+    p.ensora.polled(1).await;
+
+    let sites = p.ensora.mapped("sites").await;
+    assert_eq!(
+        mapped_to(&sites[&p.sites[0]]),
+        Some(p.north.as_str()),
+        "name, case and spacing aside"
+    );
+    let (why, twin) = reason(&sites[&p.sites[1]]);
+    assert_eq!(
+        (why, twin["candidates"].as_array().unwrap().len()),
+        ("several_candidates", 2)
+    );
+    assert_eq!(reason(&sites[&p.sites[2]]).0, "no_candidate");
+
+    let students = p.ensora.mapped("students").await;
+    assert_eq!(mapped_to(&students[&p.students[0]]), Some(p.ana.as_str()));
+    assert!(mapped_to(&students[&p.students[1]]).is_some());
+    let (why, cara) = reason(&students[&p.students[2]]);
+    assert_eq!((why, cara["field"].as_str()), ("differs", Some("date_of_birth")));
+    assert_eq!(
+        reason(&students[&p.students[3]]).0,
+        "unresolved",
+        "Dan's site maps to no agency"
+    );
+    assert_eq!(reason(&students[&p.students[4]]).0, "no_candidate");
+    assert_eq!(students[&p.students[0]]["mapping"]["source"], "Auto");
+
+    let users = p.ensora.mapped("users").await;
+    assert_eq!(
+        mapped_to(&users[&p.users[0]]),
+        Some(p.tess.as_str()),
+        "e-mail case aside"
+    );
+    assert_eq!(reason(&users[&p.users[1]]).0, "no_candidate");
+
+    let sessions = p.ensora.mapped("sessions").await;
+    let complete = &sessions[&p.complete];
+    assert_eq!(
+        mapped_to(complete),
+        Some(p.ana_monday.as_str()),
+        "exactly 5 minutes maps"
+    );
+    assert_eq!(complete["note"]["rendered"], true);
+    let (why, late) = reason(&sessions[&p.late]);
+    assert_eq!(
+        (why, late["field"].as_str(), late["nearest"].as_str()),
+        ("differs", Some("start_time"), Some(p.ben_monday.as_str())),
+        "5 minutes and 1 second does not"
+    );
+    let unsigned = &sessions[&p.unsigned];
+    assert_eq!(
+        mapped_to(unsigned),
+        Some(p.ana_tuesday.as_str()),
+        "exactly 5 minutes early maps"
+    );
+    assert_eq!(unsigned["note"]["rendered"], false);
+    assert_eq!(
+        unsigned["note"]["not_rendered"],
+        json!([{"reason": "missing", "field": "therapist_signature"}])
+    );
+
+    let rendered = p.ensora.read("appointments", &p.ana_monday).await;
+    assert_eq!(rendered["status"], "rendered");
+    assert_eq!(rendered["results_notes"], "Worked on turn taking.");
+    assert!(rendered["rendered_at"].is_string());
+    let signature = &rendered["signature_data"];
+    assert_eq!(
+        (
+            signature["guardian_name"].as_str(),
+            signature["relationship"].as_str(),
+            signature["therapist_signature"].as_str(),
+            signature["render_location"].as_str(),
+            signature["start_time"].as_str(),
+        ),
+        (
+            Some("Rosa Ruiz"),
+            Some("Mother"),
+            Some("T. Ng"),
+            Some("Clinic room 2"),
+            Some("09:05:00")
+        )
+    );
+    let edit = patch(&format!("/v1/groups/{}/appointments/{}", p.ensora.group, p.ana_monday))
+        .token(&admin(&p.ensora.group))
+        .header("if-match", &format!("\"{}\"", rendered["version"]))
+        .json(&json!({"results_notes": "changed"}))
+        .send()
+        .await;
+    assert_status(&edit, 409);
+    let not_rendered = p.ensora.read("appointments", &p.ana_tuesday).await;
+    assert_eq!(
+        (not_rendered["status"].as_str(), not_rendered["results_notes"].as_str()),
+        (Some("scheduled"), Some("Counted to twenty."))
+    );
+    let untouched = p.ensora.read("appointments", &p.ben_monday).await;
+    assert_eq!(untouched["version"], 1);
+
+    let unmapped = get(&format!(
+        "/v1/groups/{}/integrations/ensora/students?mapping=unmapped",
+        p.ensora.group
+    ))
+    .token(&admin(&p.ensora.group))
+    .send()
+    .await;
+    assert_eq!(unmapped.body["items"].as_array().unwrap().len(), 3);
+    let refused = get(&format!("/v1/groups/{}/integrations/ensora/students", p.ensora.group))
+        .token(&token(&[&p.ensora.group], &[GROUP_ADMIN]))
+        .send()
+        .await;
+    assert_status(&refused, 403);
+}
+
+#[tokio::test]
+async fn revised_and_deleted_notes_reach_their_appointments_once_even_after_a_poll_that_failed() {
+    let p = practice().await;
+    p.ensora.connect().await;
+    p.ensora.polled(1).await;
+    // A patient added since is found now: a mapping that failed is tried again.
+    p.ensora
+        .create(
+            "patients",
+            json!({"first_name": "Eve", "last_name": "Park", "date_of_birth": "2012-02-02", "agency_id": p.north}),
+        )
+        .await;
+    // The rendered note is revised; the unsigned one is signed; a new note for Ben is written
+    // and then deleted before anyone renders it.
+    p.ensora
+        .ensora_edit(
+            "notes",
+            &p.complete,
+            json!({"responses": answers("Worked on turn taking; tolerated waiting.", Some("T. Ng"))}),
+        )
+        .await;
+    let mut signed = answers("Counted to twenty.", Some("T. Ng")).as_array().unwrap().clone();
+    for (question, answer) in [("Date", "2026-11-03"), ("Start Time", "08:55"), ("End Time", "09:55")] {
+        signed.push(json!({"questionText": question, "answer": answer}));
+    }
+    p.ensora
+        .ensora_edit("notes", &p.unsigned, json!({"responses": signed}))
+        .await;
+    // The worker's next writes for the group: the lease, then the first appointment; the one
+    // after fails, halfway through the poll. The job is tried again and completes it.
+    stack()
+        .observations
+        .fail_write_after(&p.ensora.group, "SyncWorkerFunction", 2);
+    p.ensora.poll().await;
+    assert_eq!(stack().observations.failures_injected(&p.ensora.group), 1);
+
+    let revised = p.ensora.read("appointments", &p.ana_monday).await;
+    assert_eq!(revised["results_notes"], "Worked on turn taking.", "the render stands");
+    let revisions = revised["revisions_after_render"].as_array().unwrap();
+    assert_eq!(revisions.len(), 1, "recorded once: {revisions:?}");
+    assert_eq!(
+        revisions[0]["results_notes"],
+        "Worked on turn taking; tolerated waiting."
+    );
+    let signed = p.ensora.read("appointments", &p.ana_tuesday).await;
+    assert_eq!(signed["status"], "rendered");
+    assert_eq!(
+        signed["version"], 3,
+        "written by the first poll and once by the revision"
+    );
+    let students = p.ensora.mapped("students").await;
+    assert!(mapped_to(&students[&p.students[4]]).is_some(), "Eve is found now");
+
+    let ben_note = p
+        .ensora
+        .ensora_add(
+            "notes",
+            note(
+                &p.students[1],
+                &p.users[0],
+                "2026-11-02",
+                "11:00",
+                "12:00",
+                answers("Sorted shapes.", None),
+            ),
+        )
+        .await;
+    let ben_note = id(&ben_note, "soapNoteId");
+    p.ensora.poll().await;
+    let written = p.ensora.read("appointments", &p.ben_monday).await;
+    assert_eq!(
+        (written["status"].as_str(), written["results_notes"].as_str()),
+        (Some("scheduled"), Some("Sorted shapes."))
+    );
+    p.ensora.ensora_delete_note(&ben_note).await;
+    p.ensora.poll().await;
+    let removed = p.ensora.read("appointments", &p.ben_monday).await;
+    assert!(
+        removed["results_notes"].is_null() && removed["signature_data"].is_null(),
+        "{removed}"
+    );
+    let sessions = p.ensora.mapped("sessions").await;
+    assert_eq!(reason(&sessions[&ben_note]).0, "deleted");
+}
