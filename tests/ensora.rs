@@ -40,7 +40,10 @@ fn id(made: &Value, field: &str) -> String {
 struct Practice {
     ensora: Connected,
     north: String,
+    /// The first of two agencies named Twin Oaks.
+    twin: String,
     ana: String,
+    cara: String,
     tess: String,
     /// Ana with Tess, 2026-11-02 09:00–10:00 and 2026-11-03 09:00–10:00; Ben with Tess
     /// 2026-11-02 11:00–12:00.
@@ -66,15 +69,18 @@ async fn practice() -> Practice {
             json!({"name": "North Clinic", "time_zone": "America/Chicago"}),
         )
         .await;
+    let mut twins = Vec::new();
     for _ in 0..2 {
-        ensora
-            .create("agencies", json!({"name": "Twin Oaks", "time_zone": "America/Chicago"}))
-            .await;
+        twins.push(
+            ensora
+                .create("agencies", json!({"name": "Twin Oaks", "time_zone": "America/Chicago"}))
+                .await,
+        );
     }
     let patient = |first: &str, last: &str, born: &str| json!({"first_name": first, "last_name": last, "date_of_birth": born, "agency_id": north});
     let ana = ensora.create("patients", patient("Ana", "Ruiz", "2015-02-03")).await;
     let ben = ensora.create("patients", patient("Ben", "Cole", "2014-05-06")).await;
-    ensora.create("patients", patient("Cara", "Diaz", "2016-01-01")).await;
+    let cara = ensora.create("patients", patient("Cara", "Diaz", "2016-01-01")).await;
     let tess = ensora
         .create(
             "practitioners",
@@ -155,7 +161,9 @@ async fn practice() -> Practice {
         .await;
     Practice {
         north,
+        twin: twins.remove(0),
         ana,
+        cara,
         tess,
         ana_monday,
         ana_tuesday,
@@ -415,4 +423,110 @@ async fn revised_and_deleted_notes_reach_their_appointments_once_even_after_a_po
     );
     let sessions = p.ensora.mapped("sessions").await;
     assert_eq!(reason(&sessions[&ben_note]).0, "deleted");
+}
+
+async fn set_mapping(p: &Practice, kind: &str, ensora_id: &str, target: &str) -> Reply {
+    put(&format!(
+        "/v1/groups/{}/integrations/ensora/{kind}/{ensora_id}/mapping",
+        p.ensora.group
+    ))
+    .token(&admin(&p.ensora.group))
+    .json(&json!({"target_id": target}))
+    .send()
+    .await
+}
+
+async fn delete_mapping(p: &Practice, kind: &str, ensora_id: &str) -> Reply {
+    call(
+        request_method("DELETE"),
+        &format!(
+            "/v1/groups/{}/integrations/ensora/{kind}/{ensora_id}/mapping",
+            p.ensora.group
+        ),
+    )
+    .token(&admin(&p.ensora.group))
+    .send()
+    .await
+}
+
+#[tokio::test]
+async fn a_person_maps_what_the_rules_could_not_once_every_site_is_and_deletes_only_what_nothing_needs() {
+    let p = practice().await;
+    p.ensora.connect().await;
+    p.ensora.polled(1).await;
+
+    let gated = set_mapping(&p, "students", &p.students[2], &p.cara).await;
+    assert_status(&gated, 409);
+    assert!(gated.text.contains("2 Ensora site(s)"), "{}", gated.text);
+    assert_status(&set_mapping(&p, "sites", &p.sites[1], &p.twin).await, 200);
+    let unknown = set_mapping(&p, "sites", &p.sites[2], "agy_0192a0b0c0d0e0f00112233445566778").await;
+    assert_status(&unknown, 422);
+    assert_eq!(unknown.field_errors(), [("target_id".into(), "not_found".into())]);
+    assert_status(&set_mapping(&p, "sites", &p.sites[2], &p.north).await, 200);
+
+    let cara = set_mapping(&p, "students", &p.students[2], &p.cara).await;
+    assert_status(&cara, 200);
+    assert_eq!(
+        (
+            cara.body["mapping"]["source"].as_str(),
+            cara.body["mapping"]["target_id"].as_str()
+        ),
+        (Some("User"), Some(p.cara.as_str()))
+    );
+    let auto = delete_mapping(&p, "sites", &p.sites[0]).await;
+    assert_status(&auto, 409);
+    assert!(auto.text.contains("only a User mapping"), "{}", auto.text);
+
+    // A session of Cara's, mapped by hand, depends on her mapping.
+    let written = p
+        .ensora
+        .ensora_add(
+            "notes",
+            note(
+                &p.students[2],
+                &p.users[0],
+                "2026-11-05",
+                "09:00",
+                "10:00",
+                answers("Read aloud.", Some("T. Ng")),
+            ),
+        )
+        .await;
+    let session = id(&written, "soapNoteId");
+    p.ensora.poll().await;
+    assert_status(&set_mapping(&p, "sessions", &session, &p.ana_tuesday).await, 200);
+    let needed = delete_mapping(&p, "students", &p.students[2]).await;
+    assert_status(&needed, 409);
+    assert!(needed.text.contains("1 session mapping(s)"), "{}", needed.text);
+    assert_status(&delete_mapping(&p, "sessions", &session).await, 200);
+    let freed = delete_mapping(&p, "students", &p.students[2]).await;
+    assert_status(&freed, 200);
+    assert_eq!(freed.body["mapping"]["status"], "unmapped");
+
+    // Dan is in Twin Oaks now: the next poll maps him within the site's agency, which then
+    // cannot lose its mapping.
+    p.ensora
+        .create(
+            "patients",
+            json!({"first_name": "Dan", "last_name": "Wu", "date_of_birth": "2013-03-03", "agency_id": p.twin}),
+        )
+        .await;
+    p.ensora.poll().await;
+    let students = p.ensora.mapped("students").await;
+    assert_eq!(
+        students[&p.students[3]]["mapping"]["agency_id"].as_str(),
+        Some(p.twin.as_str())
+    );
+    let site_needed = delete_mapping(&p, "sites", &p.sites[1]).await;
+    assert_status(&site_needed, 409);
+    assert!(
+        site_needed.text.contains("1 student, user or session mapping(s)"),
+        "{}",
+        site_needed.text
+    );
+    let editor_only = get(&format!("/v1/groups/{}/integrations/ensora/sites", p.ensora.group))
+        .token(&token(&[&p.ensora.group], &[INTEGRATION_ADMIN]))
+        .send()
+        .await;
+    assert_status(&editor_only, 403);
 }

@@ -14,6 +14,7 @@ pub enum Route {
     Poll,
     Settings,
     Records,
+    Mapping,
 }
 
 pub(super) const ROUTES: &[(Route, &str, &str)] = &[
@@ -24,6 +25,11 @@ pub(super) const ROUTES: &[(Route, &str, &str)] = &[
         "GET, PUT",
     ),
     (Route::Records, "/v1/groups/{group}/integrations/ensora/{kind}", "GET"),
+    (
+        Route::Mapping,
+        "/v1/groups/{group}/integrations/ensora/{kind}/{ensora_id}/mapping",
+        "PUT, DELETE",
+    ),
 ];
 
 pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params: &[&str]) -> Answer {
@@ -33,11 +39,13 @@ pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params
         (Route::Settings, "PUT") => put_settings(call, &group).await,
         (Route::Settings, _) => get_settings(call, &group).await,
         (Route::Records, _) => list_records(call, &group, super::param(params, 1)).await,
+        (Route::Mapping, "PUT") => set_mapping(call, &group, super::param(params, 1), super::param(params, 2)).await,
+        (Route::Mapping, _) => delete_mapping(call, &group, super::param(params, 1), super::param(params, 2)).await,
     }
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(poll_now, get_settings, put_settings, list_records))]
+#[openapi(paths(poll_now, get_settings, put_settings, list_records, set_mapping, delete_mapping))]
 pub(super) struct Paths;
 
 #[utoipa::path(
@@ -91,4 +99,40 @@ pub(crate) async fn list_records(call: &Call<'_>, group: &GroupId, kind: &str) -
     let mapping = request::query(call.request, "mapping");
     let page = admin::list(call.deps, &call.caller, group, kind, mapping, cursor, limit).await?;
     Ok(json(200, &EnsoraRecordPage::from(page)))
+}
+
+#[utoipa::path(
+    put, path = "/v1/groups/{group}/integrations/ensora/{kind}/{ensora_id}/mapping", tag = "integrations",
+    description = "Maps an Ensora record to a carebridge record a person chose (source `User`): a site to an agency, a student to a patient, a user to a practitioner, a session to an appointment (422 `not_found` naming `target_id` otherwise). Students, users and sessions only once every site is mapped (409 saying how many remain). A session's note is written into the appointment at the next poll. Role: mapping_editor.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("kind" = String, Path, description = "sites, students, users or sessions"),
+        ("ensora_id" = String, Path, description = "The record's id in Ensora")
+    ),
+    request_body = admin::MappingInput,
+    responses((status = 200, body = admin::RecordView), Problems)
+)]
+pub(crate) async fn set_mapping(call: &Call<'_>, group: &GroupId, kind: &str, ensora_id: &str) -> Answer {
+    let input: admin::MappingInput = request::json(call.request)?;
+    Ok(json(
+        200,
+        &admin::set_mapping(call.deps, &call.caller, group, kind, ensora_id, input).await?,
+    ))
+}
+
+#[utoipa::path(
+    delete, path = "/v1/groups/{group}/integrations/ensora/{kind}/{ensora_id}/mapping", tag = "integrations",
+    description = "Deletes a `User` mapping (409 for an Auto one), only while nothing depends on it: a site's while no student, user or session is mapped within its agency; a student's or user's while no session of theirs is mapped (409 saying how many do). The next poll applies the rules to the record again. Role: mapping_editor.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("kind" = String, Path, description = "sites, students, users or sessions"),
+        ("ensora_id" = String, Path, description = "The record's id in Ensora")
+    ),
+    responses((status = 200, body = admin::RecordView), Problems)
+)]
+pub(crate) async fn delete_mapping(call: &Call<'_>, group: &GroupId, kind: &str, ensora_id: &str) -> Answer {
+    Ok(json(
+        200,
+        &admin::delete_mapping(call.deps, &call.caller, group, kind, ensora_id).await?,
+    ))
 }

@@ -27,7 +27,7 @@ pub enum Kind {
 impl Kind {
     pub const ALL: [Kind; 4] = [Kind::Site, Kind::Student, Kind::User, Kind::Session];
 
-    fn key_part(self) -> &'static str {
+    pub(crate) fn key_part(self) -> &'static str {
         match self {
             Kind::Site => "SITE",
             Kind::Student => "STUDENT",
