@@ -338,6 +338,48 @@ async fn a_first_poll_maps_by_the_guides_rules_and_says_why_the_rest_are_not_map
         .send()
         .await;
     assert_status(&refused, 403);
+
+    let reports = format!("/v1/groups/{}/integrations/ensora/reports", p.ensora.group);
+    let clients = get(&format!("{reports}/clients"))
+        .token(&admin(&p.ensora.group))
+        .send()
+        .await;
+    assert_status(&clients, 200);
+    let rows = clients.body["items"].as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows.iter().filter(|r| r["status"] == "mapped").count(), 2);
+    let csv = get(&format!("{reports}/appointments"))
+        .token(&admin(&p.ensora.group))
+        .header("accept", "text/csv")
+        .send()
+        .await;
+    assert_status(&csv, 200);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    let lines: Vec<&str> = csv.text.lines().collect();
+    assert!(lines[0].starts_with("ensora_id,name,detail,status,source,carebridge_id"));
+    assert_eq!(lines.len(), 4, "{}", csv.text);
+    let late_line = lines.iter().find(|l| l.starts_with(&p.late)).unwrap();
+    assert!(
+        late_line.contains(",unmapped,") && late_line.contains("start_time differs from"),
+        "{late_line}"
+    );
+    let unsigned_line = lines.iter().find(|l| l.starts_with(&p.unsigned)).unwrap();
+    assert!(
+        unsigned_line.ends_with(",false,missing therapist_signature"),
+        "{unsigned_line}"
+    );
+    let staff = get(&format!("{reports}/staff"))
+        .token(&admin(&p.ensora.group))
+        .send()
+        .await;
+    assert_eq!(staff.body["items"].as_array().unwrap().len(), 2);
+    assert_status(
+        &get(&format!("{reports}/invoices"))
+            .token(&admin(&p.ensora.group))
+            .send()
+            .await,
+        404,
+    );
 }
 
 #[tokio::test]

@@ -99,6 +99,30 @@ impl SettingsInput {
     }
 }
 
+impl Unmapped {
+    /// The reason's code, as the API names it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Unmapped::NoCandidate => "no_candidate",
+            Unmapped::SeveralCandidates { .. } => "several_candidates",
+            Unmapped::Differs { .. } => "differs",
+            Unmapped::Unresolved { .. } => "unresolved",
+            Unmapped::Deleted => "deleted",
+        }
+    }
+
+    /// What a person reads beside the code: the candidates, the field that differed and from
+    /// which record, or what is not mapped yet.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Unmapped::NoCandidate | Unmapped::Deleted => None,
+            Unmapped::SeveralCandidates { candidates } => Some(format!("candidates {}", candidates.join(" "))),
+            Unmapped::Differs { field, nearest } => Some(format!("{field} differs from {nearest}")),
+            Unmapped::Unresolved { what } => Some(what.clone()),
+        }
+    }
+}
+
 /// How a mapped Ensora record came to be mapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -255,26 +255,9 @@ pub fn results_csv(items: &[Item]) -> String {
             item.reason.map(SkipReason::as_str).unwrap_or_default().to_owned(),
             item.error.clone().unwrap_or_default(),
         ];
-        let line: Vec<String> = cells.iter().map(|cell| csv_cell(cell)).collect();
-        out.push_str(&line.join(","));
-        out.push('\n');
+        out.push_str(&crate::csv_text::line(&cells));
     }
     out
-}
-
-/// A CSV cell, quoted when it must be; a cell a spreadsheet would run as a formula is prefixed
-/// with `'` (ids and codes never start so, but a vendor's text might).
-fn csv_cell(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
 }
 
 #[cfg(test)]

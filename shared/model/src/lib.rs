@@ -7,6 +7,7 @@ pub mod access;
 pub mod agency;
 pub mod appointment;
 mod checks;
+pub mod csv_text;
 pub mod ensora;
 pub mod error;
 pub mod external;

@@ -4,7 +4,7 @@
 use super::{Answer, Call, json};
 use crate::openapi::{EnsoraRecordPage, Problems};
 use crate::request;
-use app::integrations::ensora::{admin, settings};
+use app::integrations::ensora::{admin, reports, settings};
 use model::GroupId;
 use model::ensora::{Settings, SettingsInput};
 use utoipa::OpenApi;
@@ -15,6 +15,7 @@ pub enum Route {
     Settings,
     Records,
     Mapping,
+    Report,
 }
 
 pub(super) const ROUTES: &[(Route, &str, &str)] = &[
@@ -23,6 +24,11 @@ pub(super) const ROUTES: &[(Route, &str, &str)] = &[
         Route::Settings,
         "/v1/groups/{group}/integrations/ensora/settings",
         "GET, PUT",
+    ),
+    (
+        Route::Report,
+        "/v1/groups/{group}/integrations/ensora/reports/{report}",
+        "GET",
     ),
     (Route::Records, "/v1/groups/{group}/integrations/ensora/{kind}", "GET"),
     (
@@ -38,6 +44,7 @@ pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params
         (Route::Poll, _) => poll_now(call, &group).await,
         (Route::Settings, "PUT") => put_settings(call, &group).await,
         (Route::Settings, _) => get_settings(call, &group).await,
+        (Route::Report, _) => report(call, &group, super::param(params, 1)).await,
         (Route::Records, _) => list_records(call, &group, super::param(params, 1)).await,
         (Route::Mapping, "PUT") => set_mapping(call, &group, super::param(params, 1), super::param(params, 2)).await,
         (Route::Mapping, _) => delete_mapping(call, &group, super::param(params, 1), super::param(params, 2)).await,
@@ -45,7 +52,15 @@ pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(poll_now, get_settings, put_settings, list_records, set_mapping, delete_mapping))]
+#[openapi(paths(
+    poll_now,
+    get_settings,
+    put_settings,
+    list_records,
+    set_mapping,
+    delete_mapping,
+    report
+))]
 pub(super) struct Paths;
 
 #[utoipa::path(
@@ -135,4 +150,45 @@ pub(crate) async fn delete_mapping(call: &Call<'_>, group: &GroupId, kind: &str,
         200,
         &admin::delete_mapping(call.deps, &call.caller, group, kind, ensora_id).await?,
     ))
+}
+
+/// A report's rows as JSON.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Report {
+    pub items: Vec<reports::ReportRow>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/groups/{group}/integrations/ensora/reports/{report}", tag = "integrations",
+    description = "The staff (Ensora's users), clients (students) or appointments (sessions) report: every record mapped or not, with the source, the carebridge record, or the reason and what to read beside it; appointments also say whether the note rendered them and why not. JSON, or CSV with `Accept: text/csv`. Role: mapping_editor.",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("report" = String, Path, description = "staff, clients or appointments")
+    ),
+    responses(
+        (status = 200, body = Report, content_type = "application/json"),
+        (status = 200, description = "As CSV", content_type = "text/csv", body = String),
+        Problems
+    )
+)]
+pub(crate) async fn report(call: &Call<'_>, group: &GroupId, which: &str) -> Answer {
+    let rows = reports::report(call.deps, &call.caller, group, which).await?;
+    let wants_csv = call
+        .request
+        .headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/csv"));
+    if !wants_csv {
+        return Ok(json(200, &Report { items: rows }));
+    }
+    lambda_http::Response::builder()
+        .status(200)
+        .header("content-type", "text/csv; charset=utf-8")
+        .header(
+            "content-disposition",
+            format!("attachment; filename=\"ensora-{which}.csv\""),
+        )
+        .body(lambda_http::Body::Text(reports::csv(&rows)))
+        .map_err(|_| crate::problem::Problem::internal())
 }

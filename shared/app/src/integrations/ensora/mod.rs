@@ -12,6 +12,7 @@ pub mod admin;
 pub mod copies;
 pub mod mapping;
 pub mod poll;
+pub mod reports;
 pub mod sessions;
 pub mod settings;
 
