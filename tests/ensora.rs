@@ -572,3 +572,48 @@ async fn a_person_maps_what_the_rules_could_not_once_every_site_is_and_deletes_o
         .await;
     assert_status(&editor_only, 403);
 }
+
+#[tokio::test]
+async fn a_group_admin_makes_carebridge_records_from_ensora_ones_and_others_are_told_the_role() {
+    let p = practice().await;
+    p.ensora.connect().await;
+    p.ensora.polled(1).await;
+    let create = |kind: &str, ensora_id: &str, caller: String| {
+        let path = format!(
+            "/v1/groups/{}/integrations/ensora/{kind}/{ensora_id}/create",
+            p.ensora.group
+        );
+        async move { post(&path).token(&caller).send().await }
+    };
+    let editor = token(&[&p.ensora.group], &["mapping_editor"]);
+    let refused = create("sites", &p.sites[2], editor).await;
+    assert_status(&refused, 403);
+    assert!(refused.text.contains("group_admin"), "{}", refused.text);
+    let no_zone = create("sites", &p.sites[1], admin(&p.ensora.group)).await;
+    assert_status(&no_zone, 422);
+    assert_eq!(no_zone.field_errors(), [("time_zone".into(), "required".into())]);
+    assert_status(&set_mapping(&p, "sites", &p.sites[1], &p.twin).await, 200);
+    assert_status(&set_mapping(&p, "sites", &p.sites[2], &p.north).await, 200);
+
+    let eve = create("students", &p.students[4], admin(&p.ensora.group)).await;
+    assert_status(&eve, 201);
+    assert_eq!(eve.body["mapping"]["source"], "User");
+    let patient = p
+        .ensora
+        .read("patients", eve.body["mapping"]["target_id"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        (
+            patient["first_name"].as_str(),
+            patient["date_of_birth"].as_str(),
+            patient["agency_id"].as_str()
+        ),
+        (Some("Eve"), Some("2012-02-02"), Some(p.north.as_str()))
+    );
+    let uma = create("users", &p.users[1], admin(&p.ensora.group)).await;
+    assert_status(&uma, 201);
+    let again = create("users", &p.users[1], admin(&p.ensora.group)).await;
+    assert_status(&again, 409);
+    let session = create("sessions", &p.late, admin(&p.ensora.group)).await;
+    assert_status(&session, 409);
+}

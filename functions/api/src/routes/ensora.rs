@@ -16,6 +16,7 @@ pub enum Route {
     Records,
     Mapping,
     Report,
+    Create,
 }
 
 pub(super) const ROUTES: &[(Route, &str, &str)] = &[
@@ -36,6 +37,11 @@ pub(super) const ROUTES: &[(Route, &str, &str)] = &[
         "/v1/groups/{group}/integrations/ensora/{kind}/{ensora_id}/mapping",
         "PUT, DELETE",
     ),
+    (
+        Route::Create,
+        "/v1/groups/{group}/integrations/ensora/{kind}/{ensora_id}/create",
+        "POST",
+    ),
 ];
 
 pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params: &[&str]) -> Answer {
@@ -44,6 +50,7 @@ pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params
         (Route::Poll, _) => poll_now(call, &group).await,
         (Route::Settings, "PUT") => put_settings(call, &group).await,
         (Route::Settings, _) => get_settings(call, &group).await,
+        (Route::Create, _) => create_record(call, &group, super::param(params, 1), super::param(params, 2)).await,
         (Route::Report, _) => report(call, &group, super::param(params, 1)).await,
         (Route::Records, _) => list_records(call, &group, super::param(params, 1)).await,
         (Route::Mapping, "PUT") => set_mapping(call, &group, super::param(params, 1), super::param(params, 2)).await,
@@ -59,6 +66,7 @@ pub(super) async fn dispatch(call: &Call<'_>, route: Route, method: &str, params
     list_records,
     set_mapping,
     delete_mapping,
+    create_record,
     report
 ))]
 pub(super) struct Paths;
@@ -191,4 +199,21 @@ pub(crate) async fn report(call: &Call<'_>, group: &GroupId, which: &str) -> Ans
         )
         .body(lambda_http::Body::Text(reports::csv(&rows)))
         .map_err(|_| crate::problem::Problem::internal())
+}
+
+#[utoipa::path(
+    post, path = "/v1/groups/{group}/integrations/ensora/{kind}/{ensora_id}/create", tag = "integrations",
+    description = "Makes the carebridge record an unmapped Ensora one stands for and maps them (`User`): an agency from a site (name, time zone), a patient from a student (names, date of birth, the site's agency), a practitioner from a user (names, e-mail, its first mapped site's agency). 422 naming what Ensora left out that carebridge needs; 409 for a session, a record already mapped, or students and users before every site is mapped. Role: group_admin (403 naming it otherwise).",
+    params(
+        ("group" = String, Path, description = "Group id"),
+        ("kind" = String, Path, description = "sites, students or users"),
+        ("ensora_id" = String, Path, description = "The record's id in Ensora")
+    ),
+    responses((status = 201, body = admin::RecordView), Problems)
+)]
+pub(crate) async fn create_record(call: &Call<'_>, group: &GroupId, kind: &str, ensora_id: &str) -> Answer {
+    Ok(json(
+        201,
+        &admin::create_record(call.deps, &call.caller, group, kind, ensora_id).await?,
+    ))
 }

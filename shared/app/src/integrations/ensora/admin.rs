@@ -305,3 +305,99 @@ async fn dependents(
         Kind::Session => 0,
     })
 }
+
+/// Makes the carebridge record an Ensora one stands for and maps the two (`User`): an agency
+/// from a site (its name and time zone), a patient from a student (names, date of birth, the
+/// site's agency), a practitioner from a user (names, e-mail, its first mapped site's agency).
+/// Role `group_admin`; students and users once every site is mapped. A field carebridge needs
+/// and Ensora left out is a 422 naming it.
+pub async fn create_record(
+    deps: &Deps,
+    caller: &Caller,
+    group: &GroupId,
+    kind: &str,
+    ensora_id: &str,
+) -> Result<RecordView, AppError> {
+    authorize(caller, Some(group), Action::WriteRecords)?;
+    let kind = Kind::parse_plural(kind).ok_or(AppError::NotFound {
+        what: "kind of Ensora record",
+    })?;
+    crate::groups::load(deps, group).await?;
+    lifecycle::must_be_active(deps, group, IntegrationKind::Ensora).await?;
+    let read = copies::read::<serde_json::Value>(deps, group, kind, ensora_id)
+        .await?
+        .ok_or(AppError::NotFound { what: "Ensora record" })?;
+    if read.value.mapping.target().is_some() {
+        return Err(AppError::Conflict(
+            "this Ensora record is mapped already; delete its mapping first".into(),
+        ));
+    }
+    if kind != Kind::Site {
+        every_site_mapped(deps, group).await?;
+    }
+    let record = &read.value.record;
+    let text = |field: &str| record[field].as_str().map(str::to_owned);
+    let site_agency = |site: Option<String>| async move {
+        let Some(site) = site else {
+            return Ok::<_, AppError>(None);
+        };
+        Ok(copies::read::<serde_json::Value>(deps, group, Kind::Site, &site)
+            .await?
+            .and_then(|s| s.value.mapping.target().map(str::to_owned)))
+    };
+    let (target, agency_id) = match kind {
+        Kind::Site => {
+            let input = model::agency::AgencyInput {
+                name: text("name"),
+                time_zone: text("timeZone"),
+            };
+            let made = crate::people::create::<model::agency::Agency>(deps, caller, group, input).await?;
+            (made.value.id.to_string(), Some(made.value.id.to_string()))
+        }
+        Kind::Student => {
+            let agency = site_agency(text("siteId")).await?;
+            let input = model::patient::PatientInput {
+                first_name: text("firstName"),
+                last_name: text("lastName"),
+                date_of_birth: super::mapping::birth_date(record["dateOfBirth"].as_str()).map(|d| d.to_string()),
+                agency_id: agency.clone(),
+                ..Default::default()
+            };
+            let made = crate::people::create::<model::patient::Patient>(deps, caller, group, input).await?;
+            (made.value.id.to_string(), agency)
+        }
+        Kind::User => {
+            let mut agency = None;
+            for site in record["siteAssignments"].as_array().into_iter().flatten() {
+                agency = site_agency(site["siteId"].as_str().map(str::to_owned)).await?;
+                if agency.is_some() {
+                    break;
+                }
+            }
+            let input = model::practitioner::PractitionerInput {
+                first_name: text("firstName"),
+                last_name: text("lastName"),
+                email: text("email"),
+                agency_id: agency.clone(),
+                ..Default::default()
+            };
+            let made = crate::people::create::<model::practitioner::Practitioner>(deps, caller, group, input).await?;
+            (made.value.id.to_string(), agency)
+        }
+        Kind::Session => {
+            return Err(AppError::Conflict(
+                "carebridge makes no appointment from a session: map the session to an appointment instead".into(),
+            ));
+        }
+    };
+    let mut next = read.value.clone();
+    next.mapping = Mapping::Mapped {
+        target_id: target,
+        source: Source::User,
+        agency_id,
+        at: deps.clock.now(),
+    };
+    store_copy(deps, group, kind, &read, &next).await?;
+    tracing::info!(%group, kind = ?kind, ensora_id, "carebridge record made from an Ensora record");
+    Ok(RecordView::from(next))
+}
