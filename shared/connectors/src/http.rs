@@ -115,6 +115,32 @@ impl Answer {
     }
 }
 
+/// What an OAuth token endpoint's refusal means: 400 or 401 is the credentials refused, in the
+/// endpoint's words (`error_description`, else `error`, else `fallback`); any other failure is
+/// the request refused, described by `detail`. `None` for a granted token.
+pub fn token_refusal(
+    vendor: &'static str,
+    answer: &Answer,
+    fallback: &str,
+    detail: impl FnOnce(u16) -> String,
+) -> Option<ConnectorError> {
+    if matches!(answer.status, StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED) {
+        let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+        let reason = ["error_description", "error"]
+            .iter()
+            .find_map(|k| body.get(*k).and_then(serde_json::Value::as_str))
+            .unwrap_or(fallback)
+            .to_owned();
+        return Some(ConnectorError::BadCredentials { vendor, reason });
+    }
+    (!answer.is_success()).then(|| ConnectorError::Rejected {
+        vendor,
+        status: answer.status.as_u16(),
+        detail: detail(answer.status.as_u16()),
+        fields: Vec::new(),
+    })
+}
+
 /// An HTTPS client for vendor calls: the system's root certificates, a timeout per call.
 pub fn client(timeout: Duration) -> Result<reqwest::Client, ConnectorError> {
     reqwest::Client::builder()

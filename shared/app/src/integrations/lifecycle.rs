@@ -242,6 +242,29 @@ async fn enable_now(
     Ok(saved)
 }
 
+/// Stores an integration's settings as `next` over the version `before` was read at (none:
+/// not stored yet); a change made meanwhile is a 409 asking to send it again.
+pub(crate) async fn save_settings<T: serde::Serialize>(
+    deps: &Deps,
+    key: store::Key,
+    before: Option<u64>,
+    next: &T,
+    conflict: &str,
+) -> Result<(), AppError> {
+    let condition = before.map_or(Condition::Absent, Condition::AtVersion);
+    let version = before.map_or(1, |b| b + 1);
+    deps.records
+        .write(vec![Write::Put {
+            record: Record::encode(key, version, next)?,
+            condition,
+        }])
+        .await
+        .map_err(|error| match error {
+            StoreError::AlreadyExists(_) | StoreError::VersionConflict { .. } => AppError::Conflict(conflict.into()),
+            other => other.into(),
+        })
+}
+
 /// The group's integration with `kind`, as stored (none before it was first activated).
 pub(crate) async fn stored(
     deps: &Deps,

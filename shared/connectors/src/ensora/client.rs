@@ -102,22 +102,10 @@ impl Ensora {
                 .form(&form)
         })
         .await?;
-        if matches!(answer.status, StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED) {
-            let body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
-            let reason = ["error_description", "error"]
-                .iter()
-                .find_map(|k| body.get(*k).and_then(Value::as_str))
-                .unwrap_or("the token endpoint refused the client")
-                .to_owned();
-            return Err(ConnectorError::BadCredentials { vendor: VENDOR, reason });
-        }
-        if !answer.is_success() {
-            return Err(ConnectorError::Rejected {
-                vendor: VENDOR,
-                status: answer.status.as_u16(),
-                detail: format!("the token endpoint answered {}", answer.status.as_u16()),
-                fields: Vec::new(),
-            });
+        if let Some(refused) = http::token_refusal(VENDOR, &answer, "the token endpoint refused the client", |status| {
+            format!("the token endpoint answered {status}")
+        }) {
+            return Err(refused);
         }
         #[derive(Deserialize)]
         struct Granted {

@@ -137,25 +137,10 @@ impl Salesforce {
             self.http.post(url.clone()).form(&form)
         })
         .await?;
-        if matches!(answer.status, StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED) {
-            let body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
-            let reason = ["error_description", "error"]
-                .iter()
-                .find_map(|k| body.get(*k).and_then(Value::as_str))
-                .unwrap_or("the token endpoint refused")
-                .to_owned();
-            return Err(ConnectorError::BadCredentials { vendor: VENDOR, reason });
-        }
-        if !answer.is_success() {
-            return Err(ConnectorError::Rejected {
-                vendor: VENDOR,
-                status: answer.status.as_u16(),
-                detail: format!(
-                    "the token endpoint answered {}; check the My Domain URL",
-                    answer.status.as_u16()
-                ),
-                fields: Vec::new(),
-            });
+        if let Some(refused) = http::token_refusal(VENDOR, &answer, "the token endpoint refused", |status| {
+            format!("the token endpoint answered {status}; check the My Domain URL")
+        }) {
+            return Err(refused);
         }
         #[derive(Deserialize)]
         struct Token {

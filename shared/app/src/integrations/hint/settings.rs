@@ -1,13 +1,13 @@
 //! A group's Hint ⇄ Salesforce settings (not secrets): the Salesforce account contacts created by
 //! sync belong to, and whether a patient without a demographics match gets a new contact.
 
-use crate::integrations::lifecycle::allowed_kind;
+use crate::integrations::lifecycle::{allowed_kind, save_settings};
 use crate::{AppError, Deps};
 use model::access::Caller;
 use model::hint_salesforce::{Settings, SettingsInput};
 use model::integration::IntegrationKind;
 use model::{FieldError, GroupId, ValidationErrors};
-use store::{Condition, Record, Write, keys};
+use store::keys;
 
 fn key(group: &GroupId) -> store::Key {
     keys::integration_settings(group, IntegrationKind::Hint.as_str())
@@ -79,22 +79,14 @@ pub async fn put(
             "the group's Salesforce org has no account with this id",
         )])));
     }
-    let condition = before
-        .as_ref()
-        .map_or(Condition::Absent, |b| Condition::AtVersion(b.version));
-    let version = before.as_ref().map_or(1, |b| b.version + 1);
-    deps.records
-        .write(vec![Write::Put {
-            record: Record::encode(key(group), version, &next)?,
-            condition,
-        }])
-        .await
-        .map_err(|error| match error {
-            store::StoreError::AlreadyExists(_) | store::StoreError::VersionConflict { .. } => {
-                AppError::Conflict("the settings changed while this change was checked; send it again".into())
-            }
-            other => other.into(),
-        })?;
+    save_settings(
+        deps,
+        key(group),
+        before.as_ref().map(|b| b.version),
+        &next,
+        "the settings changed while this change was checked; send it again",
+    )
+    .await?;
     tracing::info!(%group, create_contacts_for_unmatched = next.create_contacts_for_unmatched, "Hint ⇄ Salesforce settings changed");
     Ok(view(deps, group, next, reached_at))
 }
